@@ -1,0 +1,110 @@
+//! Commit messages (a readable first line, then one `Railyard-Request` trailer per request) and commits.
+
+use git2::{Oid, Repository, Signature};
+
+use crate::model::Identity;
+use crate::request::Envelope;
+
+/// The trailer key that carries each request as JSON.
+pub const TRAILER: &str = "Railyard-Request";
+
+const FIRST_LINE_MAX: usize = 120;
+
+/// The message of a commit that applies `envelopes` in order.
+pub fn message(envelopes: &[&Envelope]) -> String {
+    let summaries: Vec<String> = envelopes.iter().map(|e| e.request.summary()).collect();
+    let mut msg = match summaries.as_slice() {
+        [] => "no change".to_owned(),
+        [one] => one.clone(),
+        many => {
+            let mut first = format!("{} changes: {}", many.len(), many.join("; "));
+            if first.chars().count() > FIRST_LINE_MAX {
+                first = first.chars().take(FIRST_LINE_MAX - 1).collect::<String>() + "…";
+            }
+            first
+        }
+    };
+    if summaries.len() > 1 {
+        msg.push_str("\n\n");
+        for s in &summaries {
+            msg.push_str("- ");
+            msg.push_str(s);
+            msg.push('\n');
+        }
+    }
+    msg.push('\n');
+    for e in envelopes {
+        // serde_json escapes newlines, so each trailer stays on one line.
+        let json = serde_json::to_string(e).unwrap_or_default();
+        msg.push_str(&format!("\n{TRAILER}: {json}"));
+    }
+    msg.push('\n');
+    msg
+}
+
+/// The requests recorded in a commit message, in order; a trailer that does not parse is an error entry.
+pub fn requests(message: &str) -> Vec<Result<Envelope, serde_json::Error>> {
+    let prefix = format!("{TRAILER}: ");
+    message
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(serde_json::from_str)
+        .collect()
+}
+
+/// Writes a commit of `tree` on top of `parent` (no ref is moved).
+pub fn write_commit(
+    repo: &Repository,
+    parent: Option<Oid>,
+    tree: Oid,
+    author: &Identity,
+    message: &str,
+) -> Result<Oid, git2::Error> {
+    let now = git2::Time::new(time::OffsetDateTime::now_utc().unix_timestamp(), 0);
+    let author = Signature::new(&author.name, &author.email, &now)?;
+    let committer = Signature::new("Railyard", "railyard@localhost", &now)?;
+    let tree = repo.find_tree(tree)?;
+    let parents = match parent {
+        Some(p) => vec![repo.find_commit(p)?],
+        None => vec![],
+    };
+    let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+    repo.commit(None, &author, &committer, message, &tree, &parent_refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::*;
+    use crate::request::*;
+
+    fn envelope(msg: &str) -> Envelope {
+        Envelope {
+            author: Identity::default(),
+            at: "2026-11-23T10:00:00Z".into(),
+            request: Request::CreateLock(CreateLock {
+                target: LockTarget::Environment {
+                    environment: EnvName::parse("dev").unwrap(),
+                },
+                lock_id: LockId::parse("l").unwrap(),
+                message: msg.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn trailers_roundtrip_even_with_newlines() {
+        let a = envelope("line1\nRailyard-Request: fake");
+        let b = envelope("two");
+        let msg = message(&[&a, &b]);
+        assert!(msg.starts_with("2 changes: lock environment dev: l; lock environment dev: l\n"));
+        let back: Vec<Envelope> = requests(&msg).into_iter().map(Result::unwrap).collect();
+        assert_eq!(back, vec![a, b]);
+    }
+
+    #[test]
+    fn single_request_first_line_is_its_summary() {
+        let msg = message(&[&envelope("x")]);
+        assert_eq!(msg.lines().next(), Some("lock environment dev: l"));
+    }
+}

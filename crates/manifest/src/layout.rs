@@ -1,0 +1,148 @@
+//! Every path of the manifest-repo layout (SPEC §2). No other module formats a repo path.
+
+use crate::names::{AppName, EnvName, LockId, TeamName, Version};
+
+pub const ENVIRONMENTS: &str = "environments";
+pub const APPLICATIONS: &str = "applications";
+/// Railyard's own bookkeeping inside the repo (counters), kept apart from what Argo CD reads.
+pub const NEXT_ENVIRONMENT_ID: &str = ".railyard/next-environment-id";
+
+/// The four files of a lock directory.
+pub const LOCK_MESSAGE: &str = "message";
+pub const LOCK_CREATED_BY_NAME: &str = "created_by_name";
+pub const LOCK_CREATED_BY_EMAIL: &str = "created_by_email";
+pub const LOCK_CREATED_AT: &str = "created_at";
+
+/// The metadata files of a release directory.
+pub const RELEASE_SOURCE_COMMIT_ID: &str = "source_commit_id";
+pub const RELEASE_SOURCE_AUTHOR: &str = "source_author";
+pub const RELEASE_SOURCE_MESSAGE: &str = "source_message";
+pub const RELEASE_DISPLAY_VERSION: &str = "display_version";
+pub const RELEASE_CREATED_AT: &str = "created_at";
+
+pub fn env_dir(env: &EnvName) -> String {
+    format!("{ENVIRONMENTS}/{env}")
+}
+
+pub fn env_config(env: &EnvName) -> String {
+    format!("{ENVIRONMENTS}/{env}/config.json")
+}
+
+pub fn env_locks_dir(env: &EnvName) -> String {
+    format!("{ENVIRONMENTS}/{env}/locks")
+}
+
+pub fn env_apps_dir(env: &EnvName) -> String {
+    format!("{ENVIRONMENTS}/{env}/applications")
+}
+
+pub fn env_app_dir(env: &EnvName, app: &AppName) -> String {
+    format!("{ENVIRONMENTS}/{env}/applications/{app}")
+}
+
+pub fn env_app_version(env: &EnvName, app: &AppName) -> String {
+    format!("{}/version", env_app_dir(env, app))
+}
+
+pub fn env_app_queued_version(env: &EnvName, app: &AppName) -> String {
+    format!("{}/queued_version", env_app_dir(env, app))
+}
+
+pub fn env_app_manifests(env: &EnvName, app: &AppName) -> String {
+    format!("{}/manifests/manifests.yaml", env_app_dir(env, app))
+}
+
+pub fn env_app_deployed_by(env: &EnvName, app: &AppName) -> String {
+    format!("{}/deployed_by", env_app_dir(env, app))
+}
+
+pub fn env_app_deployed_by_email(env: &EnvName, app: &AppName) -> String {
+    format!("{}/deployed_by_email", env_app_dir(env, app))
+}
+
+pub fn env_app_deployed_at(env: &EnvName, app: &AppName) -> String {
+    format!("{}/deployed_at_utc", env_app_dir(env, app))
+}
+
+pub fn env_app_locks_dir(env: &EnvName, app: &AppName) -> String {
+    format!("{}/locks", env_app_dir(env, app))
+}
+
+pub fn env_team_locks_dir(env: &EnvName, team: &TeamName) -> String {
+    format!("{ENVIRONMENTS}/{env}/teams/{team}/locks")
+}
+
+/// A lock directory inside one of the `*_locks_dir` directories.
+pub fn lock_dir(locks_dir: &str, id: &LockId) -> String {
+    format!("{locks_dir}/{id}")
+}
+
+/// A file (one of the `LOCK_*` names) inside a lock directory.
+pub fn lock_file(lock_dir: &str, file: &str) -> String {
+    format!("{lock_dir}/{file}")
+}
+
+pub fn app_dir(app: &AppName) -> String {
+    format!("{APPLICATIONS}/{app}")
+}
+
+pub fn app_team(app: &AppName) -> String {
+    format!("{APPLICATIONS}/{app}/team")
+}
+
+pub fn app_repository(app: &AppName) -> String {
+    format!("{APPLICATIONS}/{app}/repository")
+}
+
+pub fn app_releases_dir(app: &AppName) -> String {
+    format!("{APPLICATIONS}/{app}/releases")
+}
+
+pub fn release_dir(app: &AppName, version: Version) -> String {
+    format!("{APPLICATIONS}/{app}/releases/{version}")
+}
+
+/// A metadata file (one of the `RELEASE_*` names) of a release.
+pub fn release_file(app: &AppName, version: Version, file: &str) -> String {
+    format!("{}/{file}", release_dir(app, version))
+}
+
+pub fn release_envs_dir(app: &AppName, version: Version) -> String {
+    format!("{}/environments", release_dir(app, version))
+}
+
+pub fn release_manifest(app: &AppName, version: Version, env: &EnvName) -> String {
+    format!(
+        "{}/environments/{env}/manifests.yaml",
+        release_dir(app, version)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_spec() {
+        let env = EnvName::parse("review/fix-foo").unwrap();
+        let app = AppName::parse("web").unwrap();
+        let v = Version::new(3).unwrap();
+        assert_eq!(
+            env_app_manifests(&env, &app),
+            "environments/review/fix-foo/applications/web/manifests/manifests.yaml"
+        );
+        assert_eq!(
+            release_manifest(&app, v, &env),
+            "applications/web/releases/3/environments/review/fix-foo/manifests.yaml"
+        );
+        let team = TeamName::parse("core").unwrap();
+        let id = LockId::parse("l1").unwrap();
+        assert_eq!(
+            lock_file(
+                &lock_dir(&env_team_locks_dir(&env, &team), &id),
+                LOCK_MESSAGE
+            ),
+            "environments/review/fix-foo/teams/core/locks/l1/message"
+        );
+    }
+}

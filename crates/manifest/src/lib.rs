@@ -1,0 +1,19 @@
+//! Railyard's domain: validated names, the manifest-repo layout, state read from git trees, and transformers
+//! that turn one request into edits of a tree. No HTTP, no network.
+
+pub mod commit;
+pub mod error;
+pub mod layout;
+pub mod model;
+pub mod names;
+pub mod request;
+pub mod stage;
+pub mod state;
+pub mod transform;
+
+pub use error::{BlockingLock, Error, Result};
+pub use model::*;
+pub use names::{AppName, EnvName, GroupName, LockId, NameError, TeamName, Version};
+pub use request::{Envelope, LockBehavior, LockTarget, Outcome, Request};
+pub use stage::Stage;
+pub use transform::apply;

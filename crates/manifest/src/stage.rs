@@ -1,0 +1,467 @@
+//! A staged edit of a git tree: reads see the base tree through layers of pending changes; `write_tree`
+//! builds the new tree touching only the directories on changed paths. No work tree, no checkout, no index.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use git2::{FileMode, ObjectType, Oid, Repository, Tree};
+
+/// One pending change at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// A blob at this path (replacing whatever was there).
+    File(Oid),
+    /// Nothing at this path: a file removed.
+    Removed,
+    /// The directory at this path and everything under it removed (later writes below it may re-add files).
+    RemovedDir,
+}
+
+type Layer = BTreeMap<String, Change>;
+
+/// A kind of directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+/// The base tree plus layers of changes. The bottom layer is the batch; `begin` opens a layer for one
+/// request that `keep` folds into the layer below or `discard` drops, so a failing request leaves no trace.
+pub struct Stage<'r> {
+    repo: &'r Repository,
+    base: Option<Tree<'r>>,
+    layers: Vec<Layer>,
+}
+
+fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+impl<'r> Stage<'r> {
+    /// A stage over `base` (None: the empty tree of a new repo).
+    pub fn new(repo: &'r Repository, base: Option<Tree<'r>>) -> Self {
+        Self {
+            repo,
+            base,
+            layers: vec![Layer::new()],
+        }
+    }
+
+    pub fn repo(&self) -> &'r Repository {
+        self.repo
+    }
+
+    /// Opens a layer for one request.
+    pub fn begin(&mut self) {
+        self.layers.push(Layer::new());
+    }
+
+    /// Folds the top layer into the one below.
+    pub fn keep(&mut self) {
+        if self.layers.len() < 2 {
+            return;
+        }
+        let top = self.layers.pop().unwrap_or_default();
+        let below = self
+            .layers
+            .last_mut()
+            .expect("the bottom layer is never popped");
+        // Directory removals first (shortest first), then files: within `top`, files under a removed directory
+        // were written after its removal (an earlier write would have been dropped by `remove_dir`).
+        let mut dirs: Vec<&String> = top
+            .iter()
+            .filter(|(_, c)| **c == Change::RemovedDir)
+            .map(|(p, _)| p)
+            .collect();
+        dirs.sort_by_key(|p| p.len());
+        for dir in dirs {
+            remove_under(below, dir);
+            below.insert(dir.clone(), Change::RemovedDir);
+        }
+        for (path, change) in top {
+            if change != Change::RemovedDir {
+                below.insert(path, change);
+            }
+        }
+    }
+
+    /// Drops the top layer.
+    pub fn discard(&mut self) {
+        if self.layers.len() > 1 {
+            self.layers.pop();
+        }
+    }
+
+    /// True when no layer holds a change.
+    pub fn is_unchanged(&self) -> bool {
+        self.layers.iter().all(BTreeMap::is_empty)
+    }
+
+    /// The blob id at `path`, if a file is there.
+    pub fn blob_id(&self, path: &str) -> Result<Option<Oid>, git2::Error> {
+        for layer in self.layers.iter().rev() {
+            if let Some(change) = layer.get(path) {
+                return Ok(match change {
+                    Change::File(oid) => Some(*oid),
+                    Change::Removed | Change::RemovedDir => None,
+                });
+            }
+            if parent_dirs(path).any(|d| layer.get(d) == Some(&Change::RemovedDir)) {
+                return Ok(None);
+            }
+        }
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        match base.get_path(std::path::Path::new(path)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The content of the file at `path`.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, git2::Error> {
+        match self.blob_id(path)? {
+            Some(oid) => Ok(Some(self.repo.find_blob(oid)?.content().to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// The content of the file at `path` as trimmed text (lossy UTF-8).
+    pub fn read_text(&self, path: &str) -> Result<Option<String>, git2::Error> {
+        Ok(self
+            .read(path)?
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned()))
+    }
+
+    /// True if a file is at `path`.
+    pub fn exists(&self, path: &str) -> Result<bool, git2::Error> {
+        Ok(self.blob_id(path)?.is_some())
+    }
+
+    /// The names in directory `dir`, sorted, with their kind. A missing directory lists as empty.
+    pub fn list(&self, dir: &str) -> Result<Vec<(String, EntryKind)>, git2::Error> {
+        let mut names: BTreeMap<String, EntryKind> = BTreeMap::new();
+        if let Some(base) = &self.base {
+            let sub = if dir.is_empty() {
+                Some(base.clone())
+            } else {
+                match base.get_path(std::path::Path::new(dir)) {
+                    Ok(e) if e.kind() == Some(ObjectType::Tree) => {
+                        Some(self.repo.find_tree(e.id())?)
+                    }
+                    Ok(_) => None,
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+                    Err(e) => return Err(e),
+                }
+            };
+            if let Some(tree) = sub {
+                for e in tree.iter() {
+                    let kind = if e.kind() == Some(ObjectType::Tree) {
+                        EntryKind::Dir
+                    } else {
+                        EntryKind::File
+                    };
+                    names.insert(String::from_utf8_lossy(e.name_bytes()).into_owned(), kind);
+                }
+            }
+        }
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        for layer in &self.layers {
+            if parent_dirs(&prefix).any(|d| layer.get(d) == Some(&Change::RemovedDir)) {
+                names.clear();
+            }
+            for (path, change) in layer.range(prefix.clone()..) {
+                let Some(rest) = path.strip_prefix(&prefix) else {
+                    break;
+                };
+                match (rest.split_once('/'), change) {
+                    (None, Change::File(_)) => {
+                        names.insert(rest.to_owned(), EntryKind::File);
+                    }
+                    (None, Change::Removed | Change::RemovedDir) => {
+                        names.remove(rest);
+                    }
+                    (Some((child, _)), Change::File(_)) => {
+                        names.insert(child.to_owned(), EntryKind::Dir);
+                    }
+                    (Some(_), _) => {}
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// Writes `content` as a blob at `path`.
+    pub fn write(&mut self, path: &str, content: &[u8]) -> Result<(), git2::Error> {
+        let oid = self.repo.blob(content)?;
+        self.put_blob(path, oid);
+        Ok(())
+    }
+
+    /// Writes `content` at `path` unless the file already holds exactly that; returns whether it changed.
+    pub fn write_if_changed(&mut self, path: &str, content: &[u8]) -> Result<bool, git2::Error> {
+        let oid = Oid::hash_object(ObjectType::Blob, content)?;
+        if self.blob_id(path)? == Some(oid) {
+            return Ok(false);
+        }
+        self.write(path, content)?;
+        Ok(true)
+    }
+
+    /// Places an existing blob at `path` (e.g. a release's manifest copied into an environment).
+    pub fn put_blob(&mut self, path: &str, oid: Oid) {
+        self.top().insert(path.to_owned(), Change::File(oid));
+    }
+
+    /// Removes the file at `path` (nothing happens if none is there).
+    pub fn remove(&mut self, path: &str) -> Result<bool, git2::Error> {
+        if self.blob_id(path)?.is_none() {
+            return Ok(false);
+        }
+        self.top().insert(path.to_owned(), Change::Removed);
+        Ok(true)
+    }
+
+    /// Removes the directory `dir` and everything below it; returns whether anything was there.
+    pub fn remove_dir(&mut self, dir: &str) -> Result<bool, git2::Error> {
+        if self.list(dir)?.is_empty() {
+            return Ok(false);
+        }
+        let top = self.top();
+        remove_under(top, dir);
+        top.insert(dir.to_owned(), Change::RemovedDir);
+        Ok(true)
+    }
+
+    fn top(&mut self) -> &mut Layer {
+        self.layers.last_mut().expect("a stage always has a layer")
+    }
+
+    /// Writes the new root tree: the base with every change applied. Only trees on changed paths are rebuilt.
+    pub fn write_tree(&mut self) -> Result<Oid, git2::Error> {
+        while self.layers.len() > 1 {
+            self.keep();
+        }
+        let changes: Vec<(&str, Change)> = self.layers[0]
+            .iter()
+            .map(|(p, c)| (p.as_str(), *c))
+            .collect();
+        match build(self.repo, self.base.as_ref(), &changes)? {
+            Some(oid) => Ok(oid),
+            None => self.repo.treebuilder(None)?.write(),
+        }
+    }
+}
+
+fn remove_under(layer: &mut Layer, dir: &str) {
+    let prefix = format!("{dir}/");
+    let doomed: Vec<String> = layer
+        .range(prefix.clone()..)
+        .take_while(|(p, _)| p.starts_with(&prefix))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in doomed {
+        layer.remove(&p);
+    }
+}
+
+/// Applies `changes` (paths relative to `base`) and returns the new tree, or None when it is empty.
+fn build(
+    repo: &Repository,
+    base: Option<&Tree<'_>>,
+    changes: &[(&str, Change)],
+) -> Result<Option<Oid>, git2::Error> {
+    let mut by_child: BTreeMap<&str, Vec<(&str, Change)>> = BTreeMap::new();
+    let mut exact: BTreeMap<&str, Change> = BTreeMap::new();
+    for (path, change) in changes {
+        match path.split_once('/') {
+            Some((child, rest)) => by_child.entry(child).or_default().push((rest, *change)),
+            None => {
+                exact.insert(path, *change);
+            }
+        }
+    }
+    let mut tb = repo.treebuilder(base)?;
+    let children: BTreeSet<&str> = by_child.keys().chain(exact.keys()).copied().collect();
+    for child in children {
+        let here = exact.get(child).copied();
+        let below = by_child.get(child);
+        match (here, below) {
+            (Some(Change::File(oid)), _) => {
+                tb.insert(child, oid, FileMode::Blob.into())?;
+            }
+            (Some(Change::Removed), None) => {
+                if tb.get(child)?.is_some() {
+                    tb.remove(child)?;
+                }
+            }
+            (here, Some(sub_changes)) => {
+                let sub_base = if here == Some(Change::RemovedDir) {
+                    None
+                } else {
+                    match tb.get(child)? {
+                        Some(e) if e.kind() == Some(ObjectType::Tree) => {
+                            Some(repo.find_tree(e.id())?)
+                        }
+                        _ => None,
+                    }
+                };
+                match build(repo, sub_base.as_ref(), sub_changes)? {
+                    Some(oid) => {
+                        tb.insert(child, oid, FileMode::Tree.into())?;
+                    }
+                    None => {
+                        if tb.get(child)?.is_some() {
+                            tb.remove(child)?;
+                        }
+                    }
+                }
+            }
+            (Some(Change::RemovedDir), None) | (None, None) => {
+                if tb.get(child)?.is_some() {
+                    tb.remove(child)?;
+                }
+            }
+        }
+    }
+    if tb.is_empty() {
+        return Ok(None);
+    }
+    tb.write().map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    fn files(repo: &Repository, tree: Oid) -> Vec<(String, String)> {
+        let tree = repo.find_tree(tree).unwrap();
+        let mut out = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, e| {
+            if e.kind() == Some(ObjectType::Blob) {
+                let blob = repo.find_blob(e.id()).unwrap();
+                out.push((
+                    format!("{root}{}", e.name().unwrap()),
+                    String::from_utf8_lossy(blob.content()).into_owned(),
+                ));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn writes_read_back_and_build_nested_trees() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        s.write("a/b/c", b"1").unwrap();
+        s.write("a/d", b"2").unwrap();
+        assert_eq!(s.read("a/b/c").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            s.list("a").unwrap(),
+            vec![("b".into(), EntryKind::Dir), ("d".into(), EntryKind::File)]
+        );
+        let t = s.write_tree().unwrap();
+        assert_eq!(
+            files(&repo, t),
+            vec![("a/b/c".into(), "1".into()), ("a/d".into(), "2".into())]
+        );
+    }
+
+    #[test]
+    fn discarded_layer_leaves_no_trace_and_kept_layer_stays() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        s.begin();
+        s.write("x", b"kept").unwrap();
+        s.keep();
+        s.begin();
+        s.write("y", b"dropped").unwrap();
+        s.remove("x").unwrap();
+        s.discard();
+        let t = s.write_tree().unwrap();
+        assert_eq!(files(&repo, t), vec![("x".into(), "kept".into())]);
+    }
+
+    #[test]
+    fn removing_a_dir_prunes_empty_parents_and_later_writes_survive() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        s.write("e/locks/l1/message", b"m").unwrap();
+        s.write("e/locks/l1/created_at", b"t").unwrap();
+        s.write("e/config.json", b"{}").unwrap();
+        let t1 = s.write_tree().unwrap();
+        let base = repo.find_tree(t1).unwrap();
+        let mut s = Stage::new(&repo, Some(base));
+        s.begin();
+        assert!(s.remove_dir("e/locks/l1").unwrap());
+        assert!(s.read("e/locks/l1/message").unwrap().is_none());
+        assert!(s.list("e/locks").unwrap().is_empty());
+        s.keep();
+        s.begin();
+        s.write("e/locks/l1/message", b"again").unwrap();
+        s.keep();
+        let t2 = s.write_tree().unwrap();
+        assert_eq!(
+            files(&repo, t2),
+            vec![
+                ("e/config.json".into(), "{}".into()),
+                ("e/locks/l1/message".into(), "again".into())
+            ]
+        );
+
+        let mut s = Stage::new(&repo, Some(repo.find_tree(t2).unwrap()));
+        s.remove_dir("e/locks/l1").unwrap();
+        let t3 = s.write_tree().unwrap();
+        // the emptied `locks` directory is gone too
+        assert_eq!(
+            repo.find_tree(t3)
+                .unwrap()
+                .get_path(std::path::Path::new("e/locks"))
+                .map(|_| ())
+                .is_err(),
+            true
+        );
+        assert_eq!(
+            files(&repo, t3),
+            vec![("e/config.json".into(), "{}".into())]
+        );
+    }
+
+    #[test]
+    fn untouched_subtrees_keep_their_ids() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        s.write("big/1", b"1").unwrap();
+        s.write("small/1", b"1").unwrap();
+        let t1 = repo.find_tree(s.write_tree().unwrap()).unwrap();
+        let big_before = t1.get_name("big").unwrap().id();
+        let mut s = Stage::new(&repo, Some(t1));
+        s.write("small/2", b"2").unwrap();
+        let t2 = repo.find_tree(s.write_tree().unwrap()).unwrap();
+        assert_eq!(t2.get_name("big").unwrap().id(), big_before);
+    }
+
+    #[test]
+    fn write_if_changed_detects_identical_content() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        assert!(s.write_if_changed("f", b"a").unwrap());
+        assert!(!s.write_if_changed("f", b"a").unwrap());
+        assert!(s.write_if_changed("f", b"b").unwrap());
+    }
+}

@@ -1,0 +1,295 @@
+//! Reading the state (environments, configs, applications, releases, versions, locks) from a staged tree.
+//! Each function reads only the paths it needs.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::model::{DeployedApp, EnvironmentConfig, EnvironmentOverview, Lock, Release};
+use crate::names::{AppName, EnvName, GroupName, LockId, TeamName, Version};
+use crate::stage::{EntryKind, Stage};
+
+fn corrupt(path: &str, reason: impl ToString) -> Error {
+    Error::Corrupt {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The config of `env`, or None if there is no such environment.
+pub fn env_config(stage: &Stage<'_>, env: &EnvName) -> Result<Option<EnvironmentConfig>> {
+    let path = layout::env_config(env);
+    match stage.read(&path)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| corrupt(&path, e)),
+    }
+}
+
+/// The config of `env`, or 404.
+pub fn require_env(stage: &Stage<'_>, env: &EnvName) -> Result<EnvironmentConfig> {
+    env_config(stage, env)?.ok_or_else(|| Error::not_found("environment", env))
+}
+
+/// Every environment (including those in a folder such as `review/…`), sorted by name.
+pub fn environments(stage: &Stage<'_>) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
+    let mut out = Vec::new();
+    for (top, kind) in stage.list(layout::ENVIRONMENTS)? {
+        if kind != EntryKind::Dir {
+            continue;
+        }
+        let Ok(env) = EnvName::parse(&top) else {
+            continue;
+        };
+        if let Some(cfg) = env_config(stage, &env)? {
+            out.push((env, cfg));
+            continue;
+        }
+        // Not an environment itself: a folder of environments.
+        for (sub, kind) in stage.list(&format!("{}/{top}", layout::ENVIRONMENTS))? {
+            if kind != EntryKind::Dir {
+                continue;
+            }
+            let Ok(env) = EnvName::parse(&format!("{top}/{sub}")) else {
+                continue;
+            };
+            if let Some(cfg) = env_config(stage, &env)? {
+                out.push((env, cfg));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The environments of `group`, sorted by name; 404 if there are none.
+pub fn group_environments(
+    stage: &Stage<'_>,
+    group: &GroupName,
+) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
+    let envs: Vec<_> = environments(stage)?
+        .into_iter()
+        .filter(|(_, c)| c.environment_group.as_ref() == Some(group))
+        .collect();
+    if envs.is_empty() {
+        return Err(Error::not_found("environment group", group));
+    }
+    Ok(envs)
+}
+
+fn read_version(stage: &Stage<'_>, path: &str) -> Result<Option<Version>> {
+    match stage.read_text(path)? {
+        None => Ok(None),
+        Some(text) => Version::parse(&text)
+            .map(Some)
+            .map_err(|e| corrupt(path, e)),
+    }
+}
+
+/// The version of `app` deployed in `env`.
+pub fn deployed_version(
+    stage: &Stage<'_>,
+    env: &EnvName,
+    app: &AppName,
+) -> Result<Option<Version>> {
+    read_version(stage, &layout::env_app_version(env, app))
+}
+
+/// The version of `app` queued in `env` behind a lock.
+pub fn queued_version(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<Option<Version>> {
+    read_version(stage, &layout::env_app_queued_version(env, app))
+}
+
+/// The applications that have a directory in `env`.
+pub fn env_applications(stage: &Stage<'_>, env: &EnvName) -> Result<Vec<AppName>> {
+    Ok(stage
+        .list(&layout::env_apps_dir(env))?
+        .into_iter()
+        .filter(|(_, k)| *k == EntryKind::Dir)
+        .filter_map(|(n, _)| AppName::parse(&n).ok())
+        .collect())
+}
+
+/// The lock `id` in `locks_dir`, if it exists.
+pub fn lock(stage: &Stage<'_>, locks_dir: &str, id: &LockId) -> Result<Option<Lock>> {
+    let dir = layout::lock_dir(locks_dir, id);
+    let Some(message) = stage.read(&layout::lock_file(&dir, layout::LOCK_MESSAGE))? else {
+        return Ok(None);
+    };
+    let text = |file: &str| -> Result<String> {
+        Ok(stage
+            .read_text(&layout::lock_file(&dir, file))?
+            .unwrap_or_default())
+    };
+    Ok(Some(Lock {
+        id: id.clone(),
+        message: String::from_utf8_lossy(&message).into_owned(),
+        created_by_name: text(layout::LOCK_CREATED_BY_NAME)?,
+        created_by_email: text(layout::LOCK_CREATED_BY_EMAIL)?,
+        created_at: text(layout::LOCK_CREATED_AT)?,
+    }))
+}
+
+/// Every lock in `locks_dir`, by id.
+pub fn locks(stage: &Stage<'_>, locks_dir: &str) -> Result<Vec<Lock>> {
+    let mut out = Vec::new();
+    for (name, kind) in stage.list(locks_dir)? {
+        if kind != EntryKind::Dir {
+            continue;
+        }
+        let Ok(id) = LockId::parse(&name) else {
+            continue;
+        };
+        if let Some(l) = lock(stage, locks_dir, &id)? {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+/// The team of `app`.
+pub fn app_team(stage: &Stage<'_>, app: &AppName) -> Result<Option<TeamName>> {
+    let path = layout::app_team(app);
+    match stage.read_text(&path)? {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) => TeamName::parse(&t).map(Some).map_err(|e| corrupt(&path, e)),
+    }
+}
+
+/// The repository (`org/repo`) `app` is built from.
+pub fn app_repository(stage: &Stage<'_>, app: &AppName) -> Result<Option<String>> {
+    Ok(stage
+        .read_text(&layout::app_repository(app))?
+        .filter(|r| !r.is_empty()))
+}
+
+/// True if `app` has a directory under `applications/`.
+pub fn app_exists(stage: &Stage<'_>, app: &AppName) -> Result<bool> {
+    Ok(!stage.list(&layout::app_dir(app))?.is_empty())
+}
+
+/// Every application, sorted.
+pub fn applications(stage: &Stage<'_>) -> Result<Vec<AppName>> {
+    Ok(stage
+        .list(layout::APPLICATIONS)?
+        .into_iter()
+        .filter(|(_, k)| *k == EntryKind::Dir)
+        .filter_map(|(n, _)| AppName::parse(&n).ok())
+        .collect())
+}
+
+/// The release versions of `app`, ascending.
+pub fn release_versions(stage: &Stage<'_>, app: &AppName) -> Result<Vec<Version>> {
+    let mut out: Vec<Version> = stage
+        .list(&layout::app_releases_dir(app))?
+        .into_iter()
+        .filter(|(_, k)| *k == EntryKind::Dir)
+        .filter_map(|(n, _)| Version::parse(&n).ok())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// One release of `app`.
+pub fn release(stage: &Stage<'_>, app: &AppName, version: Version) -> Result<Option<Release>> {
+    let dir_entries = stage.list(&layout::release_dir(app, version))?;
+    if dir_entries.is_empty() {
+        return Ok(None);
+    }
+    let text = |file: &str| -> Result<String> {
+        Ok(stage
+            .read_text(&layout::release_file(app, version, file))?
+            .unwrap_or_default())
+    };
+    let mut manifests = BTreeMap::new();
+    for (name, kind) in stage.list(&layout::release_envs_dir(app, version))? {
+        if kind != EntryKind::Dir {
+            continue;
+        }
+        let Ok(top) = EnvName::parse(&name) else {
+            continue;
+        };
+        if let Some(oid) = stage.blob_id(&layout::release_manifest(app, version, &top))? {
+            manifests.insert(top, oid);
+            continue;
+        }
+        // A folder of environments (`review/…`).
+        for (sub, kind) in stage.list(&format!(
+            "{}/{name}",
+            layout::release_envs_dir(app, version)
+        ))? {
+            let Ok(env) = EnvName::parse(&format!("{name}/{sub}")) else {
+                continue;
+            };
+            if kind == EntryKind::Dir {
+                if let Some(oid) = stage.blob_id(&layout::release_manifest(app, version, &env))? {
+                    manifests.insert(env, oid);
+                }
+            }
+        }
+    }
+    Ok(Some(Release {
+        application: app.clone(),
+        version,
+        source_commit_id: text(layout::RELEASE_SOURCE_COMMIT_ID)?,
+        source_author: text(layout::RELEASE_SOURCE_AUTHOR)?,
+        source_message: text(layout::RELEASE_SOURCE_MESSAGE)?,
+        display_version: text(layout::RELEASE_DISPLAY_VERSION)?,
+        created_at: text(layout::RELEASE_CREATED_AT)?,
+        environments: manifests.keys().cloned().collect(),
+        manifests,
+    }))
+}
+
+/// `app` as deployed in `env`.
+pub fn deployed_app(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<DeployedApp> {
+    let text = |p: String| -> Result<Option<String>> { Ok(stage.read_text(&p)?) };
+    Ok(DeployedApp {
+        application: app.clone(),
+        version: deployed_version(stage, env, app)?,
+        queued_version: queued_version(stage, env, app)?,
+        team: app_team(stage, app)?,
+        deployed_by: text(layout::env_app_deployed_by(env, app))?,
+        deployed_by_email: text(layout::env_app_deployed_by_email(env, app))?,
+        deployed_at_utc: text(layout::env_app_deployed_at(env, app))?,
+        locks: locks(stage, &layout::env_app_locks_dir(env, app))?,
+    })
+}
+
+/// The team locks of every team in `env`.
+pub fn team_locks(stage: &Stage<'_>, env: &EnvName) -> Result<BTreeMap<TeamName, Vec<Lock>>> {
+    let mut out = BTreeMap::new();
+    for (name, kind) in stage.list(&format!("{}/teams", layout::env_dir(env)))? {
+        let Ok(team) = TeamName::parse(&name) else {
+            continue;
+        };
+        if kind == EntryKind::Dir {
+            let l = locks(stage, &layout::env_team_locks_dir(env, &team))?;
+            if !l.is_empty() {
+                out.insert(team, l);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Everything in every environment.
+pub fn overview(stage: &Stage<'_>) -> Result<Vec<EnvironmentOverview>> {
+    let mut out = Vec::new();
+    for (env, config) in environments(stage)? {
+        let mut applications = Vec::new();
+        for app in env_applications(stage, &env)? {
+            applications.push(deployed_app(stage, &env, &app)?);
+        }
+        out.push(EnvironmentOverview {
+            locks: locks(stage, &layout::env_locks_dir(&env))?,
+            team_locks: team_locks(stage, &env)?,
+            name: env,
+            config,
+            applications,
+        });
+    }
+    Ok(out)
+}

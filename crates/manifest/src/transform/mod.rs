@@ -1,0 +1,144 @@
+//! Transformers: each turns one request into edits of a staged tree, or an error that leaves it untouched.
+
+mod application;
+mod deploy;
+mod environment;
+mod lock;
+mod release;
+
+use crate::error::Result;
+use crate::model::Identity;
+use crate::request::{Envelope, Outcome, Request};
+use crate::stage::Stage;
+
+pub use deploy::blocking_locks;
+
+/// Who and when, for the files a transformer writes.
+pub(crate) struct Ctx<'a> {
+    pub author: &'a Identity,
+    pub at: &'a str,
+}
+
+/// Applies one request inside its own layer of `stage`: on error the layer is dropped, so a failing request
+/// leaves nothing behind and the rest of a batch goes on.
+pub fn apply(stage: &mut Stage<'_>, envelope: &Envelope) -> Result<Outcome> {
+    let ctx = Ctx {
+        author: &envelope.author,
+        at: &envelope.at,
+    };
+    stage.begin();
+    let result = match &envelope.request {
+        Request::CreateEnvironment(r) => {
+            environment::create(stage, &ctx, r).map(Outcome::Environment)
+        }
+        Request::CreateRelease(r) => release::create(stage, &ctx, r).map(Outcome::Release),
+        Request::Deploy(r) => deploy::deploy(stage, &ctx, r).map(Outcome::Deploy),
+        Request::CreateLock(r) => lock::create(stage, &ctx, r).map(Outcome::Lock),
+        Request::DeleteLock(r) => lock::delete(stage, r).map(Outcome::Lock),
+        Request::UpdateApplication(r) => application::update(stage, r).map(Outcome::Application),
+    };
+    match result {
+        Ok(_) => stage.keep(),
+        Err(_) => stage.discard(),
+    }
+    result
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use git2::Repository;
+
+    use crate::model::{Identity, Upstream};
+    use crate::names::*;
+    use crate::request::*;
+    use crate::stage::Stage;
+
+    pub fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    pub fn run(stage: &mut Stage<'_>, request: Request) -> crate::Result<crate::request::Outcome> {
+        let envelope = Envelope {
+            author: Identity {
+                name: "Tester".into(),
+                email: "t@example.com".into(),
+            },
+            at: "2026-11-23T10:00:00Z".into(),
+            request,
+        };
+        super::apply(stage, &envelope)
+    }
+
+    pub fn env(s: &str) -> EnvName {
+        EnvName::parse(s).unwrap()
+    }
+    pub fn app(s: &str) -> AppName {
+        AppName::parse(s).unwrap()
+    }
+    pub fn v(n: u64) -> Version {
+        Version::new(n).unwrap()
+    }
+    pub fn lock_id(s: &str) -> LockId {
+        LockId::parse(s).unwrap()
+    }
+
+    pub fn create_env(stage: &mut Stage<'_>, name: &str, upstream: Upstream, group: Option<&str>) {
+        run(
+            stage,
+            Request::CreateEnvironment(CreateEnvironment {
+                name: env(name),
+                upstream: Some(upstream),
+                environment_group: group.map(|g| GroupName::parse(g).unwrap()),
+                tier: None,
+                external_url: None,
+            }),
+        )
+        .unwrap();
+    }
+
+    pub fn latest() -> Upstream {
+        Upstream {
+            latest: Some(true),
+            environment: None,
+        }
+    }
+
+    pub fn from_env(e: &str) -> Upstream {
+        Upstream {
+            latest: None,
+            environment: Some(env(e)),
+        }
+    }
+
+    pub fn release(
+        stage: &mut Stage<'_>,
+        a: &str,
+        version: Option<u64>,
+        manifests: &[(&str, &str)],
+    ) -> crate::Result<crate::request::Outcome> {
+        let repo = stage.repo();
+        let manifests = manifests
+            .iter()
+            .map(|(e, m)| (env(e), repo.blob(m.as_bytes()).unwrap().to_string()))
+            .collect();
+        run(
+            stage,
+            Request::CreateRelease(CreateRelease {
+                application: app(a),
+                version: version.map(v),
+                team: Some(TeamName::parse("core").unwrap()),
+                source_commit_id: "abc1234".into(),
+                source_author: "dev".into(),
+                source_message: "change".into(),
+                display_version: String::new(),
+                manifests,
+            }),
+        )
+    }
+
+    pub fn text(stage: &Stage<'_>, path: &str) -> Option<String> {
+        stage.read_text(path).unwrap()
+    }
+}

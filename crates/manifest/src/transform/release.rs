@@ -1,0 +1,235 @@
+//! create-release: stores the release and deploys it at once to `upstream.latest` environments.
+
+use std::collections::BTreeMap;
+
+use git2::Oid;
+
+use super::{deploy, Ctx};
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::names::{EnvName, Version};
+use crate::request::{CreateRelease, ReleaseCreated};
+use crate::stage::Stage;
+use crate::state;
+
+fn manifest_oids(stage: &Stage<'_>, r: &CreateRelease) -> Result<BTreeMap<EnvName, Oid>> {
+    let odb = stage.repo().odb()?;
+    let mut out = BTreeMap::new();
+    for (env, hex) in &r.manifests {
+        let oid = Oid::from_str(hex).map_err(|_| {
+            Error::invalid("manifests", format!("manifest of {env} is not a blob id"))
+        })?;
+        if !odb.exists(oid) {
+            return Err(Error::invalid(
+                "manifests",
+                format!("manifest blob {oid} of {env} is not in the repository"),
+            ));
+        }
+        out.insert(env.clone(), oid);
+    }
+    Ok(out)
+}
+
+pub(super) fn create(
+    stage: &mut Stage<'_>,
+    ctx: &Ctx<'_>,
+    r: &CreateRelease,
+) -> Result<ReleaseCreated> {
+    if r.manifests.is_empty() {
+        return Err(Error::invalid(
+            "manifests",
+            "a release needs at least one manifests[<environment>] part",
+        ));
+    }
+    let app = &r.application;
+    let manifests = manifest_oids(stage, r)?;
+    let mut configs = BTreeMap::new();
+    for env in manifests.keys() {
+        configs.insert(env.clone(), state::require_env(stage, env)?);
+    }
+    let version = match r.version {
+        Some(v) => v,
+        None => match state::release_versions(stage, app)?.last() {
+            Some(last) => last
+                .next()
+                .ok_or_else(|| Error::invalid("version", "no version after the highest one"))?,
+            None => Version::new(1)?,
+        },
+    };
+    if let Some(existing) = state::release(stage, app, version)? {
+        let same = existing.manifests == manifests
+            && existing.source_commit_id == r.source_commit_id
+            && existing.source_author == r.source_author
+            && existing.source_message == r.source_message
+            && existing.display_version == r.display_version;
+        if same {
+            return Ok(ReleaseCreated {
+                application: app.clone(),
+                version,
+                created: false,
+                deployed: vec![],
+                queued: vec![],
+            });
+        }
+        return Err(Error::conflict(
+            "release_exists",
+            format!("release {version} of {app} already exists with other content"),
+        ));
+    }
+
+    if let Some(team) = &r.team {
+        stage.write_if_changed(&layout::app_team(app), team.as_str().as_bytes())?;
+    }
+    for (file, value) in [
+        (layout::RELEASE_SOURCE_COMMIT_ID, &r.source_commit_id),
+        (layout::RELEASE_SOURCE_AUTHOR, &r.source_author),
+        (layout::RELEASE_SOURCE_MESSAGE, &r.source_message),
+        (layout::RELEASE_DISPLAY_VERSION, &r.display_version),
+    ] {
+        stage.write(&layout::release_file(app, version, file), value.as_bytes())?;
+    }
+    stage.write(
+        &layout::release_file(app, version, layout::RELEASE_CREATED_AT),
+        ctx.at.as_bytes(),
+    )?;
+    for (env, oid) in &manifests {
+        stage.put_blob(&layout::release_manifest(app, version, env), *oid);
+    }
+
+    let mut out = ReleaseCreated {
+        application: app.clone(),
+        version,
+        created: true,
+        deployed: vec![],
+        queued: vec![],
+    };
+    for (env, oid) in &manifests {
+        let latest = configs
+            .get(env)
+            .and_then(|c| c.upstream.as_ref())
+            .is_some_and(|u| u.is_latest());
+        if !latest || state::deployed_version(stage, env, app)?.is_some_and(|d| d >= version) {
+            continue;
+        }
+        if deploy::blocking_locks(stage, env, app)?.is_empty() {
+            deploy::write_deployment(stage, ctx, env, app, version, *oid)?;
+            out.deployed.push(env.clone());
+        } else {
+            deploy::write_queued(stage, env, app, version)?;
+            out.queued.push(env.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::request::{CreateLock, LockTarget, Outcome, Request};
+    use crate::transform::test_support::*;
+    use crate::{Error, Stage};
+
+    #[test]
+    fn release_is_stored_and_deployed_to_latest_envs_only() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        create_env(&mut s, "staging", from_env("dev"), None);
+        let out = release(
+            &mut s,
+            "web",
+            None,
+            &[("dev", "a: dev"), ("staging", "a: staging")],
+        )
+        .unwrap();
+        let Outcome::Release(r) = out else { panic!() };
+        assert_eq!((r.version.get(), r.created, r.deployed.len()), (1, true, 1));
+        assert_eq!(
+            text(
+                &s,
+                "applications/web/releases/1/environments/staging/manifests.yaml"
+            )
+            .as_deref(),
+            Some("a: staging")
+        );
+        assert_eq!(
+            text(&s, "applications/web/releases/1/source_commit_id").as_deref(),
+            Some("abc1234")
+        );
+        assert_eq!(text(&s, "applications/web/team").as_deref(), Some("core"));
+        assert_eq!(
+            text(
+                &s,
+                "environments/dev/applications/web/manifests/manifests.yaml"
+            )
+            .as_deref(),
+            Some("a: dev")
+        );
+        assert_eq!(
+            text(&s, "environments/staging/applications/web/version"),
+            None
+        );
+    }
+
+    #[test]
+    fn next_version_idempotent_and_conflicting_uploads() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        release(&mut s, "web", Some(5), &[("dev", "x")]).unwrap();
+        let Outcome::Release(r) = release(&mut s, "web", None, &[("dev", "y")]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.version.get(), 6);
+        let Outcome::Release(again) = release(&mut s, "web", Some(5), &[("dev", "x")]).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!again.created);
+        assert!(matches!(
+            release(&mut s, "web", Some(5), &[("dev", "other")]),
+            Err(Error::Conflict {
+                code: "release_exists",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unknown_env_is_not_found_and_leaves_nothing() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        assert!(matches!(
+            release(&mut s, "web", None, &[("dev", "x"), ("nope", "y")]),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(s.list("applications").unwrap().is_empty());
+    }
+
+    #[test]
+    fn locked_latest_env_queues_the_release() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        run(
+            &mut s,
+            Request::CreateLock(CreateLock {
+                target: LockTarget::Environment {
+                    environment: env("dev"),
+                },
+                lock_id: lock_id("freeze"),
+                message: "freeze".into(),
+            }),
+        )
+        .unwrap();
+        let Outcome::Release(r) = release(&mut s, "web", None, &[("dev", "x")]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.queued, vec![env("dev")]);
+        assert_eq!(
+            text(&s, "environments/dev/applications/web/queued_version").as_deref(),
+            Some("1")
+        );
+        assert_eq!(text(&s, "environments/dev/applications/web/version"), None);
+    }
+}
