@@ -1,1 +1,96 @@
+//! Railyard's API server as a library: the binary parses flags and calls [`serve`].
 
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod writer;
+
+use anyhow::Context;
+use git2::Repository;
+
+use crate::config::{Config, ExportMode};
+use crate::writer::{Writer, WriterConfig};
+
+/// Opens the local bare repo, creating it if missing.
+fn open_or_init(cfg: &Config) -> anyhow::Result<Repository> {
+    let repo = match Repository::open_bare(&cfg.repo_dir) {
+        Ok(r) => r,
+        Err(_) => {
+            std::fs::create_dir_all(&cfg.repo_dir)
+                .with_context(|| format!("creating {}", cfg.repo_dir.display()))?;
+            let r = Repository::init_bare(&cfg.repo_dir)
+                .with_context(|| format!("creating repo {}", cfg.repo_dir.display()))?;
+            tracing::info!(repo = %cfg.repo_dir.display(), "created local manifest repo");
+            r
+        }
+    };
+    // Loose objects are fsynced, so an acknowledged commit survives a machine crash, not only a process crash.
+    repo.config()?.set_bool("core.fsyncObjectFiles", true)?;
+    repo.set_head(&railyard_export::branch_ref(&cfg.branch))?;
+    Ok(repo)
+}
+
+/// Runs the server until ctrl-c / SIGTERM.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    if !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
+        anyhow::bail!(
+            "refusing to listen on {} without authentication; listen on 127.0.0.1 or pass --insecure-no-auth",
+            cfg.listen
+        );
+    }
+    open_or_init(&cfg)?;
+    let mut export_status = None;
+    let mut on_commit = None;
+    if cfg.export == ExportMode::Embedded {
+        railyard_export::ensure_local_remote(&cfg.git_url)
+            .context("creating the local remote repo")?;
+        let exporter = railyard_export::Exporter::new(railyard_export::Config {
+            repo_dir: cfg.repo_dir.clone(),
+            git_url: cfg.git_url.clone(),
+            branch: cfg.branch.clone(),
+        });
+        export_status = Some(exporter.status());
+        on_commit = Some(exporter.waker());
+        tokio::spawn(exporter.run());
+    }
+    let writer = Writer::start(WriterConfig {
+        repo_dir: cfg.repo_dir.clone(),
+        branch: cfg.branch.clone(),
+        batch_max: cfg.batch_max as usize,
+        queue_capacity: cfg.queue_capacity as usize,
+        on_commit,
+    })?;
+    let state = routes::AppState {
+        writer,
+        repo_dir: cfg.repo_dir.clone(),
+        branch: cfg.branch.clone(),
+        export_status,
+    };
+    let app = routes::router(state, cfg.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, repo = %cfg.repo_dir.display(), remote = %cfg.git_url, branch = %cfg.branch, "railyard-api listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

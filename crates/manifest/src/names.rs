@@ -212,6 +212,13 @@ impl Version {
     }
 }
 
+impl std::str::FromStr for Version {
+    type Err = NameError;
+    fn from_str(value: &str) -> Result<Self, NameError> {
+        Self::parse(value)
+    }
+}
+
 impl TryFrom<u64> for Version {
     type Error = NameError;
     fn try_from(value: u64) -> Result<Self, NameError> {

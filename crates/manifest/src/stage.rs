@@ -428,14 +428,11 @@ mod tests {
         s.remove_dir("e/locks/l1").unwrap();
         let t3 = s.write_tree().unwrap();
         // the emptied `locks` directory is gone too
-        assert_eq!(
-            repo.find_tree(t3)
-                .unwrap()
-                .get_path(std::path::Path::new("e/locks"))
-                .map(|_| ())
-                .is_err(),
-            true
-        );
+        assert!(repo
+            .find_tree(t3)
+            .unwrap()
+            .get_path(std::path::Path::new("e/locks"))
+            .is_err());
         assert_eq!(
             files(&repo, t3),
             vec![("e/config.json".into(), "{}".into())]

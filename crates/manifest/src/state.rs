@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::layout;
 use crate::model::{DeployedApp, EnvironmentConfig, EnvironmentOverview, Lock, Release};
 use crate::names::{AppName, EnvName, GroupName, LockId, TeamName, Version};
+use crate::request::LockTarget;
 use crate::stage::{EntryKind, Stage};
 
 fn corrupt(path: &str, reason: impl ToString) -> Error {
@@ -292,4 +293,42 @@ pub fn overview(stage: &Stage<'_>) -> Result<Vec<EnvironmentOverview>> {
         });
     }
     Ok(out)
+}
+
+/// The locks directories a lock target names (a group names one per environment), after checking that the
+/// environment (and application) exist.
+pub fn lock_dirs(stage: &Stage<'_>, target: &LockTarget) -> Result<Vec<(EnvName, String)>> {
+    Ok(match target {
+        LockTarget::Environment { environment } => {
+            require_env(stage, environment)?;
+            vec![(environment.clone(), layout::env_locks_dir(environment))]
+        }
+        LockTarget::Application {
+            environment,
+            application,
+        } => {
+            require_env(stage, environment)?;
+            if !app_exists(stage, application)? {
+                return Err(Error::not_found("application", application));
+            }
+            vec![(
+                environment.clone(),
+                layout::env_app_locks_dir(environment, application),
+            )]
+        }
+        LockTarget::Team { environment, team } => {
+            require_env(stage, environment)?;
+            vec![(
+                environment.clone(),
+                layout::env_team_locks_dir(environment, team),
+            )]
+        }
+        LockTarget::EnvironmentGroup { group } => group_environments(stage, group)?
+            .into_iter()
+            .map(|(env, _)| {
+                let dir = layout::env_locks_dir(&env);
+                (env, dir)
+            })
+            .collect(),
+    })
 }

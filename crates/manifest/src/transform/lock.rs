@@ -1,52 +1,14 @@
 //! Environment, application, team and group locks.
 
 use super::Ctx;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout;
-use crate::names::EnvName;
-use crate::request::{CreateLock, DeleteLock, LockChanged, LockTarget};
+use crate::request::{CreateLock, DeleteLock, LockChanged};
 use crate::stage::Stage;
 use crate::state;
 
-/// The locks directories a target names (a group names one per environment), after checking they exist.
-fn lock_dirs(stage: &Stage<'_>, target: &LockTarget) -> Result<Vec<(EnvName, String)>> {
-    Ok(match target {
-        LockTarget::Environment { environment } => {
-            state::require_env(stage, environment)?;
-            vec![(environment.clone(), layout::env_locks_dir(environment))]
-        }
-        LockTarget::Application {
-            environment,
-            application,
-        } => {
-            state::require_env(stage, environment)?;
-            if !state::app_exists(stage, application)? {
-                return Err(Error::not_found("application", application));
-            }
-            vec![(
-                environment.clone(),
-                layout::env_app_locks_dir(environment, application),
-            )]
-        }
-        LockTarget::Team { environment, team } => {
-            state::require_env(stage, environment)?;
-            vec![(
-                environment.clone(),
-                layout::env_team_locks_dir(environment, team),
-            )]
-        }
-        LockTarget::EnvironmentGroup { group } => state::group_environments(stage, group)?
-            .into_iter()
-            .map(|(env, _)| {
-                let dir = layout::env_locks_dir(&env);
-                (env, dir)
-            })
-            .collect(),
-    })
-}
-
 pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateLock) -> Result<LockChanged> {
-    let dirs = lock_dirs(stage, &r.target)?;
+    let dirs = state::lock_dirs(stage, &r.target)?;
     let mut changed = false;
     for (_, locks_dir) in &dirs {
         let dir = layout::lock_dir(locks_dir, &r.lock_id);
@@ -73,7 +35,7 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateLock) -> Re
 }
 
 pub(super) fn delete(stage: &mut Stage<'_>, r: &DeleteLock) -> Result<LockChanged> {
-    let dirs = lock_dirs(stage, &r.target)?;
+    let dirs = state::lock_dirs(stage, &r.target)?;
     let mut changed = false;
     for (_, locks_dir) in &dirs {
         changed |= stage.remove_dir(&layout::lock_dir(locks_dir, &r.lock_id))?;

@@ -20,8 +20,9 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Applies one request inside its own layer of `stage`: on error the layer is dropped, so a failing request
-/// leaves nothing behind and the rest of a batch goes on.
-pub fn apply(stage: &mut Stage<'_>, envelope: &Envelope) -> Result<Outcome> {
+/// leaves nothing behind and the rest of a batch goes on. What the request left open and the state decided
+/// (the number of a release uploaded without one) is filled into `envelope`, so its trailer replays the same write.
+pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> {
     let ctx = Ctx {
         author: &envelope.author,
         at: &envelope.at,
@@ -37,8 +38,15 @@ pub fn apply(stage: &mut Stage<'_>, envelope: &Envelope) -> Result<Outcome> {
         Request::DeleteLock(r) => lock::delete(stage, r).map(Outcome::Lock),
         Request::UpdateApplication(r) => application::update(stage, r).map(Outcome::Application),
     };
-    match result {
-        Ok(_) => stage.keep(),
+    match &result {
+        Ok(outcome) => {
+            stage.keep();
+            if let (Request::CreateRelease(r), Outcome::Release(out)) =
+                (&mut envelope.request, outcome)
+            {
+                r.version = Some(out.version);
+            }
+        }
         Err(_) => stage.discard(),
     }
     result
@@ -60,7 +68,7 @@ pub(crate) mod test_support {
     }
 
     pub fn run(stage: &mut Stage<'_>, request: Request) -> crate::Result<crate::request::Outcome> {
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             author: Identity {
                 name: "Tester".into(),
                 email: "t@example.com".into(),
@@ -68,7 +76,7 @@ pub(crate) mod test_support {
             at: "2026-11-23T10:00:00Z".into(),
             request,
         };
-        super::apply(stage, &envelope)
+        super::apply(stage, &mut envelope)
     }
 
     pub fn env(s: &str) -> EnvName {

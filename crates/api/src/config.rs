@@ -1,0 +1,67 @@
+//! The server's flags; every flag also reads `RAILYARD_<FLAG>` from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportMode {
+    /// Run the exporter in this process.
+    Embedded,
+    /// `railyard-export` runs beside this process on the same repo.
+    External,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Railyard's API server: the single writer of the manifest repo.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "railyard-api", version, about)]
+pub struct Config {
+    /// Address of the API.
+    #[arg(long, env = "RAILYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The local bare manifest repo (created if missing).
+    #[arg(
+        long,
+        env = "RAILYARD_REPO_DIR",
+        default_value = "./.railyard/repo.git"
+    )]
+    pub repo_dir: PathBuf,
+    /// The remote manifest repo: a path (created if missing), file://, git://, http(s):// or ssh:// URL.
+    #[arg(
+        long,
+        env = "RAILYARD_GIT_URL",
+        default_value = "./.railyard/remote.git"
+    )]
+    pub git_url: String,
+    /// Branch written and pushed.
+    #[arg(long, env = "RAILYARD_BRANCH", default_value = "main")]
+    pub branch: String,
+    /// `embedded` runs the exporter in-process; `external` expects `railyard-export` beside it.
+    #[arg(long, env = "RAILYARD_EXPORT", value_enum, default_value = "embedded")]
+    pub export: ExportMode,
+    /// A write that changes no file makes no commit and no tag.
+    #[arg(long, env = "RAILYARD_MINIMIZE_EXPORTED_DATA", default_value_t = false, action = clap::ArgAction::Set)]
+    pub minimize_exported_data: bool,
+    /// Most requests the writer folds into one commit.
+    #[arg(long, env = "RAILYARD_BATCH_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_max: u32,
+    /// Requests that may wait for the writer; beyond that the API answers 503 with Retry-After.
+    #[arg(long, env = "RAILYARD_QUEUE_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue_capacity: u32,
+    /// Larger request bodies get 413.
+    #[arg(long, env = "RAILYARD_MAX_BODY_BYTES", default_value_t = 12 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Allow listening on a non-loopback address without authentication.
+    #[arg(long, env = "RAILYARD_INSECURE_NO_AUTH", default_value_t = false)]
+    pub insecure_no_auth: bool,
+    /// `text` or `json`.
+    #[arg(long, env = "RAILYARD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}

@@ -1,0 +1,98 @@
+//! The API's one error type: every domain error is mapped to an HTTP status here and nowhere else.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use railyard_manifest::Error as DomainError;
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra members of the JSON body (`field`, `locks`, ...).
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message).with("field", json!(field))
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            message.to_string(),
+        )
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let message = e.to_string();
+        match e {
+            DomainError::InvalidName(n) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_name", message)
+                    .with("field", json!(n.kind))
+            }
+            DomainError::Invalid { field, .. } => Self::bad_request(field, message),
+            DomainError::NotFound { what, .. } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", message).with("what", json!(what))
+            }
+            DomainError::Conflict { code, .. } => Self::new(StatusCode::CONFLICT, code, message),
+            DomainError::Locked { locks, .. } => {
+                Self::new(StatusCode::CONFLICT, "locked", message).with("locks", json!(locks))
+            }
+            DomainError::Corrupt { .. } => {
+                tracing::error!(error = %message, "corrupt repository data");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt_repository",
+                    message,
+                )
+            }
+            DomainError::Git(g) => Self::internal(format!("git: {g}")),
+        }
+    }
+}
+
+impl From<git2::Error> for ApiError {
+    fn from(e: git2::Error) -> Self {
+        Self::internal(format!("git: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), code = self.code, error = %self.message, "request failed");
+        }
+        let mut body = self.extra;
+        body.insert("error".into(), json!(self.message));
+        body.insert("code".into(), json!(self.code));
+        let mut resp = (self.status, Json(Value::Object(body))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,86 @@
+//! Extractors whose rejections are the API's JSON errors (axum's own answer in plain text).
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Maps an axum rejection to our error: 400 for bad input (axum says 422 for a body that does not fit), else its status.
+pub fn rejection(status: StatusCode, field: &str, text: String) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", text),
+        _ => ApiError::bad_request(field, text),
+    }
+}
+
+/// A JSON body.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(e @ JsonRejection::JsonDataError(_)) => {
+                Err(rejection(e.status(), "body", e.body_text()))
+            }
+            Err(e) => Err(rejection(e.status(), "body", e.body_text())),
+        }
+    }
+}
+
+/// An optional JSON body: an empty body is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| rejection(e.status(), "body", e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request("body", format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The path parameters, percent-decoded, by name.
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request("path", e.body_text()))
+    }
+}
+
+impl Params {
+    /// Parses parameter `name` as `T` (one of the validated name types).
+    pub fn get<T, E>(&self, name: &str) -> Result<T, ApiError>
+    where
+        T: std::str::FromStr<Err = E>,
+        E: Into<railyard_manifest::Error>,
+    {
+        let raw = self.0.get(name).map(String::as_str).unwrap_or_default();
+        raw.parse::<T>().map_err(|e| ApiError::from(e.into()))
+    }
+}

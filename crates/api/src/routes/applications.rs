@@ -1,0 +1,67 @@
+//! Applications: their releases, team and repository.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use railyard_manifest::request::UpdateApplication;
+use railyard_manifest::{state, AppName, Error, Request, TeamName};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{written, AppState};
+use crate::error::ApiResult;
+use crate::extract::{JsonBody, Params};
+
+type Reply = ApiResult<(StatusCode, Json<Value>)>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    repository: Option<String>,
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    p: Params,
+    JsonBody(b): JsonBody<UpdateBody>,
+) -> Reply {
+    let request = UpdateApplication {
+        application: p.get::<AppName, _>("app")?,
+        team: b
+            .team
+            .as_deref()
+            .map(TeamName::parse)
+            .transpose()
+            .map_err(Error::from)?,
+        repository: b.repository,
+    };
+    Ok(written(
+        StatusCode::OK,
+        st.write(Request::UpdateApplication(request)).await?,
+    ))
+}
+
+pub async fn releases(State(st): State<AppState>, p: Params) -> Reply {
+    let app = p.get::<AppName, _>("app")?;
+    let body = st
+        .read(move |s| {
+            if !state::app_exists(s, &app)? {
+                return Err(Error::not_found("application", &app));
+            }
+            let mut releases = Vec::new();
+            for v in state::release_versions(s, &app)?.into_iter().rev() {
+                releases.extend(state::release(s, &app, v)?);
+            }
+            Ok(json!({
+                "application": app,
+                "team": state::app_team(s, &app)?,
+                "repository": state::app_repository(s, &app)?,
+                "releases": releases,
+            }))
+        })
+        .await?;
+    Ok((StatusCode::OK, Json(body)))
+}

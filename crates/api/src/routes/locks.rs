@@ -1,0 +1,183 @@
+//! Environment, application, team and environment-group locks.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use railyard_manifest::request::{CreateLock, DeleteLock};
+use railyard_manifest::{
+    state, AppName, EnvName, Error, GroupName, LockId, LockTarget, Request, TeamName,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{written, AppState};
+use crate::error::ApiResult;
+use crate::extract::{OptionalJson, Params};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LockBody {
+    #[serde(default)]
+    message: String,
+}
+
+type Reply = ApiResult<(StatusCode, Json<Value>)>;
+
+fn env_target(p: &Params) -> ApiResult<LockTarget> {
+    Ok(LockTarget::Environment {
+        environment: p.get::<EnvName, _>("env")?,
+    })
+}
+
+fn app_target(p: &Params) -> ApiResult<LockTarget> {
+    Ok(LockTarget::Application {
+        environment: p.get::<EnvName, _>("env")?,
+        application: p.get::<AppName, _>("app")?,
+    })
+}
+
+fn team_target(p: &Params) -> ApiResult<LockTarget> {
+    Ok(LockTarget::Team {
+        environment: p.get::<EnvName, _>("env")?,
+        team: p.get::<TeamName, _>("team")?,
+    })
+}
+
+fn group_target(p: &Params) -> ApiResult<LockTarget> {
+    Ok(LockTarget::EnvironmentGroup {
+        group: p.get::<GroupName, _>("group")?,
+    })
+}
+
+async fn put(
+    st: AppState,
+    p: Params,
+    target: LockTarget,
+    body: LockBody,
+    status: StatusCode,
+) -> Reply {
+    let request = CreateLock {
+        target,
+        lock_id: p.get::<LockId, _>("lock")?,
+        message: body.message,
+    };
+    Ok(written(
+        status,
+        st.write(Request::CreateLock(request)).await?,
+    ))
+}
+
+async fn delete(st: AppState, p: Params, target: LockTarget) -> Reply {
+    let request = DeleteLock {
+        target,
+        lock_id: p.get::<LockId, _>("lock")?,
+    };
+    Ok(written(
+        StatusCode::OK,
+        st.write(Request::DeleteLock(request)).await?,
+    ))
+}
+
+/// Every lock of a target, across its environments.
+fn locks_of(
+    stage: &railyard_manifest::Stage<'_>,
+    target: &LockTarget,
+) -> railyard_manifest::Result<Vec<railyard_manifest::Lock>> {
+    let mut out = Vec::new();
+    for (_, dir) in state::lock_dirs(stage, target)? {
+        out.extend(state::locks(stage, &dir)?);
+    }
+    Ok(out)
+}
+
+async fn list(st: AppState, target: LockTarget) -> Reply {
+    let locks = st.read(move |s| locks_of(s, &target)).await?;
+    Ok((StatusCode::OK, Json(json!({ "locks": locks }))))
+}
+
+async fn get_one(st: AppState, p: Params, target: LockTarget) -> Reply {
+    let id = p.get::<LockId, _>("lock")?;
+    let lock = st
+        .read(move |s| {
+            locks_of(s, &target)?
+                .into_iter()
+                .find(|l| l.id == id)
+                .ok_or_else(|| Error::not_found("lock", &id))
+        })
+        .await?;
+    Ok((StatusCode::OK, Json(json!(lock))))
+}
+
+pub async fn put_env(
+    State(st): State<AppState>,
+    p: Params,
+    OptionalJson(b): OptionalJson<LockBody>,
+) -> Reply {
+    let t = env_target(&p)?;
+    put(st, p, t, b, StatusCode::OK).await
+}
+pub async fn delete_env(State(st): State<AppState>, p: Params) -> Reply {
+    let t = env_target(&p)?;
+    delete(st, p, t).await
+}
+pub async fn list_env(State(st): State<AppState>, p: Params) -> Reply {
+    list(st, env_target(&p)?).await
+}
+pub async fn get_env(State(st): State<AppState>, p: Params) -> Reply {
+    let t = env_target(&p)?;
+    get_one(st, p, t).await
+}
+
+pub async fn put_app(
+    State(st): State<AppState>,
+    p: Params,
+    OptionalJson(b): OptionalJson<LockBody>,
+) -> Reply {
+    let t = app_target(&p)?;
+    put(st, p, t, b, StatusCode::OK).await
+}
+pub async fn delete_app(State(st): State<AppState>, p: Params) -> Reply {
+    let t = app_target(&p)?;
+    delete(st, p, t).await
+}
+pub async fn list_app(State(st): State<AppState>, p: Params) -> Reply {
+    list(st, app_target(&p)?).await
+}
+pub async fn get_app(State(st): State<AppState>, p: Params) -> Reply {
+    let t = app_target(&p)?;
+    get_one(st, p, t).await
+}
+
+pub async fn put_team(
+    State(st): State<AppState>,
+    p: Params,
+    OptionalJson(b): OptionalJson<LockBody>,
+) -> Reply {
+    let t = team_target(&p)?;
+    put(st, p, t, b, StatusCode::OK).await
+}
+pub async fn delete_team(State(st): State<AppState>, p: Params) -> Reply {
+    let t = team_target(&p)?;
+    delete(st, p, t).await
+}
+pub async fn list_team(State(st): State<AppState>, p: Params) -> Reply {
+    list(st, team_target(&p)?).await
+}
+pub async fn get_team(State(st): State<AppState>, p: Params) -> Reply {
+    let t = team_target(&p)?;
+    get_one(st, p, t).await
+}
+
+/// Kuberpult answers 201 to a group lock.
+pub async fn put_group(
+    State(st): State<AppState>,
+    p: Params,
+    OptionalJson(b): OptionalJson<LockBody>,
+) -> Reply {
+    let t = group_target(&p)?;
+    put(st, p, t, b, StatusCode::CREATED).await
+}
+pub async fn delete_group(State(st): State<AppState>, p: Params) -> Reply {
+    let t = group_target(&p)?;
+    delete(st, p, t).await
+}

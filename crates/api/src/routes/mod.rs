@@ -1,0 +1,163 @@
+//! The HTTP surface: one module per resource; handlers extract, validate into a typed request, hand it to the
+//! writer or a read, and map the result.
+
+mod applications;
+mod deploy;
+mod environments;
+mod health;
+mod locks;
+mod releases;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use git2::Repository;
+use railyard_manifest::{Envelope, Identity, Request, Stage};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::writer::{Applied, Writer};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub writer: Writer,
+    pub repo_dir: PathBuf,
+    pub branch: String,
+    pub export_status: Option<Arc<Mutex<railyard_export::Status>>>,
+}
+
+impl AppState {
+    /// Runs `f` on the current state of the branch (blocking git reads off the async threads).
+    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Stage<'_>) -> railyard_manifest::Result<T> + Send + 'static,
+    {
+        let dir = self.repo_dir.clone();
+        let branch_ref = railyard_export::branch_ref(&self.branch);
+        tokio::task::spawn_blocking(move || -> ApiResult<T> {
+            let repo = Repository::open_bare(&dir)?;
+            let tree = match repo.find_reference(&branch_ref) {
+                Ok(r) => Some(r.peel_to_tree()?),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+                Err(e) => return Err(e.into()),
+            };
+            let stage = Stage::new(&repo, tree);
+            f(&stage).map_err(ApiError::from)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Queues `request` for the writer and waits for its commit.
+    pub async fn write(&self, request: Request) -> ApiResult<Applied> {
+        let envelope = Envelope {
+            author: Identity::default(),
+            at: now(),
+            request,
+        };
+        self.writer.submit(envelope).await
+    }
+}
+
+/// Now as RFC 3339 UTC, whole seconds.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The answer to a write: its outcome with the commit.
+pub fn written(status: StatusCode, applied: Applied) -> (StatusCode, Json<Value>) {
+    let mut body = serde_json::to_value(&applied.outcome).unwrap_or_else(|_| json!({}));
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "commit".into(),
+            json!(applied.commit.map(|c| c.to_string())),
+        );
+    }
+    (status, Json(body))
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/release", post(releases::create))
+        .route("/applications/{app}", put(applications::update))
+        .route("/applications/{app}/releases", get(applications::releases))
+        .route("/overview", get(environments::overview))
+        .route(
+            "/environments",
+            get(environments::list).post(environments::create),
+        )
+        .route("/environments/{env}", get(environments::get))
+        .route(
+            "/environments/{env}/applications/{app}/deploy",
+            put(deploy::deploy),
+        )
+        .route("/environments/{env}/locks", get(locks::list_env))
+        .route(
+            "/environments/{env}/locks/{lock}",
+            get(locks::get_env)
+                .put(locks::put_env)
+                .delete(locks::delete_env),
+        )
+        .route(
+            "/environments/{env}/applications/{app}/locks",
+            get(locks::list_app),
+        )
+        .route(
+            "/environments/{env}/applications/{app}/locks/{lock}",
+            get(locks::get_app)
+                .put(locks::put_app)
+                .delete(locks::delete_app),
+        )
+        .route(
+            "/environments/{env}/teams/{team}/locks",
+            get(locks::list_team),
+        )
+        .route(
+            "/environments/{env}/teams/{team}/locks/{lock}",
+            get(locks::get_team)
+                .put(locks::put_team)
+                .delete(locks::delete_team),
+        )
+        .route(
+            "/environment-groups/{group}/locks/{lock}",
+            put(locks::put_group).delete(locks::delete_group),
+        );
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ApiError::internal("internal error").into_response()
+}

@@ -1,0 +1,150 @@
+//! `POST /api/release`: a multipart upload of a release (Kuberpult's form fields).
+
+use std::collections::BTreeMap;
+
+use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use git2::Repository;
+use railyard_manifest::request::CreateRelease;
+use railyard_manifest::{AppName, EnvName, Outcome, Request, TeamName, Version};
+use serde_json::Value;
+
+use super::{written, AppState};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::rejection;
+
+/// A release as uploaded, before its manifests are written as blobs.
+#[derive(Default)]
+struct Upload {
+    application: Option<AppName>,
+    version: Option<Version>,
+    team: Option<TeamName>,
+    source_commit_id: String,
+    source_author: String,
+    source_message: String,
+    display_version: String,
+    manifests: BTreeMap<EnvName, Vec<u8>>,
+}
+
+async fn bytes(field: Field<'_>, name: &str) -> ApiResult<Vec<u8>> {
+    field.bytes().await.map(|b| b.to_vec()).map_err(|e| {
+        rejection(
+            e.status(),
+            name,
+            format!("cannot read part {name:?}: {}", e.body_text()),
+        )
+    })
+}
+
+async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
+    String::from_utf8(bytes(field, name).await?)
+        .map_err(|_| ApiError::bad_request(name, format!("part {name:?} is not UTF-8 text")))
+}
+
+/// Which manifest a part name such as `manifests[staging]` is for.
+fn manifest_env(name: &str) -> Option<&str> {
+    name.strip_prefix("manifests[")?.strip_suffix(']')
+}
+
+async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
+    let mut up = Upload::default();
+    loop {
+        let field = multipart.next_field().await.map_err(|e| {
+            rejection(
+                e.status(),
+                "body",
+                format!("malformed multipart body: {}", e.body_text()),
+            )
+        })?;
+        let Some(field) = field else { break };
+        let name = field.name().unwrap_or_default().to_owned();
+        if let Some(env) = manifest_env(&name) {
+            let env = EnvName::parse(env).map_err(|e| {
+                ApiError::from(railyard_manifest::Error::from(e)).with("field", name.clone().into())
+            })?;
+            let content = bytes(field, &name).await?;
+            if up.manifests.insert(env, content).is_some() {
+                return Err(ApiError::bad_request(
+                    &name,
+                    format!("part {name:?} appears twice"),
+                ));
+            }
+            continue;
+        }
+        match name.as_str() {
+            "application" => {
+                up.application = Some(
+                    AppName::parse(&text(field, &name).await?)
+                        .map_err(railyard_manifest::Error::from)?,
+                )
+            }
+            "version" => {
+                up.version = Some(
+                    Version::parse(&text(field, &name).await?)
+                        .map_err(railyard_manifest::Error::from)?,
+                )
+            }
+            "team" => {
+                let t = text(field, &name).await?;
+                if !t.is_empty() {
+                    up.team = Some(TeamName::parse(&t).map_err(railyard_manifest::Error::from)?);
+                }
+            }
+            "source_commit_id" => up.source_commit_id = text(field, &name).await?,
+            "source_author" => up.source_author = text(field, &name).await?,
+            "source_message" => up.source_message = text(field, &name).await?,
+            "display_version" => up.display_version = text(field, &name).await?,
+            // Kuberpult clients also send signatures and other parts Railyard has no use for.
+            other => tracing::debug!(part = other, "ignoring unknown multipart part"),
+        }
+    }
+    Ok(up)
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let multipart = multipart.map_err(|e| rejection(e.status(), "body", e.body_text()))?;
+    let up = read_upload(multipart).await?;
+    let application = up.application.ok_or_else(|| {
+        ApiError::bad_request("application", "the part \"application\" is required")
+    })?;
+    if up.manifests.is_empty() {
+        return Err(ApiError::bad_request(
+            "manifests",
+            "at least one part \"manifests[<environment>]\" is required",
+        ));
+    }
+    // Manifests go into the object store first; the request (and its commit trailer) names them by blob id.
+    let dir = st.repo_dir.clone();
+    let contents = up.manifests;
+    let manifests =
+        tokio::task::spawn_blocking(move || -> Result<BTreeMap<EnvName, String>, git2::Error> {
+            let repo = Repository::open_bare(&dir)?;
+            contents
+                .into_iter()
+                .map(|(env, body)| Ok((env, repo.blob(&body)?.to_string())))
+                .collect()
+        })
+        .await
+        .map_err(ApiError::internal)??;
+    let request = CreateRelease {
+        application,
+        version: up.version,
+        team: up.team,
+        source_commit_id: up.source_commit_id,
+        source_author: up.source_author,
+        source_message: up.source_message,
+        display_version: up.display_version,
+        manifests,
+    };
+    let applied = st.write(Request::CreateRelease(request)).await?;
+    let status = match &applied.outcome {
+        Outcome::Release(r) if !r.created => StatusCode::OK,
+        _ => StatusCode::CREATED,
+    };
+    Ok(written(status, applied))
+}

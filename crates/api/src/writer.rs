@@ -1,0 +1,188 @@
+//! The single writer: one thread takes requests from a bounded queue, folds up to `batch_max` of them into
+//! one commit, moves the branch with a compare-and-swap, then answers each caller with its own result.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use git2::{ErrorCode, Oid, Repository};
+use railyard_manifest::{commit, Envelope, Identity, Outcome, Stage};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::error::ApiError;
+
+/// A write that was applied: what it did and the commit that holds it (None: it changed nothing).
+#[derive(Debug)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub commit: Option<Oid>,
+}
+
+struct Job {
+    envelope: Envelope,
+    reply: oneshot::Sender<Result<Applied, ApiError>>,
+}
+
+/// The queue end the handlers hold.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+pub struct WriterConfig {
+    pub repo_dir: PathBuf,
+    pub branch: String,
+    pub batch_max: usize,
+    pub queue_capacity: usize,
+    /// Woken after every commit (the exporter).
+    pub on_commit: Option<Arc<Notify>>,
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn start(cfg: WriterConfig) -> Result<Self, git2::Error> {
+        let repo = Repository::open_bare(&cfg.repo_dir)?;
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+        std::thread::Builder::new()
+            .name("railyard-writer".into())
+            .spawn(move || run(repo, cfg, rx))
+            .map_err(|e| git2::Error::from_str(&format!("cannot start writer thread: {e}")))?;
+        Ok(Self { tx })
+    }
+
+    /// Queues one request and waits for its commit. A full queue is 503.
+    pub async fn submit(&self, envelope: Envelope) -> Result<Applied, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Job { envelope, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "queue_full",
+                    "the writer's queue is full; retry shortly",
+                ),
+                mpsc::error::TrySendError::Closed(_) => {
+                    ApiError::internal("the writer has stopped")
+                }
+            })?;
+        rx.await
+            .map_err(|_| ApiError::internal("the writer stopped before answering"))?
+    }
+
+    /// True while the writer thread runs.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Requests waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
+    let branch_ref = railyard_export::branch_ref(&cfg.branch);
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < cfg.batch_max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let results = apply_batch(&repo, &branch_ref, &mut jobs);
+        let n = jobs.len();
+        match results {
+            Ok((commit, results)) => {
+                if let Some(c) = commit {
+                    tracing::info!(commit = %c, requests = n, ms = started.elapsed().as_millis() as u64, "committed batch");
+                    if let Some(w) = &cfg.on_commit {
+                        w.notify_one();
+                    }
+                }
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(
+                        result
+                            .map(|outcome| Applied { outcome, commit })
+                            .map_err(ApiError::from),
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = n, "batch failed; nothing written");
+                for job in jobs {
+                    let _ = job
+                        .reply
+                        .send(Err(ApiError::internal(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+    tracing::info!("writer stopped");
+}
+
+type BatchResults = (Option<Oid>, Vec<railyard_manifest::Result<Outcome>>);
+
+/// Applies every job to the branch head and commits; when the branch moved meanwhile (the exporter adopted a
+/// remote branch), the batch is rebuilt on the new head.
+fn apply_batch(
+    repo: &Repository,
+    branch_ref: &str,
+    jobs: &mut [Job],
+) -> Result<BatchResults, git2::Error> {
+    loop {
+        let head = match repo.find_reference(branch_ref) {
+            Ok(r) => r.target(),
+            Err(e) if e.code() == ErrorCode::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let base = head
+            .map(|h| repo.find_commit(h).and_then(|c| c.tree()))
+            .transpose()?;
+        let base_id = base.as_ref().map(|t| t.id());
+        let mut stage = Stage::new(repo, base);
+        let results: Vec<_> = jobs
+            .iter_mut()
+            .map(|j| railyard_manifest::apply(&mut stage, &mut j.envelope))
+            .collect();
+        if stage.is_unchanged() {
+            return Ok((None, results));
+        }
+        let tree = stage.write_tree()?;
+        if Some(tree) == base_id {
+            return Ok((None, results));
+        }
+        let applied: Vec<&Envelope> = jobs
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(j, _)| &j.envelope)
+            .collect();
+        let author = common_author(&applied);
+        let message = commit::message(&applied);
+        let new = commit::write_commit(repo, head, tree, &author, &message)?;
+        let log = format!("railyard: {}", message.lines().next().unwrap_or_default());
+        let moved = match head {
+            Some(old) => repo.reference_matching(branch_ref, new, true, old, &log),
+            None => repo.reference(branch_ref, new, false, &log),
+        };
+        match moved {
+            Ok(_) => return Ok((Some(new), results)),
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
+                tracing::info!(
+                    "branch moved under the writer; rebuilding the batch on the new head"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The author of a batch: the one requester if there is one, else Railyard itself.
+fn common_author(applied: &[&Envelope]) -> Identity {
+    match applied.first() {
+        Some(first) if applied.iter().all(|e| e.author == first.author) => first.author.clone(),
+        _ => Identity::default(),
+    }
+}
