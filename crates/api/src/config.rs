@@ -27,18 +27,10 @@ pub struct Config {
     #[arg(long, env = "RAILYARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The local bare manifest repo (created if missing).
-    #[arg(
-        long,
-        env = "RAILYARD_REPO_DIR",
-        default_value = "./.railyard/repo.git"
-    )]
+    #[arg(long, env = "RAILYARD_REPO_DIR", default_value = "./.railyard/repo.git")]
     pub repo_dir: PathBuf,
     /// The remote manifest repo: a path (created if missing), file://, git://, http(s):// or ssh:// URL.
-    #[arg(
-        long,
-        env = "RAILYARD_GIT_URL",
-        default_value = "./.railyard/remote.git"
-    )]
+    #[arg(long, env = "RAILYARD_GIT_URL", default_value = "./.railyard/remote.git")]
     pub git_url: String,
     /// Branch written and pushed.
     #[arg(long, env = "RAILYARD_BRANCH", default_value = "main")]
@@ -49,6 +41,10 @@ pub struct Config {
     /// A write that changes no file makes no commit and no tag.
     #[arg(long, env = "RAILYARD_MINIMIZE_EXPORTED_DATA", default_value_t = false, action = clap::ArgAction::Set)]
     pub minimize_exported_data: bool,
+    /// A tag the remote refuses (name taken by another commit) stops the exporter (true) or is logged,
+    /// recorded under refs/railyard/failed-tags and skipped (false).
+    #[arg(long, env = "RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fail_on_error_with_git_push_tags: bool,
     /// Most requests the writer folds into one commit.
     #[arg(long, env = "RAILYARD_BATCH_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_max: u32,

@@ -17,12 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            extra: serde_json::Map::new(),
-        }
+        Self { status, code, message: message.into(), extra: serde_json::Map::new() }
     }
 
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
@@ -35,11 +30,7 @@ impl ApiError {
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            message.to_string(),
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
     }
 }
 
@@ -48,8 +39,7 @@ impl From<DomainError> for ApiError {
         let message = e.to_string();
         match e {
             DomainError::InvalidName(n) => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_name", message)
-                    .with("field", json!(n.kind))
+                Self::new(StatusCode::BAD_REQUEST, "invalid_name", message).with("field", json!(n.kind))
             }
             DomainError::Invalid { field, .. } => Self::bad_request(field, message),
             DomainError::NotFound { what, .. } => {
@@ -61,11 +51,7 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Corrupt { .. } => {
                 tracing::error!(error = %message, "corrupt repository data");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "corrupt_repository",
-                    message,
-                )
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_repository", message)
             }
             DomainError::Git(g) => Self::internal(format!("git: {g}")),
         }
@@ -88,8 +74,7 @@ impl IntoResponse for ApiError {
         body.insert("code".into(), json!(self.code));
         let mut resp = (self.status, Json(Value::Object(body))).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

@@ -13,11 +13,9 @@ use crate::error::ApiError;
 /// Maps an axum rejection to our error: 400 for bad input (axum says 422 for a body that does not fit), else its status.
 pub fn rejection(status: StatusCode, field: &str, text: String) -> ApiError {
     match status {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "body_too_large",
-            "the request body is larger than the server accepts",
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(status, "body_too_large", "the request body is larger than the server accepts")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", text),
         _ => ApiError::bad_request(field, text),
     }
@@ -32,9 +30,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(e @ JsonRejection::JsonDataError(_)) => {
-                Err(rejection(e.status(), "body", e.body_text()))
-            }
+            Err(e @ JsonRejection::JsonDataError(_)) => Err(rejection(e.status(), "body", e.body_text())),
             Err(e) => Err(rejection(e.status(), "body", e.body_text())),
         }
     }

@@ -17,8 +17,7 @@ fn open_or_init(cfg: &Config) -> anyhow::Result<Repository> {
     let repo = match Repository::open_bare(&cfg.repo_dir) {
         Ok(r) => r,
         Err(_) => {
-            std::fs::create_dir_all(&cfg.repo_dir)
-                .with_context(|| format!("creating {}", cfg.repo_dir.display()))?;
+            std::fs::create_dir_all(&cfg.repo_dir).with_context(|| format!("creating {}", cfg.repo_dir.display()))?;
             let r = Repository::init_bare(&cfg.repo_dir)
                 .with_context(|| format!("creating repo {}", cfg.repo_dir.display()))?;
             tracing::info!(repo = %cfg.repo_dir.display(), "created local manifest repo");
@@ -43,12 +42,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut export_status = None;
     let mut on_commit = None;
     if cfg.export == ExportMode::Embedded {
-        railyard_export::ensure_local_remote(&cfg.git_url)
-            .context("creating the local remote repo")?;
+        railyard_export::ensure_local_remote(&cfg.git_url).context("creating the local remote repo")?;
         let exporter = railyard_export::Exporter::new(railyard_export::Config {
             repo_dir: cfg.repo_dir.clone(),
             git_url: cfg.git_url.clone(),
             branch: cfg.branch.clone(),
+            fail_on_error_with_git_push_tags: cfg.fail_on_error_with_git_push_tags,
         });
         export_status = Some(exporter.status());
         on_commit = Some(exporter.waker());
@@ -66,15 +65,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         repo_dir: cfg.repo_dir.clone(),
         branch: cfg.branch.clone(),
         export_status,
+        minimize_exported_data: cfg.minimize_exported_data,
     };
     let app = routes::router(state, cfg.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(listen = %listener.local_addr()?, repo = %cfg.repo_dir.display(), remote = %cfg.git_url, branch = %cfg.branch, "railyard-api listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 
@@ -84,8 +81,7 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

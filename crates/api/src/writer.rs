@@ -53,20 +53,15 @@ impl Writer {
     /// Queues one request and waits for its commit. A full queue is 503.
     pub async fn submit(&self, envelope: Envelope) -> Result<Applied, ApiError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .try_send(Job { envelope, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "queue_full",
-                    "the writer's queue is full; retry shortly",
-                ),
-                mpsc::error::TrySendError::Closed(_) => {
-                    ApiError::internal("the writer has stopped")
-                }
-            })?;
-        rx.await
-            .map_err(|_| ApiError::internal("the writer stopped before answering"))?
+        self.tx.try_send(Job { envelope, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                "the writer's queue is full; retry shortly",
+            ),
+            mpsc::error::TrySendError::Closed(_) => ApiError::internal("the writer has stopped"),
+        })?;
+        rx.await.map_err(|_| ApiError::internal("the writer stopped before answering"))?
     }
 
     /// True while the writer thread runs.
@@ -84,7 +79,8 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
     let branch_ref = railyard_export::branch_ref(&cfg.branch);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
-        while jobs.len() < cfg.batch_max {
+        // A request that tags its commit ends the batch, so the tag marks the state right after it.
+        while jobs.len() < cfg.batch_max && jobs.last().is_none_or(|j| j.envelope.request.git_tag().is_none()) {
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
@@ -102,19 +98,13 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
                     }
                 }
                 for (job, result) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(
-                        result
-                            .map(|outcome| Applied { outcome, commit })
-                            .map_err(ApiError::from),
-                    );
+                    let _ = job.reply.send(result.map(|outcome| Applied { outcome, commit }).map_err(ApiError::from));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = n, "batch failed; nothing written");
                 for job in jobs {
-                    let _ = job
-                        .reply
-                        .send(Err(ApiError::internal(format!("commit failed: {e}"))));
+                    let _ = job.reply.send(Err(ApiError::internal(format!("commit failed: {e}"))));
                 }
             }
         }
@@ -126,42 +116,58 @@ type BatchResults = (Option<Oid>, Vec<railyard_manifest::Result<Outcome>>);
 
 /// Applies every job to the branch head and commits; when the branch moved meanwhile (the exporter adopted a
 /// remote branch), the batch is rebuilt on the new head.
-fn apply_batch(
-    repo: &Repository,
-    branch_ref: &str,
-    jobs: &mut [Job],
-) -> Result<BatchResults, git2::Error> {
+fn apply_batch(repo: &Repository, branch_ref: &str, jobs: &mut [Job]) -> Result<BatchResults, git2::Error> {
     loop {
         let head = match repo.find_reference(branch_ref) {
             Ok(r) => r.target(),
             Err(e) if e.code() == ErrorCode::NotFound => None,
             Err(e) => return Err(e),
         };
-        let base = head
-            .map(|h| repo.find_commit(h).and_then(|c| c.tree()))
-            .transpose()?;
+        let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
         let base_id = base.as_ref().map(|t| t.id());
         let mut stage = Stage::new(repo, base);
-        let results: Vec<_> = jobs
-            .iter_mut()
-            .map(|j| railyard_manifest::apply(&mut stage, &mut j.envelope))
-            .collect();
-        if stage.is_unchanged() {
-            return Ok((None, results));
+        let mut claimed: Vec<String> = Vec::new();
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs.iter_mut() {
+            if let Some(tag) = job.envelope.request.git_tag() {
+                if claimed.iter().any(|c| c == tag.as_str())
+                    || railyard_export::resolve_tag(repo, tag.as_str())?.is_some()
+                {
+                    results.push(Err(railyard_manifest::Error::conflict(
+                        "tag_exists",
+                        format!("tag {tag} already exists"),
+                    )));
+                    continue;
+                }
+            }
+            let result = railyard_manifest::apply(&mut stage, &mut job.envelope);
+            if result.is_ok() {
+                if let Some(tag) = job.envelope.request.git_tag() {
+                    claimed.push(tag.to_string());
+                }
+            }
+            results.push(result);
         }
-        let tree = stage.write_tree()?;
-        if Some(tree) == base_id {
-            return Ok((None, results));
-        }
-        let applied: Vec<&Envelope> = jobs
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| r.is_ok())
-            .map(|(j, _)| &j.envelope)
-            .collect();
+        let wants_commit = results.iter().any(|r| r.as_ref().is_ok_and(Outcome::wants_commit));
+        let changed =
+            if stage.is_unchanged() { None } else { Some(stage.write_tree()?).filter(|t| Some(*t) != base_id) };
+        let tree = match (changed, wants_commit, base_id) {
+            (Some(tree), _, _) => tree,
+            (None, true, Some(base)) => base,
+            (None, true, None) => stage.write_tree()?,
+            (None, false, _) => return Ok((None, untag(results))),
+        };
+        let applied: Vec<&Envelope> =
+            jobs.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(j, _)| &j.envelope).collect();
         let author = common_author(&applied);
         let message = commit::message(&applied);
         let new = commit::write_commit(repo, head, tree, &author, &message)?;
+        // Tags are recorded before the branch moves: a crash in between leaves a pending tag on a commit that
+        // is not on the branch, which the exporter drops (its write was never acknowledged).
+        let tags: Vec<String> = claimed.iter().map(|t| railyard_export::pending_tag_ref(t)).collect();
+        for tag in &tags {
+            repo.reference(tag, new, false, "railyard: tag requested")?;
+        }
         let log = format!("railyard: {}", message.lines().next().unwrap_or_default());
         let moved = match head {
             Some(old) => repo.reference_matching(branch_ref, new, true, old, &log),
@@ -169,14 +175,27 @@ fn apply_batch(
         };
         match moved {
             Ok(_) => return Ok((Some(new), results)),
-            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
-                tracing::info!(
-                    "branch moved under the writer; rebuilding the batch on the new head"
-                );
+            Err(e) => {
+                for tag in &tags {
+                    repo.find_reference(tag)?.delete()?;
+                }
+                if !matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) {
+                    return Err(e);
+                }
+                tracing::info!("branch moved under the writer; rebuilding the batch on the new head");
             }
-            Err(e) => return Err(e),
         }
     }
+}
+
+/// Without a commit there is nothing to tag: trains answer `tag: null`.
+fn untag(mut results: Vec<railyard_manifest::Result<Outcome>>) -> Vec<railyard_manifest::Result<Outcome>> {
+    for r in results.iter_mut().flatten() {
+        if let Outcome::Train(t) = r {
+            t.tag = None;
+        }
+    }
+    results
 }
 
 /// The author of a batch: the one requester if there is one, else Railyard itself.

@@ -18,8 +18,35 @@ pub fn branch_ref(branch: &str) -> String {
     format!("refs/heads/{branch}")
 }
 
+/// A tag the API recorded for the exporter to push: `refs/railyard/pending-tags/<name>`.
+pub fn pending_tag_ref(name: &str) -> String {
+    format!("{PENDING_TAGS}{name}")
+}
+
+/// A tag the remote refused (with `--fail-on-error-with-git-push-tags=false`): `refs/railyard/failed-tags/<name>`.
+pub fn failed_tag_ref(name: &str) -> String {
+    format!("refs/railyard/failed-tags/{name}")
+}
+
+const PENDING_TAGS: &str = "refs/railyard/pending-tags/";
+
+/// The commit tag `name` names in the local repo: a tag already pushed or learnt (`refs/tags/`), or one
+/// still waiting to be pushed.
+pub fn resolve_tag(repo: &Repository, name: &str) -> Result<Option<Oid>, git2::Error> {
+    for refname in [format!("refs/tags/{name}"), pending_tag_ref(name)] {
+        match repo.find_reference(&refname) {
+            Ok(r) => return Ok(Some(r.peel_to_commit()?.id())),
+            Err(e) if matches!(e.code(), git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    #[error("tag {tag} cannot be pushed: {reason}")]
+    TagRejected { tag: String, reason: String },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
     #[error("the remote refused {refname}: {reason}")]
@@ -31,6 +58,8 @@ pub struct Config {
     pub repo_dir: PathBuf,
     pub git_url: String,
     pub branch: String,
+    /// A tag the remote refuses stops the export (true) or is recorded as failed and skipped (false).
+    pub fail_on_error_with_git_push_tags: bool,
 }
 
 /// What the exporter last saw, for `/readyz` and logs.
@@ -44,6 +73,10 @@ pub struct Status {
     pub oldest_pending: Option<SystemTime>,
     /// The last push error, cleared by a successful push.
     pub last_error: Option<String>,
+    /// Set when export stopped for good (a refused tag with `--fail-on-error-with-git-push-tags`).
+    pub fatal: Option<String>,
+    /// Requested tags not yet on the remote.
+    pub pending_tags: usize,
     pub consecutive_failures: u32,
 }
 
@@ -69,41 +102,126 @@ pub fn push_once(cfg: &Config) -> Result<Option<Oid>, ExportError> {
         Err(e) => return Err(e.into()),
     };
     let Some(local) = local else { return Ok(None) };
-    let exported = repo
-        .find_reference(&exported_ref(&cfg.branch))
-        .ok()
-        .and_then(|r| r.target());
-    if exported == Some(local) {
-        return Ok(Some(local));
+    let exported = repo.find_reference(&exported_ref(&cfg.branch)).ok().and_then(|r| r.target());
+    if exported != Some(local) {
+        let spec = format!("{0}:{0}", branch_ref(&cfg.branch));
+        if let Some((refname, reason)) = push(&repo, &cfg.git_url, &[spec])?.into_iter().next() {
+            return Err(ExportError::Rejected { refname, reason });
+        }
+        record_exported(&repo, &cfg.branch, exported, local)?;
     }
-    let mut remote = repo.remote_anonymous(&cfg.git_url)?;
-    let mut rejection: Option<(String, String)> = None;
+    push_tags(&repo, cfg, local)?;
+    Ok(Some(local))
+}
+
+/// The remote's tags, by name, with the commit each peels to.
+fn remote_tags(repo: &Repository, url: &str) -> Result<Vec<(String, Oid)>, git2::Error> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let conn = remote.connect_auth(git2::Direction::Fetch, None, None)?;
+    let mut tags: Vec<(String, Oid)> = Vec::new();
+    for head in conn.list()? {
+        let Some(rest) = head.name().strip_prefix("refs/tags/") else { continue };
+        // An annotated tag is listed twice: as itself and, with `^{}`, as the commit it peels to.
+        match rest.strip_suffix("^{}") {
+            Some(name) => match tags.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = head.oid(),
+                None => tags.push((name.to_owned(), head.oid())),
+            },
+            None => {
+                if !tags.iter().any(|(n, _)| n == rest) {
+                    tags.push((rest.to_owned(), head.oid()));
+                }
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// Pushes `specs` in one connection; returns the refs the remote refused, with its reason.
+fn push(repo: &Repository, url: &str, specs: &[String]) -> Result<Vec<(String, String)>, git2::Error> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let mut rejected = Vec::new();
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.push_update_reference(|refname, status| {
         if let Some(reason) = status {
-            rejection = Some((refname.to_owned(), reason.to_owned()));
+            rejected.push((refname.to_owned(), reason.to_owned()));
         }
         Ok(())
     });
     let mut opts = git2::PushOptions::new();
     opts.remote_callbacks(callbacks);
-    let spec = format!("{0}:{0}", branch_ref(&cfg.branch));
-    remote.push(&[spec.as_str()], Some(&mut opts))?;
+    remote.push(specs, Some(&mut opts))?;
     drop(opts);
-    if let Some((refname, reason)) = rejection {
-        return Err(ExportError::Rejected { refname, reason });
+    Ok(rejected)
+}
+
+/// The pending tags, by name, with the commit each names.
+fn pending_tags(repo: &Repository) -> Result<Vec<(String, Oid)>, git2::Error> {
+    let mut out = Vec::new();
+    for r in repo.references_glob(&format!("{PENDING_TAGS}*"))? {
+        let r = r?;
+        if let (Some(name), Some(target)) = (r.name().ok().and_then(|n| n.strip_prefix(PENDING_TAGS)), r.target()) {
+            out.push((name.to_owned(), target));
+        }
     }
-    record_exported(&repo, &cfg.branch, exported, local)?;
-    Ok(Some(local))
+    Ok(out)
+}
+
+/// Pushes every pending tag whose commit is on the remote (`exported` or an ancestor of it). A pending tag
+/// whose commit never reached the branch was left by a crash before its write was acknowledged: dropped.
+fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<(), ExportError> {
+    let mut ready = Vec::new();
+    for (name, commit) in pending_tags(repo)? {
+        if commit == exported || repo.graph_descendant_of(exported, commit)? {
+            ready.push((name, commit));
+        } else {
+            tracing::warn!(tag = %name, commit = %commit, "dropping a pending tag whose commit is not on the branch (never acknowledged)");
+            repo.find_reference(&pending_tag_ref(&name))?.delete()?;
+        }
+    }
+    if ready.is_empty() {
+        return Ok(());
+    }
+    // git refuses to move an existing tag on the client side, and libgit2 does not: look at the remote's tags first.
+    let existing = remote_tags(repo, &cfg.git_url)?;
+    let mut refused: Vec<(String, Oid, String)> = Vec::new();
+    let mut to_push = Vec::new();
+    for (name, commit) in ready {
+        match existing.iter().find(|(n, _)| *n == name) {
+            Some((_, there)) if *there == commit => to_push.push((name, commit, true)),
+            Some((_, there)) => refused.push((name, commit, format!("already exists on the remote at {there}"))),
+            None => to_push.push((name, commit, false)),
+        }
+    }
+    let specs: Vec<String> = to_push
+        .iter()
+        .filter(|(_, _, there)| !there)
+        .map(|(name, _, _)| format!("{}:refs/tags/{name}", pending_tag_ref(name)))
+        .collect();
+    let rejected = if specs.is_empty() { Vec::new() } else { push(repo, &cfg.git_url, &specs)? };
+    for (name, commit, _) in to_push {
+        match rejected.iter().find(|(r, _)| *r == format!("refs/tags/{name}")) {
+            Some((_, reason)) => refused.push((name, commit, reason.clone())),
+            None => {
+                repo.reference(&format!("refs/tags/{name}"), commit, true, "railyard-export: tag pushed")?;
+                repo.find_reference(&pending_tag_ref(&name))?.delete()?;
+                tracing::info!(tag = %name, commit = %commit, "pushed tag");
+            }
+        }
+    }
+    for (name, commit, reason) in refused {
+        if cfg.fail_on_error_with_git_push_tags {
+            return Err(ExportError::TagRejected { tag: name, reason });
+        }
+        tracing::error!(tag = %name, commit = %commit, reason = %reason, "the remote refused a tag; recorded under refs/railyard/failed-tags and skipped");
+        repo.reference(&failed_tag_ref(&name), commit, true, &reason)?;
+        repo.find_reference(&pending_tag_ref(&name))?.delete()?;
+    }
+    Ok(())
 }
 
 /// Moves the progress ref from `old` to `new`, compare-and-swap, so two exporters never step back each other's record.
-fn record_exported(
-    repo: &Repository,
-    branch: &str,
-    old: Option<Oid>,
-    new: Oid,
-) -> Result<(), git2::Error> {
+fn record_exported(repo: &Repository, branch: &str, old: Option<Oid>, new: Oid) -> Result<(), git2::Error> {
     let name = exported_ref(branch);
     let msg = "railyard-export: pushed";
     let result = match old {
@@ -113,14 +231,7 @@ fn record_exported(
     match result {
         Ok(_) => Ok(()),
         // Someone else recorded progress meanwhile; theirs is at least as recent as the push they made.
-        Err(e)
-            if matches!(
-                e.code(),
-                git2::ErrorCode::Modified | git2::ErrorCode::Exists
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -136,11 +247,7 @@ pub fn pending(cfg: &Config) -> Result<(usize, Option<SystemTime>), git2::Error>
     };
     let mut walk = repo.revwalk()?;
     walk.push(head)?;
-    if let Some(done) = repo
-        .find_reference(&exported_ref(&cfg.branch))
-        .ok()
-        .and_then(|r| r.target())
-    {
+    if let Some(done) = repo.find_reference(&exported_ref(&cfg.branch)).ok().and_then(|r| r.target()) {
         // The exported commit may not be an ancestor after an adoption; hide only what is reachable.
         if repo.graph_descendant_of(head, done).unwrap_or(false) || head == done {
             walk.hide(done)?;
@@ -170,25 +277,14 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// Exponential backoff with full jitter: a random wait in [min, min·2^failures] capped at `BACKOFF_MAX`.
 pub fn backoff(failures: u32) -> Duration {
-    let cap = BACKOFF_MIN
-        .saturating_mul(1u32 << failures.min(16))
-        .min(BACKOFF_MAX);
+    let cap = BACKOFF_MIN.saturating_mul(1u32 << failures.min(16)).min(BACKOFF_MAX);
     let span = cap.saturating_sub(BACKOFF_MIN).as_millis() as u64;
-    BACKOFF_MIN
-        + Duration::from_millis(if span == 0 {
-            0
-        } else {
-            rand::random::<u64>() % span
-        })
+    BACKOFF_MIN + Duration::from_millis(if span == 0 { 0 } else { rand::random::<u64>() % span })
 }
 
 impl Exporter {
     pub fn new(cfg: Config) -> Self {
-        Self {
-            cfg,
-            wake: Arc::new(Notify::new()),
-            status: Arc::new(Mutex::new(Status::default())),
-        }
+        Self { cfg, wake: Arc::new(Notify::new()), status: Arc::new(Mutex::new(Status::default())) }
     }
 
     /// Notify this after every commit to push it at once.
@@ -209,13 +305,16 @@ impl Exporter {
             let result = tokio::task::spawn_blocking(move || {
                 let pushed = push_once(&cfg);
                 let lag = pending(&cfg);
-                (pushed, lag)
+                let tags =
+                    Repository::open_bare(&cfg.repo_dir).and_then(|r| pending_tags(&r)).map(|t| t.len()).unwrap_or(0);
+                (pushed, lag, tags)
             })
             .await;
             let wait = {
                 let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
-                    Ok((Ok(pushed), lag)) => {
+                    Ok((Ok(pushed), lag, tags)) => {
+                        st.pending_tags = tags;
                         if pushed.is_some() && pushed != st.exported {
                             tracing::info!(commit = ?pushed, remote = %self.cfg.git_url, ms = started.elapsed().as_millis() as u64, "exported branch");
                         }
@@ -228,7 +327,18 @@ impl Exporter {
                         }
                         None
                     }
-                    Ok((Err(e), lag)) => {
+                    Ok((Err(ExportError::TagRejected { tag, reason }), _, tags)) => {
+                        let msg = format!(
+                            "tag {tag} cannot be pushed: {reason}; export stopped (--fail-on-error-with-git-push-tags)"
+                        );
+                        tracing::error!(tag = %tag, reason = %reason, "export stopped: the remote refused a tag");
+                        st.pending_tags = tags;
+                        st.last_error = Some(msg.clone());
+                        st.fatal = Some(msg);
+                        return;
+                    }
+                    Ok((Err(e), lag, tags)) => {
+                        st.pending_tags = tags;
                         st.consecutive_failures += 1;
                         let wait = backoff(st.consecutive_failures);
                         tracing::warn!(error = %e, remote = %self.cfg.git_url, retry_in_ms = wait.as_millis() as u64, "export failed; will retry");
@@ -263,14 +373,10 @@ mod tests {
 
     fn commit(repo: &Repository, parent: Option<Oid>, file: &str) -> Oid {
         let mut tb = repo.treebuilder(None).unwrap();
-        tb.insert(file, repo.blob(file.as_bytes()).unwrap(), 0o100644)
-            .unwrap();
+        tb.insert(file, repo.blob(file.as_bytes()).unwrap(), 0o100644).unwrap();
         let tree = repo.find_tree(tb.write().unwrap()).unwrap();
         let sig = git2::Signature::now("t", "t@t").unwrap();
-        let parents: Vec<git2::Commit<'_>> = parent
-            .map(|p| repo.find_commit(p).unwrap())
-            .into_iter()
-            .collect();
+        let parents: Vec<git2::Commit<'_>> = parent.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
         let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
         let oid = repo.commit(None, &sig, &sig, file, &tree, &refs).unwrap();
         repo.reference("refs/heads/main", oid, true, "t").unwrap();
@@ -287,6 +393,7 @@ mod tests {
             repo_dir: dir.path().join("local.git"),
             git_url: remote_path.to_str().unwrap().into(),
             branch: "main".into(),
+            fail_on_error_with_git_push_tags: true,
         };
         assert_eq!(push_once(&cfg).unwrap(), None);
         let c1 = commit(&local, None, "a");
@@ -307,11 +414,51 @@ mod tests {
             repo_dir: dir.path().join("local.git"),
             git_url: "git://127.0.0.1:9/none.git".into(),
             branch: "main".into(),
+            fail_on_error_with_git_push_tags: true,
         };
         let c1 = commit(&local, None, "a");
         assert!(push_once(&cfg).is_err());
         assert_eq!(local.refname_to_id("refs/heads/main").unwrap(), c1);
         assert_eq!(pending(&cfg).unwrap().0, 1);
+    }
+
+    #[test]
+    fn tags_are_pushed_after_their_commit_and_refusals_follow_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
+        let remote_path = dir.path().join("remote.git");
+        ensure_local_remote(remote_path.to_str().unwrap()).unwrap();
+        let mut cfg = Config {
+            repo_dir: dir.path().join("local.git"),
+            git_url: remote_path.to_str().unwrap().into(),
+            branch: "main".into(),
+            fail_on_error_with_git_push_tags: true,
+        };
+        let c1 = commit(&local, None, "a");
+        local.reference(&pending_tag_ref("v1"), c1, false, "t").unwrap();
+        // an orphan: a commit that never reached the branch
+        let orphan = {
+            let tree = local.find_commit(c1).unwrap().tree().unwrap();
+            let sig = git2::Signature::now("t", "t@t").unwrap();
+            local.commit(None, &sig, &sig, "orphan", &tree, &[]).unwrap()
+        };
+        local.reference(&pending_tag_ref("ghost"), orphan, false, "t").unwrap();
+        push_once(&cfg).unwrap();
+        let remote = Repository::open_bare(&remote_path).unwrap();
+        assert_eq!(remote.refname_to_id("refs/tags/v1").unwrap(), c1);
+        assert!(remote.refname_to_id("refs/tags/ghost").is_err());
+        assert_eq!(resolve_tag(&local, "v1").unwrap(), Some(c1));
+        assert!(pending_tags(&local).unwrap().is_empty());
+
+        // the remote has v2 on another commit: refused
+        remote.reference("refs/tags/v2", c1, false, "by hand").unwrap();
+        let c2 = commit(&local, Some(c1), "b");
+        local.reference(&pending_tag_ref("v2"), c2, false, "t").unwrap();
+        assert!(matches!(push_once(&cfg), Err(ExportError::TagRejected { .. })));
+        cfg.fail_on_error_with_git_push_tags = false;
+        push_once(&cfg).unwrap();
+        assert_eq!(local.refname_to_id(&failed_tag_ref("v2")).unwrap(), c2);
+        assert_eq!(remote.refname_to_id("refs/tags/v2").unwrap(), c1);
     }
 
     #[test]

@@ -45,11 +45,7 @@ pub fn message(envelopes: &[&Envelope]) -> String {
 /// The requests recorded in a commit message, in order; a trailer that does not parse is an error entry.
 pub fn requests(message: &str) -> Vec<Result<Envelope, serde_json::Error>> {
     let prefix = format!("{TRAILER}: ");
-    message
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(serde_json::from_str)
-        .collect()
+    message.lines().filter_map(|l| l.strip_prefix(&prefix)).map(serde_json::from_str).collect()
 }
 
 /// Writes a commit of `tree` on top of `parent` (no ref is moved).
@@ -83,9 +79,7 @@ mod tests {
             author: Identity::default(),
             at: "2026-11-23T10:00:00Z".into(),
             request: Request::CreateLock(CreateLock {
-                target: LockTarget::Environment {
-                    environment: EnvName::parse("dev").unwrap(),
-                },
+                target: LockTarget::Environment { environment: EnvName::parse("dev").unwrap() },
                 lock_id: LockId::parse("l").unwrap(),
                 message: msg.into(),
             }),

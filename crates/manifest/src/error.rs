@@ -21,10 +21,7 @@ pub enum Error {
     InvalidName(#[from] NameError),
     /// Any other invalid input; `field` names the offending field.
     #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     /// Something named by the request does not exist.
     #[error("{what} {name:?} not found")]
     NotFound { what: &'static str, name: String },
@@ -33,10 +30,7 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     /// Locks hold the write back.
     #[error("{message}")]
-    Locked {
-        message: String,
-        locks: Vec<BlockingLock>,
-    },
+    Locked { message: String, locks: Vec<BlockingLock> },
     /// A file in the repo does not hold what the layout says it should.
     #[error("repository file {path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
@@ -46,24 +40,15 @@ pub enum Error {
 
 impl Error {
     pub fn not_found(what: &'static str, name: impl ToString) -> Self {
-        Self::NotFound {
-            what,
-            name: name.to_string(),
-        }
+        Self::NotFound { what, name: name.to_string() }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
+        Self::Conflict { code, message: message.into() }
     }
 
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            message: message.into(),
-        }
+        Self::Invalid { field, message: message.into() }
     }
 }
 

@@ -112,10 +112,7 @@ pub fn release_envs_dir(app: &AppName, version: Version) -> String {
 }
 
 pub fn release_manifest(app: &AppName, version: Version, env: &EnvName) -> String {
-    format!(
-        "{}/environments/{env}/manifests.yaml",
-        release_dir(app, version)
-    )
+    format!("{}/environments/{env}/manifests.yaml", release_dir(app, version))
 }
 
 #[cfg(test)]
@@ -138,10 +135,7 @@ mod tests {
         let team = TeamName::parse("core").unwrap();
         let id = LockId::parse("l1").unwrap();
         assert_eq!(
-            lock_file(
-                &lock_dir(&env_team_locks_dir(&env, &team), &id),
-                LOCK_MESSAGE
-            ),
+            lock_file(&lock_dir(&env_team_locks_dir(&env, &team), &id), LOCK_MESSAGE),
             "environments/review/fix-foo/teams/core/locks/l1/message"
         );
     }

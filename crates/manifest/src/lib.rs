@@ -13,7 +13,7 @@ pub mod transform;
 
 pub use error::{BlockingLock, Error, Result};
 pub use model::*;
-pub use names::{AppName, EnvName, GroupName, LockId, NameError, TeamName, Version};
-pub use request::{Envelope, LockBehavior, LockTarget, Outcome, Request};
+pub use names::{AppName, EnvName, GroupName, LockId, NameError, TagName, TeamName, Version};
+pub use request::{Envelope, LockBehavior, LockTarget, Outcome, Request, SkipReason, TrainTarget};
 pub use stage::Stage;
 pub use transform::apply;

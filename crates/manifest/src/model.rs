@@ -69,11 +69,7 @@ pub enum EnvState {
 pub struct EnvironmentConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
-    #[serde(
-        rename = "environmentGroup",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "environmentGroup", default, skip_serializing_if = "Option::is_none")]
     pub environment_group: Option<GroupName>,
     #[serde(default)]
     pub tier: Tier,
@@ -96,9 +92,7 @@ pub struct EnvironmentConfig {
 impl EnvironmentConfig {
     /// The group of the environment: its `environmentGroup`, or its own name when it has none (Kuberpult).
     pub fn group_or(&self, env: &EnvName) -> String {
-        self.environment_group
-            .as_ref()
-            .map_or_else(|| env.to_string(), ToString::to_string)
+        self.environment_group.as_ref().map_or_else(|| env.to_string(), ToString::to_string)
     }
 }
 
@@ -161,9 +155,6 @@ pub struct Identity {
 
 impl Default for Identity {
     fn default() -> Self {
-        Self {
-            name: "railyard".into(),
-            email: "railyard@localhost".into(),
-        }
+        Self { name: "railyard".into(), email: "railyard@localhost".into() }
     }
 }

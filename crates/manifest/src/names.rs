@@ -19,20 +19,11 @@ fn err(kind: &'static str, value: &str, reason: &'static str) -> NameError {
     if shown.len() < value.len() {
         shown.push('…');
     }
-    NameError {
-        kind,
-        value: shown,
-        reason,
-    }
+    NameError { kind, value: shown, reason }
 }
 
 /// `[a-z0-9]([a-z0-9-]{0,max-2}[a-z0-9])?` (or starting with `[a-z]` when `letter_first`).
-fn check_dns_label(
-    kind: &'static str,
-    value: &str,
-    max: usize,
-    letter_first: bool,
-) -> Result<(), NameError> {
+fn check_dns_label(kind: &'static str, value: &str, max: usize, letter_first: bool) -> Result<(), NameError> {
     let b = value.as_bytes();
     if b.is_empty() {
         return Err(err(kind, value, "must not be empty"));
@@ -49,11 +40,7 @@ fn check_dns_label(
         return Err(err(kind, value, "must start with a letter a-z"));
     }
     if !ok_edge(b[0]) || !ok_edge(b[b.len() - 1]) {
-        return Err(err(
-            kind,
-            value,
-            "must start and end with a letter or digit",
-        ));
+        return Err(err(kind, value, "must start and end with a letter or digit"));
     }
     Ok(())
 }
@@ -175,6 +162,28 @@ string_name!(
     }
 );
 
+string_name!(
+    /// A git tag name: a valid ref name under `refs/tags/`, at most 200 characters, no `..`, no leading `-`.
+    TagName,
+    "tag",
+    |v| {
+        const KIND: &str = "tag";
+        if v.is_empty() {
+            return Err(err(KIND, v, "must not be empty"));
+        }
+        if v.len() > 200 {
+            return Err(err(KIND, v, "is too long"));
+        }
+        if v.starts_with('-') || v.contains("..") || v.bytes().any(|c| c.is_ascii_control() || c == b' ') {
+            return Err(err(KIND, v, "is not a valid git tag name"));
+        }
+        if !git2::Reference::is_valid_name(&format!("refs/tags/{v}")) {
+            return Err(err(KIND, v, "is not a valid git tag name"));
+        }
+        Ok(())
+    }
+);
+
 /// A release version: a positive integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u64", into = "u64")]
@@ -196,9 +205,7 @@ impl Version {
         if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
             return Err(err(Self::KIND, value, "must be a positive integer"));
         }
-        let n: u64 = t
-            .parse()
-            .map_err(|_| err(Self::KIND, value, "is too large"))?;
+        let n: u64 = t.parse().map_err(|_| err(Self::KIND, value, "is too large"))?;
         Self::new(n)
     }
 
@@ -249,21 +256,9 @@ mod tests {
             assert!(EnvName::parse(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(64);
-        for bad in [
-            "",
-            "../x",
-            "a/b/c",
-            "Dev",
-            "1dev",
-            "dev-",
-            "-dev",
-            "a\0b",
-            "/dev",
-            "dev/",
-            ".",
-            "..",
-            long.as_str(),
-        ] {
+        for bad in
+            ["", "../x", "a/b/c", "Dev", "1dev", "dev-", "-dev", "a\0b", "/dev", "dev/", ".", "..", long.as_str()]
+        {
             assert!(EnvName::parse(bad).is_err(), "{bad:?}");
         }
         assert!(EnvName::parse(&"a".repeat(63)).is_ok());
@@ -286,6 +281,16 @@ mod tests {
             assert!(LockId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(LockId::parse(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn tag_names() {
+        for ok in ["v1.0", "release/2026-11-23", "train_1"] {
+            assert!(TagName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a..b", "-x", "a b", "x.lock", "a/", "/a", "a\0", "a~1", "a^", "a:b", "@{x"] {
+            assert!(TagName::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

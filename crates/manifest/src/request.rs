@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{EnvironmentConfig, Identity, Tier, Upstream};
-use crate::names::{AppName, EnvName, GroupName, LockId, TeamName, Version};
+use crate::names::{AppName, EnvName, GroupName, LockId, TagName, TeamName, Version};
 
 /// What a deploy does when a lock stands in the way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +106,35 @@ pub struct UpdateApplication {
     pub repository: Option<String>,
 }
 
+/// What a release train moves: one environment, or every environment of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum TrainTarget {
+    Environment { environment: EnvName },
+    EnvironmentGroup { group: GroupName },
+}
+
+/// A release train (SPEC §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseTrain {
+    pub target: TrainTarget,
+    /// Only apps whose team is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<TeamName>,
+    /// Read the source state from the tree of this tag rather than the current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_git_tag: Option<TagName>,
+    /// The commit `source_git_tag` named when the train was accepted (hex); the tree it is read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    /// A tag the exporter creates on the remote, pointing at the train's commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_tag: Option<TagName>,
+    /// With `--minimize-exported-data`, a train that changes nothing makes no commit (and no tag).
+    #[serde(default)]
+    pub minimize: bool,
+}
+
 /// One write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -116,6 +145,7 @@ pub enum Request {
     CreateLock(CreateLock),
     DeleteLock(DeleteLock),
     UpdateApplication(UpdateApplication),
+    ReleaseTrain(ReleaseTrain),
 }
 
 /// A request with who asked and when: what the trailer records, so that a write can be replayed as it was.
@@ -130,10 +160,7 @@ pub struct Envelope {
 fn target_text(t: &LockTarget) -> String {
     match t {
         LockTarget::Environment { environment } => format!("environment {environment}"),
-        LockTarget::Application {
-            environment,
-            application,
-        } => format!("{application} in {environment}"),
+        LockTarget::Application { environment, application } => format!("{application} in {environment}"),
         LockTarget::Team { environment, team } => format!("team {team} in {environment}"),
         LockTarget::EnvironmentGroup { group } => format!("environment group {group}"),
     }
@@ -146,18 +173,35 @@ impl Request {
             Request::CreateEnvironment(r) => format!("create environment {}", r.name),
             Request::CreateRelease(r) => {
                 let envs: Vec<&str> = r.manifests.keys().map(EnvName::as_str).collect();
-                let v = r
-                    .version
-                    .map_or_else(|| "(next)".to_owned(), |v| v.to_string());
+                let v = r.version.map_or_else(|| "(next)".to_owned(), |v| v.to_string());
                 format!("release {} {v} ({})", r.application, envs.join(", "))
             }
-            Request::Deploy(r) => format!(
-                "deploy {} {} to {}",
-                r.application, r.version, r.environment
-            ),
+            Request::Deploy(r) => format!("deploy {} {} to {}", r.application, r.version, r.environment),
             Request::CreateLock(r) => format!("lock {}: {}", target_text(&r.target), r.lock_id),
             Request::DeleteLock(r) => format!("unlock {}: {}", target_text(&r.target), r.lock_id),
             Request::UpdateApplication(r) => format!("update application {}", r.application),
+            Request::ReleaseTrain(r) => {
+                let target = match &r.target {
+                    TrainTarget::Environment { environment } => environment.to_string(),
+                    TrainTarget::EnvironmentGroup { group } => format!("group {group}"),
+                };
+                let mut s = format!("release train to {target}");
+                if let Some(t) = &r.team {
+                    s.push_str(&format!(" (team {t})"));
+                }
+                if let Some(t) = &r.source_git_tag {
+                    s.push_str(&format!(" from tag {t}"));
+                }
+                s
+            }
+        }
+    }
+
+    /// The tag this request asks the exporter to create on its commit.
+    pub fn git_tag(&self) -> Option<&TagName> {
+        match self {
+            Request::ReleaseTrain(r) => r.git_tag.as_ref(),
+            _ => None,
         }
     }
 }
@@ -171,6 +215,61 @@ pub enum Outcome {
     Deploy(Deployed),
     Lock(LockChanged),
     Application(ApplicationUpdated),
+    Train(TrainResult),
+}
+
+impl Outcome {
+    /// True when the request wants a commit even if the tree did not change (a train that marks a moment).
+    pub fn wants_commit(&self) -> bool {
+        matches!(self, Outcome::Train(t) if t.wants_commit)
+    }
+}
+
+/// Why a release train did not move an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    EnvironmentLocked,
+    NoUpstream,
+    ApplicationLocked,
+    TeamLocked,
+    NotInSource,
+    NoManifestForEnvironment,
+    TeamFiltered,
+    NoTeamPermission,
+    AlreadyDeployed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrainMove {
+    pub application: AppName,
+    pub from: Option<Version>,
+    pub to: Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrainSkip {
+    pub application: AppName,
+    pub reason: SkipReason,
+}
+
+/// What a train did in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvironmentTrain {
+    pub environment: EnvName,
+    /// The upstream environment, `latest`, or null when the environment has no upstream.
+    pub source: Option<String>,
+    pub deployed: Vec<TrainMove>,
+    pub skipped: Vec<TrainSkip>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrainResult {
+    pub environments: Vec<EnvironmentTrain>,
+    /// The tag requested for the commit.
+    pub tag: Option<TagName>,
+    #[serde(skip)]
+    pub wants_commit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

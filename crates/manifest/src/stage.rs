@@ -40,11 +40,7 @@ fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
 impl<'r> Stage<'r> {
     /// A stage over `base` (None: the empty tree of a new repo).
     pub fn new(repo: &'r Repository, base: Option<Tree<'r>>) -> Self {
-        Self {
-            repo,
-            base,
-            layers: vec![Layer::new()],
-        }
+        Self { repo, base, layers: vec![Layer::new()] }
     }
 
     pub fn repo(&self) -> &'r Repository {
@@ -62,17 +58,10 @@ impl<'r> Stage<'r> {
             return;
         }
         let top = self.layers.pop().unwrap_or_default();
-        let below = self
-            .layers
-            .last_mut()
-            .expect("the bottom layer is never popped");
+        let below = self.layers.last_mut().expect("the bottom layer is never popped");
         // Directory removals first (shortest first), then files: within `top`, files under a removed directory
         // were written after its removal (an earlier write would have been dropped by `remove_dir`).
-        let mut dirs: Vec<&String> = top
-            .iter()
-            .filter(|(_, c)| **c == Change::RemovedDir)
-            .map(|(p, _)| p)
-            .collect();
+        let mut dirs: Vec<&String> = top.iter().filter(|(_, c)| **c == Change::RemovedDir).map(|(p, _)| p).collect();
         dirs.sort_by_key(|p| p.len());
         for dir in dirs {
             remove_under(below, dir);
@@ -131,9 +120,7 @@ impl<'r> Stage<'r> {
 
     /// The content of the file at `path` as trimmed text (lossy UTF-8).
     pub fn read_text(&self, path: &str) -> Result<Option<String>, git2::Error> {
-        Ok(self
-            .read(path)?
-            .map(|b| String::from_utf8_lossy(&b).trim().to_owned()))
+        Ok(self.read(path)?.map(|b| String::from_utf8_lossy(&b).trim().to_owned()))
     }
 
     /// True if a file is at `path`.
@@ -149,9 +136,7 @@ impl<'r> Stage<'r> {
                 Some(base.clone())
             } else {
                 match base.get_path(std::path::Path::new(dir)) {
-                    Ok(e) if e.kind() == Some(ObjectType::Tree) => {
-                        Some(self.repo.find_tree(e.id())?)
-                    }
+                    Ok(e) if e.kind() == Some(ObjectType::Tree) => Some(self.repo.find_tree(e.id())?),
                     Ok(_) => None,
                     Err(e) if e.code() == git2::ErrorCode::NotFound => None,
                     Err(e) => return Err(e),
@@ -159,20 +144,12 @@ impl<'r> Stage<'r> {
             };
             if let Some(tree) = sub {
                 for e in tree.iter() {
-                    let kind = if e.kind() == Some(ObjectType::Tree) {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    };
+                    let kind = if e.kind() == Some(ObjectType::Tree) { EntryKind::Dir } else { EntryKind::File };
                     names.insert(String::from_utf8_lossy(e.name_bytes()).into_owned(), kind);
                 }
             }
         }
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         for layer in &self.layers {
             if parent_dirs(&prefix).any(|d| layer.get(d) == Some(&Change::RemovedDir)) {
                 names.clear();
@@ -249,10 +226,7 @@ impl<'r> Stage<'r> {
         while self.layers.len() > 1 {
             self.keep();
         }
-        let changes: Vec<(&str, Change)> = self.layers[0]
-            .iter()
-            .map(|(p, c)| (p.as_str(), *c))
-            .collect();
+        let changes: Vec<(&str, Change)> = self.layers[0].iter().map(|(p, c)| (p.as_str(), *c)).collect();
         match build(self.repo, self.base.as_ref(), &changes)? {
             Some(oid) => Ok(oid),
             None => self.repo.treebuilder(None)?.write(),
@@ -262,22 +236,15 @@ impl<'r> Stage<'r> {
 
 fn remove_under(layer: &mut Layer, dir: &str) {
     let prefix = format!("{dir}/");
-    let doomed: Vec<String> = layer
-        .range(prefix.clone()..)
-        .take_while(|(p, _)| p.starts_with(&prefix))
-        .map(|(p, _)| p.clone())
-        .collect();
+    let doomed: Vec<String> =
+        layer.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix)).map(|(p, _)| p.clone()).collect();
     for p in doomed {
         layer.remove(&p);
     }
 }
 
 /// Applies `changes` (paths relative to `base`) and returns the new tree, or None when it is empty.
-fn build(
-    repo: &Repository,
-    base: Option<&Tree<'_>>,
-    changes: &[(&str, Change)],
-) -> Result<Option<Oid>, git2::Error> {
+fn build(repo: &Repository, base: Option<&Tree<'_>>, changes: &[(&str, Change)]) -> Result<Option<Oid>, git2::Error> {
     let mut by_child: BTreeMap<&str, Vec<(&str, Change)>> = BTreeMap::new();
     let mut exact: BTreeMap<&str, Change> = BTreeMap::new();
     for (path, change) in changes {
@@ -307,9 +274,7 @@ fn build(
                     None
                 } else {
                     match tb.get(child)? {
-                        Some(e) if e.kind() == Some(ObjectType::Tree) => {
-                            Some(repo.find_tree(e.id())?)
-                        }
+                        Some(e) if e.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(e.id())?),
                         _ => None,
                     }
                 };
@@ -371,15 +336,9 @@ mod tests {
         s.write("a/b/c", b"1").unwrap();
         s.write("a/d", b"2").unwrap();
         assert_eq!(s.read("a/b/c").unwrap().as_deref(), Some(&b"1"[..]));
-        assert_eq!(
-            s.list("a").unwrap(),
-            vec![("b".into(), EntryKind::Dir), ("d".into(), EntryKind::File)]
-        );
+        assert_eq!(s.list("a").unwrap(), vec![("b".into(), EntryKind::Dir), ("d".into(), EntryKind::File)]);
         let t = s.write_tree().unwrap();
-        assert_eq!(
-            files(&repo, t),
-            vec![("a/b/c".into(), "1".into()), ("a/d".into(), "2".into())]
-        );
+        assert_eq!(files(&repo, t), vec![("a/b/c".into(), "1".into()), ("a/d".into(), "2".into())]);
     }
 
     #[test]
@@ -418,25 +377,15 @@ mod tests {
         let t2 = s.write_tree().unwrap();
         assert_eq!(
             files(&repo, t2),
-            vec![
-                ("e/config.json".into(), "{}".into()),
-                ("e/locks/l1/message".into(), "again".into())
-            ]
+            vec![("e/config.json".into(), "{}".into()), ("e/locks/l1/message".into(), "again".into())]
         );
 
         let mut s = Stage::new(&repo, Some(repo.find_tree(t2).unwrap()));
         s.remove_dir("e/locks/l1").unwrap();
         let t3 = s.write_tree().unwrap();
         // the emptied `locks` directory is gone too
-        assert!(repo
-            .find_tree(t3)
-            .unwrap()
-            .get_path(std::path::Path::new("e/locks"))
-            .is_err());
-        assert_eq!(
-            files(&repo, t3),
-            vec![("e/config.json".into(), "{}".into())]
-        );
+        assert!(repo.find_tree(t3).unwrap().get_path(std::path::Path::new("e/locks")).is_err());
+        assert_eq!(files(&repo, t3), vec![("e/config.json".into(), "{}".into())]);
     }
 
     #[test]

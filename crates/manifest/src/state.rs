@@ -11,10 +11,7 @@ use crate::request::LockTarget;
 use crate::stage::{EntryKind, Stage};
 
 fn corrupt(path: &str, reason: impl ToString) -> Error {
-    Error::Corrupt {
-        path: path.to_owned(),
-        reason: reason.to_string(),
-    }
+    Error::Corrupt { path: path.to_owned(), reason: reason.to_string() }
 }
 
 /// The config of `env`, or None if there is no such environment.
@@ -22,9 +19,7 @@ pub fn env_config(stage: &Stage<'_>, env: &EnvName) -> Result<Option<Environment
     let path = layout::env_config(env);
     match stage.read(&path)? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| corrupt(&path, e)),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(&path, e)),
     }
 }
 
@@ -65,14 +60,9 @@ pub fn environments(stage: &Stage<'_>) -> Result<Vec<(EnvName, EnvironmentConfig
 }
 
 /// The environments of `group`, sorted by name; 404 if there are none.
-pub fn group_environments(
-    stage: &Stage<'_>,
-    group: &GroupName,
-) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
-    let envs: Vec<_> = environments(stage)?
-        .into_iter()
-        .filter(|(_, c)| c.environment_group.as_ref() == Some(group))
-        .collect();
+pub fn group_environments(stage: &Stage<'_>, group: &GroupName) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
+    let envs: Vec<_> =
+        environments(stage)?.into_iter().filter(|(_, c)| c.environment_group.as_ref() == Some(group)).collect();
     if envs.is_empty() {
         return Err(Error::not_found("environment group", group));
     }
@@ -82,18 +72,12 @@ pub fn group_environments(
 fn read_version(stage: &Stage<'_>, path: &str) -> Result<Option<Version>> {
     match stage.read_text(path)? {
         None => Ok(None),
-        Some(text) => Version::parse(&text)
-            .map(Some)
-            .map_err(|e| corrupt(path, e)),
+        Some(text) => Version::parse(&text).map(Some).map_err(|e| corrupt(path, e)),
     }
 }
 
 /// The version of `app` deployed in `env`.
-pub fn deployed_version(
-    stage: &Stage<'_>,
-    env: &EnvName,
-    app: &AppName,
-) -> Result<Option<Version>> {
+pub fn deployed_version(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<Option<Version>> {
     read_version(stage, &layout::env_app_version(env, app))
 }
 
@@ -118,11 +102,8 @@ pub fn lock(stage: &Stage<'_>, locks_dir: &str, id: &LockId) -> Result<Option<Lo
     let Some(message) = stage.read(&layout::lock_file(&dir, layout::LOCK_MESSAGE))? else {
         return Ok(None);
     };
-    let text = |file: &str| -> Result<String> {
-        Ok(stage
-            .read_text(&layout::lock_file(&dir, file))?
-            .unwrap_or_default())
-    };
+    let text =
+        |file: &str| -> Result<String> { Ok(stage.read_text(&layout::lock_file(&dir, file))?.unwrap_or_default()) };
     Ok(Some(Lock {
         id: id.clone(),
         message: String::from_utf8_lossy(&message).into_owned(),
@@ -161,9 +142,7 @@ pub fn app_team(stage: &Stage<'_>, app: &AppName) -> Result<Option<TeamName>> {
 
 /// The repository (`org/repo`) `app` is built from.
 pub fn app_repository(stage: &Stage<'_>, app: &AppName) -> Result<Option<String>> {
-    Ok(stage
-        .read_text(&layout::app_repository(app))?
-        .filter(|r| !r.is_empty()))
+    Ok(stage.read_text(&layout::app_repository(app))?.filter(|r| !r.is_empty()))
 }
 
 /// True if `app` has a directory under `applications/`.
@@ -200,9 +179,7 @@ pub fn release(stage: &Stage<'_>, app: &AppName, version: Version) -> Result<Opt
         return Ok(None);
     }
     let text = |file: &str| -> Result<String> {
-        Ok(stage
-            .read_text(&layout::release_file(app, version, file))?
-            .unwrap_or_default())
+        Ok(stage.read_text(&layout::release_file(app, version, file))?.unwrap_or_default())
     };
     let mut manifests = BTreeMap::new();
     for (name, kind) in stage.list(&layout::release_envs_dir(app, version))? {
@@ -217,10 +194,7 @@ pub fn release(stage: &Stage<'_>, app: &AppName, version: Version) -> Result<Opt
             continue;
         }
         // A folder of environments (`review/…`).
-        for (sub, kind) in stage.list(&format!(
-            "{}/{name}",
-            layout::release_envs_dir(app, version)
-        ))? {
+        for (sub, kind) in stage.list(&format!("{}/{name}", layout::release_envs_dir(app, version)))? {
             let Ok(env) = EnvName::parse(&format!("{name}/{sub}")) else {
                 continue;
             };
@@ -303,25 +277,16 @@ pub fn lock_dirs(stage: &Stage<'_>, target: &LockTarget) -> Result<Vec<(EnvName,
             require_env(stage, environment)?;
             vec![(environment.clone(), layout::env_locks_dir(environment))]
         }
-        LockTarget::Application {
-            environment,
-            application,
-        } => {
+        LockTarget::Application { environment, application } => {
             require_env(stage, environment)?;
             if !app_exists(stage, application)? {
                 return Err(Error::not_found("application", application));
             }
-            vec![(
-                environment.clone(),
-                layout::env_app_locks_dir(environment, application),
-            )]
+            vec![(environment.clone(), layout::env_app_locks_dir(environment, application))]
         }
         LockTarget::Team { environment, team } => {
             require_env(stage, environment)?;
-            vec![(
-                environment.clone(),
-                layout::env_team_locks_dir(environment, team),
-            )]
+            vec![(environment.clone(), layout::env_team_locks_dir(environment, team))]
         }
         LockTarget::EnvironmentGroup { group } => group_environments(stage, group)?
             .into_iter()

@@ -23,25 +23,13 @@ pub struct UpdateBody {
     repository: Option<String>,
 }
 
-pub async fn update(
-    State(st): State<AppState>,
-    p: Params,
-    JsonBody(b): JsonBody<UpdateBody>,
-) -> Reply {
+pub async fn update(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<UpdateBody>) -> Reply {
     let request = UpdateApplication {
         application: p.get::<AppName, _>("app")?,
-        team: b
-            .team
-            .as_deref()
-            .map(TeamName::parse)
-            .transpose()
-            .map_err(Error::from)?,
+        team: b.team.as_deref().map(TeamName::parse).transpose().map_err(Error::from)?,
         repository: b.repository,
     };
-    Ok(written(
-        StatusCode::OK,
-        st.write(Request::UpdateApplication(request)).await?,
-    ))
+    Ok(written(StatusCode::OK, st.write(Request::UpdateApplication(request)).await?))
 }
 
 pub async fn releases(State(st): State<AppState>, p: Params) -> Reply {

@@ -30,13 +30,8 @@ pub fn version_value(v: &Value, field: &str) -> ApiResult<Version> {
     };
     match parsed {
         Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => {
-            Err(ApiError::from(railyard_manifest::Error::from(e)).with("field", field.into()))
-        }
-        None => Err(ApiError::bad_request(
-            field,
-            format!("{field} must be a positive integer"),
-        )),
+        Some(Err(e)) => Err(ApiError::from(railyard_manifest::Error::from(e)).with("field", field.into())),
+        None => Err(ApiError::bad_request(field, format!("{field} must be a positive integer"))),
     }
 }
 
@@ -51,8 +46,5 @@ pub async fn deploy(
         version: version_value(&body.version, "version")?,
         lock_behavior: body.lock_behavior,
     };
-    Ok(written(
-        StatusCode::OK,
-        st.write(Request::Deploy(request)).await?,
-    ))
+    Ok(written(StatusCode::OK, st.write(Request::Deploy(request)).await?))
 }

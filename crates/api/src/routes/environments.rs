@@ -29,12 +29,7 @@ pub struct CreateBody {
 }
 
 pub async fn create(State(st): State<AppState>, JsonBody(b): JsonBody<CreateBody>) -> Reply {
-    let environment_group = b
-        .environment_group
-        .as_deref()
-        .map(GroupName::parse)
-        .transpose()
-        .map_err(Error::from)?;
+    let environment_group = b.environment_group.as_deref().map(GroupName::parse).transpose().map_err(Error::from)?;
     let request = CreateEnvironment {
         name: EnvName::parse(&b.name).map_err(Error::from)?,
         upstream: b.upstream,
@@ -42,10 +37,7 @@ pub async fn create(State(st): State<AppState>, JsonBody(b): JsonBody<CreateBody
         tier: b.tier,
         external_url: b.external_url,
     };
-    Ok(written(
-        StatusCode::CREATED,
-        st.write(Request::CreateEnvironment(request)).await?,
-    ))
+    Ok(written(StatusCode::CREATED, st.write(Request::CreateEnvironment(request)).await?))
 }
 
 fn env_json(name: &EnvName, config: &railyard_manifest::EnvironmentConfig) -> Value {
@@ -64,9 +56,7 @@ pub async fn list(State(st): State<AppState>) -> Reply {
 
 pub async fn get(State(st): State<AppState>, p: Params) -> Reply {
     let env = p.get::<EnvName, _>("env")?;
-    let (name, config) = st
-        .read(move |s| Ok((env.clone(), state::require_env(s, &env)?)))
-        .await?;
+    let (name, config) = st.read(move |s| Ok((env.clone(), state::require_env(s, &env)?))).await?;
     Ok((StatusCode::OK, Json(env_json(&name, &config))))
 }
 

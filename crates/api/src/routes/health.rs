@@ -18,10 +18,7 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
     let writer_ok = st.writer.is_alive();
     let export = st.export_status.as_ref().map(|s| {
         let s = s.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let oldest_age = s
-            .oldest_pending
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .map(|d| d.as_secs());
+        let oldest_age = s.oldest_pending.and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_secs());
         json!({
             "exported_commit": s.exported.map(|c| c.to_string()),
             "pending_commits": s.pending_commits,
@@ -29,15 +26,9 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
             "last_error": s.last_error,
         })
     });
-    let status = if writer_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if writer_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
-        Json(
-            json!({ "ready": writer_ok, "writer": { "queue_depth": st.writer.queue_depth() }, "export": export }),
-        ),
+        Json(json!({ "ready": writer_ok, "writer": { "queue_depth": st.writer.queue_depth() }, "export": export })),
     )
 }

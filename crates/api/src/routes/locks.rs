@@ -4,9 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{CreateLock, DeleteLock};
-use railyard_manifest::{
-    state, AppName, EnvName, Error, GroupName, LockId, LockTarget, Request, TeamName,
-};
+use railyard_manifest::{state, AppName, EnvName, Error, GroupName, LockId, LockTarget, Request, TeamName};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -24,58 +22,29 @@ pub struct LockBody {
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
 fn env_target(p: &Params) -> ApiResult<LockTarget> {
-    Ok(LockTarget::Environment {
-        environment: p.get::<EnvName, _>("env")?,
-    })
+    Ok(LockTarget::Environment { environment: p.get::<EnvName, _>("env")? })
 }
 
 fn app_target(p: &Params) -> ApiResult<LockTarget> {
-    Ok(LockTarget::Application {
-        environment: p.get::<EnvName, _>("env")?,
-        application: p.get::<AppName, _>("app")?,
-    })
+    Ok(LockTarget::Application { environment: p.get::<EnvName, _>("env")?, application: p.get::<AppName, _>("app")? })
 }
 
 fn team_target(p: &Params) -> ApiResult<LockTarget> {
-    Ok(LockTarget::Team {
-        environment: p.get::<EnvName, _>("env")?,
-        team: p.get::<TeamName, _>("team")?,
-    })
+    Ok(LockTarget::Team { environment: p.get::<EnvName, _>("env")?, team: p.get::<TeamName, _>("team")? })
 }
 
 fn group_target(p: &Params) -> ApiResult<LockTarget> {
-    Ok(LockTarget::EnvironmentGroup {
-        group: p.get::<GroupName, _>("group")?,
-    })
+    Ok(LockTarget::EnvironmentGroup { group: p.get::<GroupName, _>("group")? })
 }
 
-async fn put(
-    st: AppState,
-    p: Params,
-    target: LockTarget,
-    body: LockBody,
-    status: StatusCode,
-) -> Reply {
-    let request = CreateLock {
-        target,
-        lock_id: p.get::<LockId, _>("lock")?,
-        message: body.message,
-    };
-    Ok(written(
-        status,
-        st.write(Request::CreateLock(request)).await?,
-    ))
+async fn put(st: AppState, p: Params, target: LockTarget, body: LockBody, status: StatusCode) -> Reply {
+    let request = CreateLock { target, lock_id: p.get::<LockId, _>("lock")?, message: body.message };
+    Ok(written(status, st.write(Request::CreateLock(request)).await?))
 }
 
 async fn delete(st: AppState, p: Params, target: LockTarget) -> Reply {
-    let request = DeleteLock {
-        target,
-        lock_id: p.get::<LockId, _>("lock")?,
-    };
-    Ok(written(
-        StatusCode::OK,
-        st.write(Request::DeleteLock(request)).await?,
-    ))
+    let request = DeleteLock { target, lock_id: p.get::<LockId, _>("lock")? };
+    Ok(written(StatusCode::OK, st.write(Request::DeleteLock(request)).await?))
 }
 
 /// Every lock of a target, across its environments.
@@ -99,20 +68,13 @@ async fn get_one(st: AppState, p: Params, target: LockTarget) -> Reply {
     let id = p.get::<LockId, _>("lock")?;
     let lock = st
         .read(move |s| {
-            locks_of(s, &target)?
-                .into_iter()
-                .find(|l| l.id == id)
-                .ok_or_else(|| Error::not_found("lock", &id))
+            locks_of(s, &target)?.into_iter().find(|l| l.id == id).ok_or_else(|| Error::not_found("lock", &id))
         })
         .await?;
     Ok((StatusCode::OK, Json(json!(lock))))
 }
 
-pub async fn put_env(
-    State(st): State<AppState>,
-    p: Params,
-    OptionalJson(b): OptionalJson<LockBody>,
-) -> Reply {
+pub async fn put_env(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = env_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
@@ -128,11 +90,7 @@ pub async fn get_env(State(st): State<AppState>, p: Params) -> Reply {
     get_one(st, p, t).await
 }
 
-pub async fn put_app(
-    State(st): State<AppState>,
-    p: Params,
-    OptionalJson(b): OptionalJson<LockBody>,
-) -> Reply {
+pub async fn put_app(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = app_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
@@ -148,11 +106,7 @@ pub async fn get_app(State(st): State<AppState>, p: Params) -> Reply {
     get_one(st, p, t).await
 }
 
-pub async fn put_team(
-    State(st): State<AppState>,
-    p: Params,
-    OptionalJson(b): OptionalJson<LockBody>,
-) -> Reply {
+pub async fn put_team(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = team_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
@@ -169,11 +123,7 @@ pub async fn get_team(State(st): State<AppState>, p: Params) -> Reply {
 }
 
 /// Kuberpult answers 201 to a group lock.
-pub async fn put_group(
-    State(st): State<AppState>,
-    p: Params,
-    OptionalJson(b): OptionalJson<LockBody>,
-) -> Reply {
+pub async fn put_group(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = group_target(&p)?;
     put(st, p, t, b, StatusCode::CREATED).await
 }

@@ -7,6 +7,7 @@ mod environments;
 mod health;
 mod locks;
 mod releases;
+mod trains;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub repo_dir: PathBuf,
     pub branch: String,
     pub export_status: Option<Arc<Mutex<railyard_export::Status>>>,
+    /// `--minimize-exported-data`: a train that changes nothing makes no commit and no tag.
+    pub minimize_exported_data: bool,
 }
 
 impl AppState {
@@ -37,6 +40,15 @@ impl AppState {
     where
         T: Send + 'static,
         F: FnOnce(&Stage<'_>) -> railyard_manifest::Result<T> + Send + 'static,
+    {
+        self.with_stage(move |stage| f(stage).map_err(ApiError::from)).await
+    }
+
+    /// Runs `f` on a throwaway stage over the branch head: it may edit, nothing is committed.
+    pub async fn with_stage<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Stage<'_>) -> ApiResult<T> + Send + 'static,
     {
         let dir = self.repo_dir.clone();
         let branch_ref = railyard_export::branch_ref(&self.branch);
@@ -47,41 +59,37 @@ impl AppState {
                 Err(e) if e.code() == git2::ErrorCode::NotFound => None,
                 Err(e) => return Err(e.into()),
             };
-            let stage = Stage::new(&repo, tree);
-            f(&stage).map_err(ApiError::from)
+            let mut stage = Stage::new(&repo, tree);
+            f(&mut stage)
         })
         .await
         .map_err(ApiError::internal)?
     }
 
+    /// Applies `request` to the current state without writing anything (dry runs and prognoses).
+    pub async fn simulate(&self, request: Request) -> ApiResult<railyard_manifest::Outcome> {
+        let mut envelope = Envelope { author: Identity::default(), at: now(), request };
+        self.with_stage(move |stage| railyard_manifest::apply(stage, &mut envelope).map_err(ApiError::from)).await
+    }
+
     /// Queues `request` for the writer and waits for its commit.
     pub async fn write(&self, request: Request) -> ApiResult<Applied> {
-        let envelope = Envelope {
-            author: Identity::default(),
-            at: now(),
-            request,
-        };
+        let envelope = Envelope { author: Identity::default(), at: now(), request };
         self.writer.submit(envelope).await
     }
 }
 
 /// Now as RFC 3339 UTC, whole seconds.
 pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let t = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// The answer to a write: its outcome with the commit.
 pub fn written(status: StatusCode, applied: Applied) -> (StatusCode, Json<Value>) {
     let mut body = serde_json::to_value(&applied.outcome).unwrap_or_else(|_| json!({}));
     if let Value::Object(map) = &mut body {
-        map.insert(
-            "commit".into(),
-            json!(applied.commit.map(|c| c.to_string())),
-        );
+        map.insert("commit".into(), json!(applied.commit.map(|c| c.to_string())));
     }
     (status, Json(body))
 }
@@ -92,46 +100,25 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/applications/{app}", put(applications::update))
         .route("/applications/{app}/releases", get(applications::releases))
         .route("/overview", get(environments::overview))
-        .route(
-            "/environments",
-            get(environments::list).post(environments::create),
-        )
+        .route("/environments", get(environments::list).post(environments::create))
         .route("/environments/{env}", get(environments::get))
-        .route(
-            "/environments/{env}/applications/{app}/deploy",
-            put(deploy::deploy),
-        )
+        .route("/environments/{env}/applications/{app}/deploy", put(deploy::deploy))
         .route("/environments/{env}/locks", get(locks::list_env))
-        .route(
-            "/environments/{env}/locks/{lock}",
-            get(locks::get_env)
-                .put(locks::put_env)
-                .delete(locks::delete_env),
-        )
-        .route(
-            "/environments/{env}/applications/{app}/locks",
-            get(locks::list_app),
-        )
+        .route("/environments/{env}/locks/{lock}", get(locks::get_env).put(locks::put_env).delete(locks::delete_env))
+        .route("/environments/{env}/applications/{app}/locks", get(locks::list_app))
         .route(
             "/environments/{env}/applications/{app}/locks/{lock}",
-            get(locks::get_app)
-                .put(locks::put_app)
-                .delete(locks::delete_app),
+            get(locks::get_app).put(locks::put_app).delete(locks::delete_app),
         )
-        .route(
-            "/environments/{env}/teams/{team}/locks",
-            get(locks::list_team),
-        )
+        .route("/environments/{env}/teams/{team}/locks", get(locks::list_team))
         .route(
             "/environments/{env}/teams/{team}/locks/{lock}",
-            get(locks::get_team)
-                .put(locks::put_team)
-                .delete(locks::delete_team),
+            get(locks::get_team).put(locks::put_team).delete(locks::delete_team),
         )
-        .route(
-            "/environment-groups/{group}/locks/{lock}",
-            put(locks::put_group).delete(locks::delete_group),
-        );
+        .route("/environment-groups/{group}/locks/{lock}", put(locks::put_group).delete(locks::delete_group))
+        .route("/environments/{env}/releasetrain", put(trains::environment))
+        .route("/environments/{env}/releasetrain/prognosis", get(trains::prognosis))
+        .route("/environment-groups/{group}/releasetrain", put(trains::group));
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(health::healthz))
@@ -139,9 +126,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
-        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
@@ -150,11 +135,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this endpoint does not take that method",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {

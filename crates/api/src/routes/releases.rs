@@ -29,13 +29,11 @@ struct Upload {
 }
 
 async fn bytes(field: Field<'_>, name: &str) -> ApiResult<Vec<u8>> {
-    field.bytes().await.map(|b| b.to_vec()).map_err(|e| {
-        rejection(
-            e.status(),
-            name,
-            format!("cannot read part {name:?}: {}", e.body_text()),
-        )
-    })
+    field
+        .bytes()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| rejection(e.status(), name, format!("cannot read part {name:?}: {}", e.body_text())))
 }
 
 async fn text(field: Field<'_>, name: &str) -> ApiResult<String> {
@@ -51,40 +49,28 @@ fn manifest_env(name: &str) -> Option<&str> {
 async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
     let mut up = Upload::default();
     loop {
-        let field = multipart.next_field().await.map_err(|e| {
-            rejection(
-                e.status(),
-                "body",
-                format!("malformed multipart body: {}", e.body_text()),
-            )
-        })?;
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| rejection(e.status(), "body", format!("malformed multipart body: {}", e.body_text())))?;
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_owned();
         if let Some(env) = manifest_env(&name) {
-            let env = EnvName::parse(env).map_err(|e| {
-                ApiError::from(railyard_manifest::Error::from(e)).with("field", name.clone().into())
-            })?;
+            let env = EnvName::parse(env)
+                .map_err(|e| ApiError::from(railyard_manifest::Error::from(e)).with("field", name.clone().into()))?;
             let content = bytes(field, &name).await?;
             if up.manifests.insert(env, content).is_some() {
-                return Err(ApiError::bad_request(
-                    &name,
-                    format!("part {name:?} appears twice"),
-                ));
+                return Err(ApiError::bad_request(&name, format!("part {name:?} appears twice")));
             }
             continue;
         }
         match name.as_str() {
             "application" => {
-                up.application = Some(
-                    AppName::parse(&text(field, &name).await?)
-                        .map_err(railyard_manifest::Error::from)?,
-                )
+                up.application =
+                    Some(AppName::parse(&text(field, &name).await?).map_err(railyard_manifest::Error::from)?)
             }
             "version" => {
-                up.version = Some(
-                    Version::parse(&text(field, &name).await?)
-                        .map_err(railyard_manifest::Error::from)?,
-                )
+                up.version = Some(Version::parse(&text(field, &name).await?).map_err(railyard_manifest::Error::from)?)
             }
             "team" => {
                 let t = text(field, &name).await?;
@@ -109,28 +95,20 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let multipart = multipart.map_err(|e| rejection(e.status(), "body", e.body_text()))?;
     let up = read_upload(multipart).await?;
-    let application = up.application.ok_or_else(|| {
-        ApiError::bad_request("application", "the part \"application\" is required")
-    })?;
+    let application =
+        up.application.ok_or_else(|| ApiError::bad_request("application", "the part \"application\" is required"))?;
     if up.manifests.is_empty() {
-        return Err(ApiError::bad_request(
-            "manifests",
-            "at least one part \"manifests[<environment>]\" is required",
-        ));
+        return Err(ApiError::bad_request("manifests", "at least one part \"manifests[<environment>]\" is required"));
     }
     // Manifests go into the object store first; the request (and its commit trailer) names them by blob id.
     let dir = st.repo_dir.clone();
     let contents = up.manifests;
-    let manifests =
-        tokio::task::spawn_blocking(move || -> Result<BTreeMap<EnvName, String>, git2::Error> {
-            let repo = Repository::open_bare(&dir)?;
-            contents
-                .into_iter()
-                .map(|(env, body)| Ok((env, repo.blob(&body)?.to_string())))
-                .collect()
-        })
-        .await
-        .map_err(ApiError::internal)??;
+    let manifests = tokio::task::spawn_blocking(move || -> Result<BTreeMap<EnvName, String>, git2::Error> {
+        let repo = Repository::open_bare(&dir)?;
+        contents.into_iter().map(|(env, body)| Ok((env, repo.blob(&body)?.to_string()))).collect()
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let request = CreateRelease {
         application,
         version: up.version,

@@ -13,8 +13,7 @@ pub(crate) fn valid_repository(repo: &str) -> bool {
             && p != "."
             && p != ".."
             && p.len() <= 100
-            && p.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+            && p.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
     };
     matches!(repo.split_once('/'), Some((org, name)) if part_ok(org) && part_ok(name))
 }
@@ -25,10 +24,7 @@ pub(super) fn update(stage: &mut Stage<'_>, r: &UpdateApplication) -> Result<App
     }
     if let Some(repo) = &r.repository {
         if !valid_repository(repo) {
-            return Err(Error::invalid(
-                "repository",
-                format!("repository {repo:?} must look like \"org/repo\""),
-            ));
+            return Err(Error::invalid("repository", format!("repository {repo:?} must look like \"org/repo\"")));
         }
         stage.write_if_changed(&layout::app_repository(&r.application), repo.as_bytes())?;
     }

@@ -11,11 +11,7 @@ use crate::stage::Stage;
 use crate::state;
 
 /// The environment, application and team locks that hold `app` back in `env`.
-pub fn blocking_locks(
-    stage: &Stage<'_>,
-    env: &EnvName,
-    app: &AppName,
-) -> Result<Vec<BlockingLock>> {
+pub fn blocking_locks(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<Vec<BlockingLock>> {
     let mut out = Vec::new();
     let mut add = |scope: &'static str, locks: Vec<crate::model::Lock>| {
         out.extend(locks.into_iter().map(|l| BlockingLock {
@@ -25,19 +21,10 @@ pub fn blocking_locks(
             message: l.message,
         }));
     };
-    add(
-        "environment",
-        state::locks(stage, &layout::env_locks_dir(env))?,
-    );
-    add(
-        "application",
-        state::locks(stage, &layout::env_app_locks_dir(env, app))?,
-    );
+    add("environment", state::locks(stage, &layout::env_locks_dir(env))?);
+    add("application", state::locks(stage, &layout::env_app_locks_dir(env, app))?);
     if let Some(team) = state::app_team(stage, app)? {
-        add(
-            "team",
-            state::locks(stage, &layout::env_team_locks_dir(env, &team))?,
-        );
+        add("team", state::locks(stage, &layout::env_team_locks_dir(env, &team))?);
     }
     Ok(out)
 }
@@ -51,47 +38,24 @@ pub(crate) fn write_deployment(
     version: Version,
     manifest: Oid,
 ) -> Result<()> {
-    stage.write(
-        &layout::env_app_version(env, app),
-        version.to_string().as_bytes(),
-    )?;
+    stage.write(&layout::env_app_version(env, app), version.to_string().as_bytes())?;
     stage.put_blob(&layout::env_app_manifests(env, app), manifest);
-    stage.write(
-        &layout::env_app_deployed_by(env, app),
-        ctx.author.name.as_bytes(),
-    )?;
-    stage.write(
-        &layout::env_app_deployed_by_email(env, app),
-        ctx.author.email.as_bytes(),
-    )?;
+    stage.write(&layout::env_app_deployed_by(env, app), ctx.author.name.as_bytes())?;
+    stage.write(&layout::env_app_deployed_by_email(env, app), ctx.author.email.as_bytes())?;
     stage.write(&layout::env_app_deployed_at(env, app), ctx.at.as_bytes())?;
     stage.remove(&layout::env_app_queued_version(env, app))?;
     Ok(())
 }
 
 /// Records `version` as waiting behind a lock.
-pub(crate) fn write_queued(
-    stage: &mut Stage<'_>,
-    env: &EnvName,
-    app: &AppName,
-    version: Version,
-) -> Result<()> {
-    stage.write_if_changed(
-        &layout::env_app_queued_version(env, app),
-        version.to_string().as_bytes(),
-    )?;
+pub(crate) fn write_queued(stage: &mut Stage<'_>, env: &EnvName, app: &AppName, version: Version) -> Result<()> {
+    stage.write_if_changed(&layout::env_app_queued_version(env, app), version.to_string().as_bytes())?;
     Ok(())
 }
 
 fn locked_error(env: &EnvName, app: &AppName, locks: Vec<BlockingLock>) -> Error {
-    let list: Vec<String> = locks
-        .iter()
-        .map(|l| format!("{} lock {:?} ({})", l.scope, l.lock_id, l.message))
-        .collect();
-    Error::Locked {
-        message: format!("{app} is locked in {env}: {}", list.join("; ")),
-        locks,
-    }
+    let list: Vec<String> = locks.iter().map(|l| format!("{} lock {:?} ({})", l.scope, l.lock_id, l.message)).collect();
+    Error::Locked { message: format!("{app} is locked in {env}: {}", list.join("; ")), locks }
 }
 
 pub(super) fn deploy(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &Deploy) -> Result<Deployed> {
@@ -104,10 +68,7 @@ pub(super) fn deploy(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &Deploy) -> Result
     let manifest = *release.manifests.get(&r.environment).ok_or_else(|| {
         Error::conflict(
             "no_manifest_for_environment",
-            format!(
-                "release {} of {} has no manifest for environment {}",
-                r.version, r.application, r.environment
-            ),
+            format!("release {} of {} has no manifest for environment {}", r.version, r.application, r.environment),
         )
     })?;
     let previous = state::deployed_version(stage, &r.environment, &r.application)?;
@@ -130,24 +91,13 @@ pub(super) fn deploy(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &Deploy) -> Result
             LockBehavior::Ignore => {}
         }
     }
-    let current_manifest =
-        stage.blob_id(&layout::env_app_manifests(&r.environment, &r.application))?;
+    let current_manifest = stage.blob_id(&layout::env_app_manifests(&r.environment, &r.application))?;
     if previous == Some(r.version) && current_manifest == Some(manifest) {
         // Already so: only a stale queued version may need clearing.
-        stage.remove(&layout::env_app_queued_version(
-            &r.environment,
-            &r.application,
-        ))?;
+        stage.remove(&layout::env_app_queued_version(&r.environment, &r.application))?;
         return Ok(out);
     }
-    write_deployment(
-        stage,
-        ctx,
-        &r.environment,
-        &r.application,
-        r.version,
-        manifest,
-    )?;
+    write_deployment(stage, ctx, &r.environment, &r.application, r.version, manifest)?;
     Ok(out)
 }
 
@@ -157,12 +107,7 @@ mod tests {
     use crate::transform::test_support::*;
     use crate::{Error, Stage};
 
-    fn deploy(
-        s: &mut Stage<'_>,
-        e: &str,
-        version: u64,
-        lb: LockBehavior,
-    ) -> crate::Result<Outcome> {
+    fn deploy(s: &mut Stage<'_>, e: &str, version: u64, lb: LockBehavior) -> crate::Result<Outcome> {
         run(
             s,
             Request::Deploy(Deploy {
@@ -177,20 +122,8 @@ mod tests {
     fn setup(s: &mut Stage<'_>) {
         create_env(s, "dev", latest(), None);
         create_env(s, "staging", from_env("dev"), None);
-        release(
-            s,
-            "web",
-            None,
-            &[("dev", "m1-dev"), ("staging", "m1-staging")],
-        )
-        .unwrap();
-        release(
-            s,
-            "web",
-            None,
-            &[("dev", "m2-dev"), ("staging", "m2-staging")],
-        )
-        .unwrap();
+        release(s, "web", None, &[("dev", "m1-dev"), ("staging", "m1-staging")]).unwrap();
+        release(s, "web", None, &[("dev", "m2-dev"), ("staging", "m2-staging")]).unwrap();
     }
 
     #[test]
@@ -199,22 +132,12 @@ mod tests {
         let mut s = Stage::new(&repo, None);
         setup(&mut s);
         deploy(&mut s, "staging", 1, LockBehavior::Fail).unwrap();
+        assert_eq!(text(&s, "environments/staging/applications/web/version").as_deref(), Some("1"));
         assert_eq!(
-            text(&s, "environments/staging/applications/web/version").as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            text(
-                &s,
-                "environments/staging/applications/web/manifests/manifests.yaml"
-            )
-            .as_deref(),
+            text(&s, "environments/staging/applications/web/manifests/manifests.yaml").as_deref(),
             Some("m1-staging")
         );
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/deployed_by").as_deref(),
-            Some("Tester")
-        );
+        assert_eq!(text(&s, "environments/staging/applications/web/deployed_by").as_deref(), Some("Tester"));
         assert_eq!(
             text(&s, "environments/staging/applications/web/deployed_at_utc").as_deref(),
             Some("2026-11-23T10:00:00Z")
@@ -228,17 +151,11 @@ mod tests {
         setup(&mut s);
         assert!(matches!(
             deploy(&mut s, "staging", 9, LockBehavior::Fail),
-            Err(Error::NotFound {
-                what: "release",
-                ..
-            })
+            Err(Error::NotFound { what: "release", .. })
         ));
         assert!(matches!(
             deploy(&mut s, "prod", 1, LockBehavior::Fail),
-            Err(Error::NotFound {
-                what: "environment",
-                ..
-            })
+            Err(Error::NotFound { what: "environment", .. })
         ));
     }
 
@@ -250,10 +167,7 @@ mod tests {
         run(
             &mut s,
             Request::CreateLock(CreateLock {
-                target: LockTarget::Application {
-                    environment: env("staging"),
-                    application: app("web"),
-                },
+                target: LockTarget::Application { environment: env("staging"), application: app("web") },
                 lock_id: lock_id("hold"),
                 message: "incident 42".into(),
             }),
@@ -266,28 +180,13 @@ mod tests {
             }
             other => panic!("expected locked, got {other:?}"),
         }
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/version"),
-            None
-        );
+        assert_eq!(text(&s, "environments/staging/applications/web/version"), None);
         deploy(&mut s, "staging", 2, LockBehavior::Queue).unwrap();
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/queued_version").as_deref(),
-            Some("2")
-        );
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/version"),
-            None
-        );
+        assert_eq!(text(&s, "environments/staging/applications/web/queued_version").as_deref(), Some("2"));
+        assert_eq!(text(&s, "environments/staging/applications/web/version"), None);
         deploy(&mut s, "staging", 2, LockBehavior::Ignore).unwrap();
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/version").as_deref(),
-            Some("2")
-        );
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/queued_version"),
-            None
-        );
+        assert_eq!(text(&s, "environments/staging/applications/web/version").as_deref(), Some("2"));
+        assert_eq!(text(&s, "environments/staging/applications/web/queued_version"), None);
     }
 
     #[test]
@@ -298,18 +197,12 @@ mod tests {
         run(
             &mut s,
             Request::CreateLock(CreateLock {
-                target: LockTarget::Team {
-                    environment: env("staging"),
-                    team: crate::TeamName::parse("core").unwrap(),
-                },
+                target: LockTarget::Team { environment: env("staging"), team: crate::TeamName::parse("core").unwrap() },
                 lock_id: lock_id("t"),
                 message: String::new(),
             }),
         )
         .unwrap();
-        assert!(matches!(
-            deploy(&mut s, "staging", 1, LockBehavior::Fail),
-            Err(Error::Locked { .. })
-        ));
+        assert!(matches!(deploy(&mut s, "staging", 1, LockBehavior::Fail), Err(Error::Locked { .. })));
     }
 }

@@ -12,66 +12,39 @@ use crate::state;
 /// The next environment id: ids are never reused, so the counter lives in the repo and only goes up.
 fn next_id(stage: &mut Stage<'_>) -> Result<u64> {
     let stored = match stage.read_text(layout::NEXT_ENVIRONMENT_ID)? {
-        Some(t) => t.parse::<u64>().map_err(|e| Error::Corrupt {
-            path: layout::NEXT_ENVIRONMENT_ID.into(),
-            reason: e.to_string(),
-        })?,
+        Some(t) => t
+            .parse::<u64>()
+            .map_err(|e| Error::Corrupt { path: layout::NEXT_ENVIRONMENT_ID.into(), reason: e.to_string() })?,
         // A repo written before the counter existed (or by Kuberpult): start after the highest id in use.
-        None => {
-            state::environments(stage)?
-                .iter()
-                .map(|(_, c)| c.id)
-                .max()
-                .unwrap_or(0)
-                + 1
-        }
+        None => state::environments(stage)?.iter().map(|(_, c)| c.id).max().unwrap_or(0) + 1,
     };
     let id = stored.max(1);
     stage.write(layout::NEXT_ENVIRONMENT_ID, (id + 1).to_string().as_bytes())?;
     Ok(id)
 }
 
-pub(super) fn create(
-    stage: &mut Stage<'_>,
-    ctx: &Ctx<'_>,
-    r: &CreateEnvironment,
-) -> Result<EnvironmentCreated> {
+pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment) -> Result<EnvironmentCreated> {
     let name = &r.name;
     if state::env_config(stage, name)?.is_some() {
-        return Err(Error::conflict(
-            "environment_exists",
-            format!("environment {name:?} already exists"),
-        ));
+        return Err(Error::conflict("environment_exists", format!("environment {name:?} already exists")));
     }
     // `review/x` needs `review` to be a folder, not an environment, and `review` must not be taken by a folder.
     if let Some((folder, _)) = name.as_str().split_once('/') {
         let folder = EnvName::parse(folder)?;
         if state::env_config(stage, &folder)?.is_some() {
-            return Err(Error::conflict(
-                "environment_exists",
-                format!("{folder:?} is an environment, not a folder"),
-            ));
+            return Err(Error::conflict("environment_exists", format!("{folder:?} is an environment, not a folder")));
         }
     } else if !stage.list(&layout::env_dir(name))?.is_empty() {
-        return Err(Error::conflict(
-            "environment_exists",
-            format!("{name:?} is a folder of environments"),
-        ));
+        return Err(Error::conflict("environment_exists", format!("{name:?} is a folder of environments")));
     }
     if let Some(upstream) = &r.upstream {
         match (&upstream.environment, upstream.is_latest()) {
             (Some(_), true) => {
-                return Err(Error::invalid(
-                    "upstream",
-                    "upstream takes either latest or environment, not both",
-                ));
+                return Err(Error::invalid("upstream", "upstream takes either latest or environment, not both"));
             }
             (Some(up), false) => {
                 if up == name {
-                    return Err(Error::invalid(
-                        "upstream",
-                        "an environment cannot be its own upstream",
-                    ));
+                    return Err(Error::invalid("upstream", "an environment cannot be its own upstream"));
                 }
                 if state::env_config(stage, up)?.is_none() {
                     return Err(Error::not_found("upstream environment", up));
@@ -90,13 +63,9 @@ pub(super) fn create(
         updated_at: Some(ctx.at.to_owned()),
         ..EnvironmentConfig::default()
     };
-    let json =
-        serde_json::to_vec_pretty(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
     stage.write(&layout::env_config(name), &json)?;
-    Ok(EnvironmentCreated {
-        name: name.clone(),
-        config,
-    })
+    Ok(EnvironmentCreated { name: name.clone(), config })
 }
 
 #[cfg(test)]
@@ -134,13 +103,7 @@ mod tests {
                 external_url: None,
             }),
         );
-        assert!(matches!(
-            dup,
-            Err(Error::Conflict {
-                code: "environment_exists",
-                ..
-            })
-        ));
+        assert!(matches!(dup, Err(Error::Conflict { code: "environment_exists", .. })));
         let bad_up = run(
             &mut s,
             crate::Request::CreateEnvironment(crate::request::CreateEnvironment {
@@ -164,11 +127,7 @@ mod tests {
         );
         assert!(matches!(in_env, Err(Error::Conflict { .. })));
         create_env(&mut s, "review/fix-a", latest(), None);
-        let names: Vec<String> = state::environments(&s)
-            .unwrap()
-            .into_iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
+        let names: Vec<String> = state::environments(&s).unwrap().into_iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(names, vec!["dev", "review/fix-a"]);
     }
 }

@@ -12,8 +12,7 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateLock) -> Re
     let mut changed = false;
     for (_, locks_dir) in &dirs {
         let dir = layout::lock_dir(locks_dir, &r.lock_id);
-        let same =
-            state::lock(stage, locks_dir, &r.lock_id)?.is_some_and(|l| l.message == r.message);
+        let same = state::lock(stage, locks_dir, &r.lock_id)?.is_some_and(|l| l.message == r.message);
         if same {
             continue;
         }
@@ -27,11 +26,7 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateLock) -> Re
         }
         changed = true;
     }
-    Ok(LockChanged {
-        lock_id: r.lock_id.clone(),
-        environments: dirs.into_iter().map(|(e, _)| e).collect(),
-        changed,
-    })
+    Ok(LockChanged { lock_id: r.lock_id.clone(), environments: dirs.into_iter().map(|(e, _)| e).collect(), changed })
 }
 
 pub(super) fn delete(stage: &mut Stage<'_>, r: &DeleteLock) -> Result<LockChanged> {
@@ -40,11 +35,7 @@ pub(super) fn delete(stage: &mut Stage<'_>, r: &DeleteLock) -> Result<LockChange
     for (_, locks_dir) in &dirs {
         changed |= stage.remove_dir(&layout::lock_dir(locks_dir, &r.lock_id))?;
     }
-    Ok(LockChanged {
-        lock_id: r.lock_id.clone(),
-        environments: dirs.into_iter().map(|(e, _)| e).collect(),
-        changed,
-    })
+    Ok(LockChanged { lock_id: r.lock_id.clone(), environments: dirs.into_iter().map(|(e, _)| e).collect(), changed })
 }
 
 #[cfg(test)]
@@ -54,11 +45,7 @@ mod tests {
     use crate::{Error, GroupName, Stage};
 
     fn lock(target: LockTarget, msg: &str) -> Request {
-        Request::CreateLock(CreateLock {
-            target,
-            lock_id: lock_id("l1"),
-            message: msg.into(),
-        })
+        Request::CreateLock(CreateLock { target, lock_id: lock_id("l1"), message: msg.into() })
     }
 
     #[test]
@@ -66,45 +53,23 @@ mod tests {
         let (_d, repo) = repo();
         let mut s = Stage::new(&repo, None);
         create_env(&mut s, "dev", latest(), None);
-        let t = LockTarget::Environment {
-            environment: env("dev"),
-        };
-        let Outcome::Lock(first) = run(&mut s, lock(t.clone(), "why")).unwrap() else {
-            panic!()
-        };
+        let t = LockTarget::Environment { environment: env("dev") };
+        let Outcome::Lock(first) = run(&mut s, lock(t.clone(), "why")).unwrap() else { panic!() };
         assert!(first.changed);
-        assert_eq!(
-            text(&s, "environments/dev/locks/l1/message").as_deref(),
-            Some("why")
-        );
-        assert_eq!(
-            text(&s, "environments/dev/locks/l1/created_by_email").as_deref(),
-            Some("t@example.com")
-        );
-        let Outcome::Lock(again) = run(&mut s, lock(t.clone(), "why")).unwrap() else {
-            panic!()
-        };
+        assert_eq!(text(&s, "environments/dev/locks/l1/message").as_deref(), Some("why"));
+        assert_eq!(text(&s, "environments/dev/locks/l1/created_by_email").as_deref(), Some("t@example.com"));
+        let Outcome::Lock(again) = run(&mut s, lock(t.clone(), "why")).unwrap() else { panic!() };
         assert!(!again.changed);
-        let Outcome::Lock(gone) = run(
-            &mut s,
-            Request::DeleteLock(DeleteLock {
-                target: t.clone(),
-                lock_id: lock_id("l1"),
-            }),
-        )
-        .unwrap() else {
+        let Outcome::Lock(gone) =
+            run(&mut s, Request::DeleteLock(DeleteLock { target: t.clone(), lock_id: lock_id("l1") })).unwrap()
+        else {
             panic!()
         };
         assert!(gone.changed);
         assert!(s.list("environments/dev/locks").unwrap().is_empty());
-        let Outcome::Lock(noop) = run(
-            &mut s,
-            Request::DeleteLock(DeleteLock {
-                target: t,
-                lock_id: lock_id("l1"),
-            }),
-        )
-        .unwrap() else {
+        let Outcome::Lock(noop) =
+            run(&mut s, Request::DeleteLock(DeleteLock { target: t, lock_id: lock_id("l1") })).unwrap()
+        else {
             panic!()
         };
         assert!(!noop.changed);
@@ -117,31 +82,16 @@ mod tests {
         create_env(&mut s, "de", latest(), Some("prod"));
         create_env(&mut s, "us", latest(), Some("prod"));
         create_env(&mut s, "dev", latest(), None);
-        let Outcome::Lock(out) = run(
-            &mut s,
-            lock(
-                LockTarget::EnvironmentGroup {
-                    group: GroupName::parse("prod").unwrap(),
-                },
-                "m",
-            ),
-        )
-        .unwrap() else {
+        let Outcome::Lock(out) =
+            run(&mut s, lock(LockTarget::EnvironmentGroup { group: GroupName::parse("prod").unwrap() }, "m")).unwrap()
+        else {
             panic!()
         };
         assert_eq!(out.environments, vec![env("de"), env("us")]);
         assert!(text(&s, "environments/de/locks/l1/message").is_some());
         assert!(text(&s, "environments/us/locks/l1/message").is_some());
         assert!(text(&s, "environments/dev/locks/l1/message").is_none());
-        let unknown = run(
-            &mut s,
-            lock(
-                LockTarget::EnvironmentGroup {
-                    group: GroupName::parse("nope").unwrap(),
-                },
-                "m",
-            ),
-        );
+        let unknown = run(&mut s, lock(LockTarget::EnvironmentGroup { group: GroupName::parse("nope").unwrap() }, "m"));
         assert!(matches!(unknown, Err(Error::NotFound { .. })));
     }
 
@@ -150,22 +100,7 @@ mod tests {
         let (_d, repo) = repo();
         let mut s = Stage::new(&repo, None);
         create_env(&mut s, "dev", latest(), None);
-        let r = run(
-            &mut s,
-            lock(
-                LockTarget::Application {
-                    environment: env("dev"),
-                    application: app("ghost"),
-                },
-                "m",
-            ),
-        );
-        assert!(matches!(
-            r,
-            Err(Error::NotFound {
-                what: "application",
-                ..
-            })
-        ));
+        let r = run(&mut s, lock(LockTarget::Application { environment: env("dev"), application: app("ghost") }, "m"));
+        assert!(matches!(r, Err(Error::NotFound { what: "application", .. })));
     }
 }

@@ -5,6 +5,7 @@ mod deploy;
 mod environment;
 mod lock;
 mod release;
+mod train;
 
 use crate::error::Result;
 use crate::model::Identity;
@@ -23,27 +24,21 @@ pub(crate) struct Ctx<'a> {
 /// leaves nothing behind and the rest of a batch goes on. What the request left open and the state decided
 /// (the number of a release uploaded without one) is filled into `envelope`, so its trailer replays the same write.
 pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> {
-    let ctx = Ctx {
-        author: &envelope.author,
-        at: &envelope.at,
-    };
+    let ctx = Ctx { author: &envelope.author, at: &envelope.at };
     stage.begin();
     let result = match &envelope.request {
-        Request::CreateEnvironment(r) => {
-            environment::create(stage, &ctx, r).map(Outcome::Environment)
-        }
+        Request::CreateEnvironment(r) => environment::create(stage, &ctx, r).map(Outcome::Environment),
         Request::CreateRelease(r) => release::create(stage, &ctx, r).map(Outcome::Release),
         Request::Deploy(r) => deploy::deploy(stage, &ctx, r).map(Outcome::Deploy),
         Request::CreateLock(r) => lock::create(stage, &ctx, r).map(Outcome::Lock),
         Request::DeleteLock(r) => lock::delete(stage, r).map(Outcome::Lock),
         Request::UpdateApplication(r) => application::update(stage, r).map(Outcome::Application),
+        Request::ReleaseTrain(r) => train::train(stage, &ctx, r).map(Outcome::Train),
     };
     match &result {
         Ok(outcome) => {
             stage.keep();
-            if let (Request::CreateRelease(r), Outcome::Release(out)) =
-                (&mut envelope.request, outcome)
-            {
+            if let (Request::CreateRelease(r), Outcome::Release(out)) = (&mut envelope.request, outcome) {
                 r.version = Some(out.version);
             }
         }
@@ -69,10 +64,7 @@ pub(crate) mod test_support {
 
     pub fn run(stage: &mut Stage<'_>, request: Request) -> crate::Result<crate::request::Outcome> {
         let mut envelope = Envelope {
-            author: Identity {
-                name: "Tester".into(),
-                email: "t@example.com".into(),
-            },
+            author: Identity { name: "Tester".into(), email: "t@example.com".into() },
             at: "2026-11-23T10:00:00Z".into(),
             request,
         };
@@ -107,17 +99,11 @@ pub(crate) mod test_support {
     }
 
     pub fn latest() -> Upstream {
-        Upstream {
-            latest: Some(true),
-            environment: None,
-        }
+        Upstream { latest: Some(true), environment: None }
     }
 
     pub fn from_env(e: &str) -> Upstream {
-        Upstream {
-            latest: None,
-            environment: Some(env(e)),
-        }
+        Upstream { latest: None, environment: Some(env(e)) }
     }
 
     pub fn release(
@@ -127,10 +113,7 @@ pub(crate) mod test_support {
         manifests: &[(&str, &str)],
     ) -> crate::Result<crate::request::Outcome> {
         let repo = stage.repo();
-        let manifests = manifests
-            .iter()
-            .map(|(e, m)| (env(e), repo.blob(m.as_bytes()).unwrap().to_string()))
-            .collect();
+        let manifests = manifests.iter().map(|(e, m)| (env(e), repo.blob(m.as_bytes()).unwrap().to_string())).collect();
         run(
             stage,
             Request::CreateRelease(CreateRelease {

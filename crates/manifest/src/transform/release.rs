@@ -16,30 +16,19 @@ fn manifest_oids(stage: &Stage<'_>, r: &CreateRelease) -> Result<BTreeMap<EnvNam
     let odb = stage.repo().odb()?;
     let mut out = BTreeMap::new();
     for (env, hex) in &r.manifests {
-        let oid = Oid::from_str(hex).map_err(|_| {
-            Error::invalid("manifests", format!("manifest of {env} is not a blob id"))
-        })?;
+        let oid = Oid::from_str(hex)
+            .map_err(|_| Error::invalid("manifests", format!("manifest of {env} is not a blob id")))?;
         if !odb.exists(oid) {
-            return Err(Error::invalid(
-                "manifests",
-                format!("manifest blob {oid} of {env} is not in the repository"),
-            ));
+            return Err(Error::invalid("manifests", format!("manifest blob {oid} of {env} is not in the repository")));
         }
         out.insert(env.clone(), oid);
     }
     Ok(out)
 }
 
-pub(super) fn create(
-    stage: &mut Stage<'_>,
-    ctx: &Ctx<'_>,
-    r: &CreateRelease,
-) -> Result<ReleaseCreated> {
+pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) -> Result<ReleaseCreated> {
     if r.manifests.is_empty() {
-        return Err(Error::invalid(
-            "manifests",
-            "a release needs at least one manifests[<environment>] part",
-        ));
+        return Err(Error::invalid("manifests", "a release needs at least one manifests[<environment>] part"));
     }
     let app = &r.application;
     let manifests = manifest_oids(stage, r)?;
@@ -50,9 +39,7 @@ pub(super) fn create(
     let version = match r.version {
         Some(v) => v,
         None => match state::release_versions(stage, app)?.last() {
-            Some(last) => last
-                .next()
-                .ok_or_else(|| Error::invalid("version", "no version after the highest one"))?,
+            Some(last) => last.next().ok_or_else(|| Error::invalid("version", "no version after the highest one"))?,
             None => Version::new(1)?,
         },
     };
@@ -88,26 +75,14 @@ pub(super) fn create(
     ] {
         stage.write(&layout::release_file(app, version, file), value.as_bytes())?;
     }
-    stage.write(
-        &layout::release_file(app, version, layout::RELEASE_CREATED_AT),
-        ctx.at.as_bytes(),
-    )?;
+    stage.write(&layout::release_file(app, version, layout::RELEASE_CREATED_AT), ctx.at.as_bytes())?;
     for (env, oid) in &manifests {
         stage.put_blob(&layout::release_manifest(app, version, env), *oid);
     }
 
-    let mut out = ReleaseCreated {
-        application: app.clone(),
-        version,
-        created: true,
-        deployed: vec![],
-        queued: vec![],
-    };
+    let mut out = ReleaseCreated { application: app.clone(), version, created: true, deployed: vec![], queued: vec![] };
     for (env, oid) in &manifests {
-        let latest = configs
-            .get(env)
-            .and_then(|c| c.upstream.as_ref())
-            .is_some_and(|u| u.is_latest());
+        let latest = configs.get(env).and_then(|c| c.upstream.as_ref()).is_some_and(|u| u.is_latest());
         if !latest || state::deployed_version(stage, env, app)?.is_some_and(|d| d >= version) {
             continue;
         }
@@ -134,40 +109,17 @@ mod tests {
         let mut s = Stage::new(&repo, None);
         create_env(&mut s, "dev", latest(), None);
         create_env(&mut s, "staging", from_env("dev"), None);
-        let out = release(
-            &mut s,
-            "web",
-            None,
-            &[("dev", "a: dev"), ("staging", "a: staging")],
-        )
-        .unwrap();
+        let out = release(&mut s, "web", None, &[("dev", "a: dev"), ("staging", "a: staging")]).unwrap();
         let Outcome::Release(r) = out else { panic!() };
         assert_eq!((r.version.get(), r.created, r.deployed.len()), (1, true, 1));
         assert_eq!(
-            text(
-                &s,
-                "applications/web/releases/1/environments/staging/manifests.yaml"
-            )
-            .as_deref(),
+            text(&s, "applications/web/releases/1/environments/staging/manifests.yaml").as_deref(),
             Some("a: staging")
         );
-        assert_eq!(
-            text(&s, "applications/web/releases/1/source_commit_id").as_deref(),
-            Some("abc1234")
-        );
+        assert_eq!(text(&s, "applications/web/releases/1/source_commit_id").as_deref(), Some("abc1234"));
         assert_eq!(text(&s, "applications/web/team").as_deref(), Some("core"));
-        assert_eq!(
-            text(
-                &s,
-                "environments/dev/applications/web/manifests/manifests.yaml"
-            )
-            .as_deref(),
-            Some("a: dev")
-        );
-        assert_eq!(
-            text(&s, "environments/staging/applications/web/version"),
-            None
-        );
+        assert_eq!(text(&s, "environments/dev/applications/web/manifests/manifests.yaml").as_deref(), Some("a: dev"));
+        assert_eq!(text(&s, "environments/staging/applications/web/version"), None);
     }
 
     #[test]
@@ -176,21 +128,13 @@ mod tests {
         let mut s = Stage::new(&repo, None);
         create_env(&mut s, "dev", latest(), None);
         release(&mut s, "web", Some(5), &[("dev", "x")]).unwrap();
-        let Outcome::Release(r) = release(&mut s, "web", None, &[("dev", "y")]).unwrap() else {
-            panic!()
-        };
+        let Outcome::Release(r) = release(&mut s, "web", None, &[("dev", "y")]).unwrap() else { panic!() };
         assert_eq!(r.version.get(), 6);
-        let Outcome::Release(again) = release(&mut s, "web", Some(5), &[("dev", "x")]).unwrap()
-        else {
-            panic!()
-        };
+        let Outcome::Release(again) = release(&mut s, "web", Some(5), &[("dev", "x")]).unwrap() else { panic!() };
         assert!(!again.created);
         assert!(matches!(
             release(&mut s, "web", Some(5), &[("dev", "other")]),
-            Err(Error::Conflict {
-                code: "release_exists",
-                ..
-            })
+            Err(Error::Conflict { code: "release_exists", .. })
         ));
     }
 
@@ -199,10 +143,7 @@ mod tests {
         let (_d, repo) = repo();
         let mut s = Stage::new(&repo, None);
         create_env(&mut s, "dev", latest(), None);
-        assert!(matches!(
-            release(&mut s, "web", None, &[("dev", "x"), ("nope", "y")]),
-            Err(Error::NotFound { .. })
-        ));
+        assert!(matches!(release(&mut s, "web", None, &[("dev", "x"), ("nope", "y")]), Err(Error::NotFound { .. })));
         assert!(s.list("applications").unwrap().is_empty());
     }
 
@@ -214,22 +155,15 @@ mod tests {
         run(
             &mut s,
             Request::CreateLock(CreateLock {
-                target: LockTarget::Environment {
-                    environment: env("dev"),
-                },
+                target: LockTarget::Environment { environment: env("dev") },
                 lock_id: lock_id("freeze"),
                 message: "freeze".into(),
             }),
         )
         .unwrap();
-        let Outcome::Release(r) = release(&mut s, "web", None, &[("dev", "x")]).unwrap() else {
-            panic!()
-        };
+        let Outcome::Release(r) = release(&mut s, "web", None, &[("dev", "x")]).unwrap() else { panic!() };
         assert_eq!(r.queued, vec![env("dev")]);
-        assert_eq!(
-            text(&s, "environments/dev/applications/web/queued_version").as_deref(),
-            Some("1")
-        );
+        assert_eq!(text(&s, "environments/dev/applications/web/queued_version").as_deref(), Some("1"));
         assert_eq!(text(&s, "environments/dev/applications/web/version"), None);
     }
 }
