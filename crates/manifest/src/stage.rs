@@ -1,7 +1,8 @@
 //! A staged edit of a git tree: reads see the base tree through layers of pending changes; `write_tree`
 //! builds the new tree touching only the directories on changed paths. No work tree, no checkout, no index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
 
@@ -31,6 +32,13 @@ pub struct Stage<'r> {
     repo: &'r Repository,
     base: Option<Tree<'r>>,
     layers: Vec<Layer>,
+    /// Directories of the base tree already looked up. libgit2 caches only small trees, and the big ones
+    /// (`applications/`, an environment's `applications/`) are on almost every path: without this each lookup
+    /// would inflate and parse them again.
+    subtrees: RefCell<HashMap<String, Option<Tree<'r>>>>,
+    /// Small contents already written in this stage (versions, authors, timestamps repeat across a train):
+    /// libgit2 would hash them again and touch the existing object file each time.
+    small_blobs: HashMap<Vec<u8>, Oid>,
 }
 
 fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
@@ -40,7 +48,13 @@ fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
 impl<'r> Stage<'r> {
     /// A stage over `base` (None: the empty tree of a new repo).
     pub fn new(repo: &'r Repository, base: Option<Tree<'r>>) -> Self {
-        Self { repo, base, layers: vec![Layer::new()] }
+        Self {
+            repo,
+            base,
+            layers: vec![Layer::new()],
+            subtrees: RefCell::new(HashMap::new()),
+            small_blobs: HashMap::new(),
+        }
     }
 
     pub fn repo(&self) -> &'r Repository {
@@ -99,15 +113,29 @@ impl<'r> Stage<'r> {
                 return Ok(None);
             }
         }
-        let Some(base) = &self.base else {
-            return Ok(None);
-        };
-        match base.get_path(std::path::Path::new(path)) {
-            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
-            Ok(_) => Ok(None),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let Some(tree) = self.base_dir(dir)? else { return Ok(None) };
+        Ok(tree.get_name(name).filter(|e| e.kind() == Some(ObjectType::Blob)).map(|e| e.id()))
+    }
+
+    /// The tree at `dir` in the base (empty `dir`: the root), looked up once per stage.
+    fn base_dir(&self, dir: &str) -> Result<Option<Tree<'r>>, git2::Error> {
+        if dir.is_empty() {
+            return Ok(self.base.clone());
         }
+        if let Some(hit) = self.subtrees.borrow().get(dir) {
+            return Ok(hit.clone());
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let found = match self.base_dir(parent)? {
+            Some(parent) => match parent.get_name(name) {
+                Some(e) if e.kind() == Some(ObjectType::Tree) => Some(self.repo.find_tree(e.id())?),
+                _ => None,
+            },
+            None => None,
+        };
+        self.subtrees.borrow_mut().insert(dir.to_owned(), found.clone());
+        Ok(found)
     }
 
     /// The content of the file at `path`.
@@ -131,18 +159,8 @@ impl<'r> Stage<'r> {
     /// The names in directory `dir`, sorted, with their kind. A missing directory lists as empty.
     pub fn list(&self, dir: &str) -> Result<Vec<(String, EntryKind)>, git2::Error> {
         let mut names: BTreeMap<String, EntryKind> = BTreeMap::new();
-        if let Some(base) = &self.base {
-            let sub = if dir.is_empty() {
-                Some(base.clone())
-            } else {
-                match base.get_path(std::path::Path::new(dir)) {
-                    Ok(e) if e.kind() == Some(ObjectType::Tree) => Some(self.repo.find_tree(e.id())?),
-                    Ok(_) => None,
-                    Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-                    Err(e) => return Err(e),
-                }
-            };
-            if let Some(tree) = sub {
+        {
+            if let Some(tree) = self.base_dir(dir)? {
                 for e in tree.iter() {
                     let kind = if e.kind() == Some(ObjectType::Tree) { EntryKind::Dir } else { EntryKind::File };
                     names.insert(String::from_utf8_lossy(e.name_bytes()).into_owned(), kind);
@@ -177,7 +195,17 @@ impl<'r> Stage<'r> {
 
     /// Writes `content` as a blob at `path`.
     pub fn write(&mut self, path: &str, content: &[u8]) -> Result<(), git2::Error> {
-        let oid = self.repo.blob(content)?;
+        const SMALL: usize = 256;
+        let oid = match self.small_blobs.get(content) {
+            Some(oid) => *oid,
+            None => {
+                let oid = self.repo.blob(content)?;
+                if content.len() <= SMALL {
+                    self.small_blobs.insert(content.to_vec(), oid);
+                }
+                oid
+            }
+        };
         self.put_blob(path, oid);
         Ok(())
     }

@@ -37,9 +37,13 @@ fn group_target(p: &Params) -> ApiResult<LockTarget> {
     Ok(LockTarget::EnvironmentGroup { group: p.get::<GroupName, _>("group")? })
 }
 
-async fn put(st: AppState, p: Params, target: LockTarget, body: LockBody, status: StatusCode) -> Reply {
+/// `created` is the status when the lock is new (Kuberpult answers 201 to a new group lock); re-locking what is
+/// already so answers 200.
+async fn put(st: AppState, p: Params, target: LockTarget, body: LockBody, created: StatusCode) -> Reply {
     let request = CreateLock { target, lock_id: p.get::<LockId, _>("lock")?, message: body.message };
-    Ok(written(status, st.write(Request::CreateLock(request)).await?))
+    let applied = st.write(Request::CreateLock(request)).await?;
+    let changed = matches!(&applied.outcome, railyard_manifest::Outcome::Lock(l) if l.changed);
+    Ok(written(if changed { created } else { StatusCode::OK }, applied))
 }
 
 async fn delete(st: AppState, p: Params, target: LockTarget) -> Reply {
@@ -122,7 +126,7 @@ pub async fn get_team(State(st): State<AppState>, p: Params) -> Reply {
     get_one(st, p, t).await
 }
 
-/// Kuberpult answers 201 to a group lock.
+/// Kuberpult answers 201 to a new group lock.
 pub async fn put_group(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = group_target(&p)?;
     put(st, p, t, b, StatusCode::CREATED).await

@@ -26,16 +26,16 @@ fn next_id(stage: &mut Stage<'_>) -> Result<u64> {
 pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment) -> Result<EnvironmentCreated> {
     let name = &r.name;
     if state::env_config(stage, name)?.is_some() {
-        return Err(Error::conflict("environment_exists", format!("environment {name:?} already exists")));
+        return Err(Error::conflict("environment_exists", format!("environment \"{name}\" already exists")));
     }
     // `review/x` needs `review` to be a folder, not an environment, and `review` must not be taken by a folder.
     if let Some((folder, _)) = name.as_str().split_once('/') {
         let folder = EnvName::parse(folder)?;
         if state::env_config(stage, &folder)?.is_some() {
-            return Err(Error::conflict("environment_exists", format!("{folder:?} is an environment, not a folder")));
+            return Err(Error::conflict("environment_exists", format!("\"{folder}\" is an environment, not a folder")));
         }
     } else if !stage.list(&layout::env_dir(name))?.is_empty() {
-        return Err(Error::conflict("environment_exists", format!("{name:?} is a folder of environments")));
+        return Err(Error::conflict("environment_exists", format!("\"{name}\" is a folder of environments")));
     }
     if let Some(upstream) = &r.upstream {
         match (&upstream.environment, upstream.is_latest()) {
