@@ -10,23 +10,13 @@ use git2::{Oid, Repository};
 
 /// Path of a binary built by `cargo build --bins` (the test executables live in `target/<profile>/deps`).
 pub fn bin(name: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(format!(
-        "RAILYARD_BIN_{}",
-        name.replace('-', "_").to_uppercase()
-    )) {
+    if let Ok(p) = std::env::var(format!("RAILYARD_BIN_{}", name.replace('-', "_").to_uppercase())) {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} not built: run `cargo build --bins` first (make test does)",
-        path.display()
-    );
+    assert!(path.exists(), "{} not built: run `cargo build --bins` first (make test does)", path.display());
     path
 }
 
@@ -54,6 +44,13 @@ impl Server {
 
     /// Starts the server in `dir` (reusing repos already there, e.g. after a restart).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let remote_dir = dir.path().join("remote.git");
+        Self::start_in_with_git_url(dir, remote_dir.as_os_str(), extra)
+    }
+
+    /// Starts the server in `dir` pushing to `git_url` instead of the bare repo `dir/remote.git` (which the
+    /// `remote_*` helpers still read: point `git_url` at it through a `git://` daemon, or elsewhere to break it).
+    pub fn start_in_with_git_url(dir: tempfile::TempDir, git_url: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Self {
         let repo_dir = dir.path().join("repo.git");
         let remote_dir = dir.path().join("remote.git");
         let mut cmd = Command::new(bin("railyard-api"));
@@ -61,7 +58,7 @@ impl Server {
             .arg("--repo-dir")
             .arg(&repo_dir)
             .arg("--git-url")
-            .arg(&remote_dir)
+            .arg(git_url.as_ref())
             .args(extra)
             .env("RAILYARD_LOG", "info")
             .stdout(Stdio::piped())
@@ -81,17 +78,8 @@ impl Server {
                 keep.lock().unwrap_or_else(|p| p.into_inner()).push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("railyard-api did not report its address");
-        Self {
-            child,
-            url: format!("http://{addr}"),
-            dir,
-            repo_dir,
-            remote_dir,
-            logs,
-        }
+        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("railyard-api did not report its address");
+        Self { child, url: format!("http://{addr}"), dir, repo_dir, remote_dir, logs }
     }
 
     /// The log lines printed so far.
@@ -107,10 +95,7 @@ impl Server {
     }
 
     pub fn client(&self) -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client")
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
     }
 
     /// `self.url` + `path`.
@@ -120,18 +105,12 @@ impl Server {
 
     /// The commit the local branch points at.
     pub fn local_head(&self) -> Option<Oid> {
-        Repository::open_bare(&self.repo_dir)
-            .ok()?
-            .refname_to_id("refs/heads/main")
-            .ok()
+        Repository::open_bare(&self.repo_dir).ok()?.refname_to_id("refs/heads/main").ok()
     }
 
     /// The commit the remote branch points at.
     pub fn remote_head(&self) -> Option<Oid> {
-        Repository::open_bare(&self.remote_dir)
-            .ok()?
-            .refname_to_id("refs/heads/main")
-            .ok()
+        Repository::open_bare(&self.remote_dir).ok()?.refname_to_id("refs/heads/main").ok()
     }
 
     /// Waits until the remote branch equals the local branch (everything exported); panics after 30 s.
@@ -161,10 +140,7 @@ impl Server {
         let Ok(repo) = Repository::open_bare(&self.remote_dir) else {
             return vec![];
         };
-        let Ok(tree) = repo
-            .find_reference("refs/heads/main")
-            .and_then(|r| r.peel_to_tree())
-        else {
+        let Ok(tree) = repo.find_reference("refs/heads/main").and_then(|r| r.peel_to_tree()) else {
             return vec![];
         };
         let mut out = Vec::new();
@@ -205,4 +181,263 @@ pub fn read_file(repo: &Path, refname: &str, path: &str) -> Option<String> {
     let entry = tree.get_path(Path::new(path)).ok()?;
     let blob = repo.find_blob(entry.id()).ok()?;
     Some(String::from_utf8_lossy(blob.content()).into_owned())
+}
+
+/// An HTTP answer: status, `Content-Type`, the body as text and (if it parses) as JSON (else `Value::Null`).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+impl Reply {
+    fn from_parts(status: u16, content_type: String, text: String) -> Self {
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Self { status, content_type, text, json }
+    }
+
+    fn from_response(r: reqwest::blocking::Response) -> Self {
+        let status = r.status().as_u16();
+        let content_type =
+            r.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let text = r.text().expect("response body");
+        Self::from_parts(status, content_type, text)
+    }
+
+    /// The `commit` of a write's answer (None: `null`); panics when the member is missing or not a sha.
+    pub fn commit(&self) -> Option<String> {
+        match &self.json["commit"] {
+            serde_json::Value::Null => {
+                assert!(self.json.get("commit").is_some(), "answer has no commit member: {}", self.text);
+                None
+            }
+            serde_json::Value::String(c) => {
+                assert!(c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()), "commit is not a sha: {c}");
+                Some(c.clone())
+            }
+            other => panic!("commit is neither a sha nor null: {other}"),
+        }
+    }
+
+    /// Asserts the status, and that the body is a JSON error `{"error": "...", "code": code}` with `field`
+    /// (when given) equal to the body's `field`.
+    pub fn assert_error(&self, status: u16, code: &str, field: Option<&str>) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "error is not JSON ({:?}): {}",
+            self.content_type,
+            self.text
+        );
+        let msg = self.json["error"].as_str().unwrap_or_default();
+        assert!(!msg.is_empty(), "error without a message: {}", self.text);
+        assert_eq!(self.json["code"], code, "unexpected code; body: {}", self.text);
+        if let Some(field) = field {
+            assert_eq!(self.json["field"], field, "unexpected field; body: {}", self.text);
+        }
+        self
+    }
+
+    /// Asserts the status (with the body in the message).
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self
+    }
+}
+
+/// A multipart/form-data body built byte for byte (part names are sent as given, unlike reqwest's form, which
+/// percent-encodes some characters of part names). Returns the `Content-Type` and the body.
+pub fn multipart_body(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "railyard-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(b"Content-Disposition: form-data; name=\"");
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(b"\"\r\n\r\n");
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The multipart parts of a well-formed release upload of `app` (team `core`) with one manifest per
+/// `(env, content)`.
+pub fn release_parts<'a>(
+    app: &'a str,
+    version: Option<&'a str>,
+    manifests: &'a [(&'a str, &'a str)],
+) -> Vec<(String, Vec<u8>)> {
+    let mut parts: Vec<(String, Vec<u8>)> = vec![
+        ("application".into(), app.as_bytes().to_vec()),
+        ("team".into(), b"core".to_vec()),
+        ("source_commit_id".into(), b"0123abc".to_vec()),
+        ("source_author".into(), b"Dev <dev@example.com>".to_vec()),
+        ("source_message".into(), b"fix the thing".to_vec()),
+        ("display_version".into(), b"1.2.3".to_vec()),
+    ];
+    if let Some(v) = version {
+        parts.push(("version".into(), v.as_bytes().to_vec()));
+    }
+    for (env, content) in manifests {
+        parts.push((format!("manifests[{env}]"), content.as_bytes().to_vec()));
+    }
+    parts
+}
+
+impl Server {
+    pub fn get(&self, path: &str) -> Reply {
+        Reply::from_response(self.client().get(self.at(path)).send().expect("GET"))
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        Reply::from_response(self.client().delete(self.at(path)).send().expect("DELETE"))
+    }
+
+    pub fn put_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        Reply::from_response(self.client().put(self.at(path)).json(body).send().expect("PUT"))
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        Reply::from_response(self.client().post(self.at(path)).json(body).send().expect("POST"))
+    }
+
+    /// Sends `body` as is with the given `Content-Type`.
+    pub fn send_raw_body(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        Reply::from_response(
+            self.client()
+                .request(method, self.at(path))
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body)
+                .send()
+                .expect("request"),
+        )
+    }
+
+    /// `POST /api/release` with exactly these multipart parts.
+    pub fn upload(&self, parts: &[(String, Vec<u8>)]) -> Reply {
+        let parts: Vec<(&str, &[u8])> = parts.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+        let (content_type, body) = multipart_body(&parts);
+        self.send_raw_body("POST", "/api/release", &content_type, body)
+    }
+
+    /// Uploads a well-formed release (see [`release_parts`]).
+    pub fn release(&self, app: &str, version: Option<&str>, manifests: &[(&str, &str)]) -> Reply {
+        self.upload(&release_parts(app, version, manifests))
+    }
+
+    /// Creates an environment and asserts 201. `upstream` is e.g. `{"latest": true}` or `{"environment": "dev"}`.
+    pub fn create_env(&self, name: &str, upstream: serde_json::Value, group: Option<&str>) -> Reply {
+        let mut body = serde_json::json!({ "name": name, "upstream": upstream });
+        if let Some(g) = group {
+            body["environmentGroup"] = g.into();
+        }
+        let r = self.post_json("/api/environments", &body);
+        r.assert_status(201);
+        r
+    }
+
+    /// `PUT /api/environments/{env}/applications/{app}/deploy`.
+    pub fn deploy(&self, env: &str, app: &str, version: u64, lock_behavior: &str) -> Reply {
+        self.put_json(
+            &format!("/api/environments/{env}/applications/{app}/deploy"),
+            &serde_json::json!({ "version": version, "lockBehavior": lock_behavior }),
+        )
+    }
+
+    /// Sends one request over a fresh TCP connection with the request target exactly as given (no URL
+    /// normalisation: `..` segments and other bytes reach the server as they are).
+    pub fn raw_http(&self, method: &str, target: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(ct) = content_type {
+            req.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).expect("write head");
+        s.write_all(body).expect("write body");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read answer");
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, text) = raw.split_once("\r\n\r\n").expect("HTTP answer");
+        let mut lines = head.lines();
+        let status: u16 =
+            lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).expect("status line");
+        let mut content_type = String::new();
+        for l in lines {
+            if let Some((k, v)) = l.split_once(':') {
+                let k = k.trim().to_ascii_lowercase();
+                assert_ne!(k, "transfer-encoding", "raw_http does not decode chunked answers");
+                if k == "content-type" {
+                    content_type = v.trim().to_owned();
+                }
+            }
+        }
+        Reply::from_parts(status, content_type, text.to_owned())
+    }
+
+    /// Asserts `/healthz` answers 200 `{"status":"ok"}` (the server did not die).
+    pub fn assert_healthy(&self) {
+        let r = self.get("/healthz");
+        r.assert_status(200);
+        assert_eq!(r.json["status"], "ok");
+    }
+
+    /// Asserts that every file on the remote branch is inside the layout (`environments/`, `applications/`,
+    /// `.railyard/`) and that no path has an empty, `.` or `..` segment.
+    pub fn assert_remote_layout(&self) {
+        for p in self.remote_paths() {
+            assert!(
+                ["environments/", "applications/", ".railyard/"].iter().any(|prefix| p.starts_with(prefix)),
+                "file outside the layout on the remote: {p:?}"
+            );
+            assert!(
+                p.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.contains('\0')),
+                "odd path on the remote: {p:?}"
+            );
+        }
+    }
+
+    /// The message of `commit` in the remote repo.
+    pub fn remote_commit_message(&self, commit: &str) -> String {
+        let repo = Repository::open_bare(&self.remote_dir).expect("remote repo");
+        let c = repo.find_commit(Oid::from_str(commit).expect("sha")).expect("commit on the remote");
+        c.message().unwrap_or_default().to_owned()
+    }
+
+    /// The parents of `commit` in the remote repo.
+    pub fn remote_commit_parents(&self, commit: &str) -> Vec<String> {
+        let repo = Repository::open_bare(&self.remote_dir).expect("remote repo");
+        let c = repo.find_commit(Oid::from_str(commit).expect("sha")).expect("commit on the remote");
+        c.parent_ids().map(|p| p.to_string()).collect()
+    }
+
+    /// A file's content in `commit` of the remote repo.
+    pub fn remote_file_at(&self, commit: &str, path: &str) -> Option<String> {
+        let repo = Repository::open_bare(&self.remote_dir).ok()?;
+        let tree = repo.find_commit(Oid::from_str(commit).ok()?).ok()?.tree().ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = repo.find_blob(entry.id()).ok()?;
+        Some(String::from_utf8_lossy(blob.content()).into_owned())
+    }
+
+    /// True if `commit` is the remote head or one of its ancestors.
+    pub fn remote_contains(&self, commit: &str) -> bool {
+        let repo = Repository::open_bare(&self.remote_dir).expect("remote repo");
+        let Some(head) = self.remote_head() else {
+            return false;
+        };
+        let c = Oid::from_str(commit).expect("sha");
+        head == c || repo.graph_descendant_of(head, c).unwrap_or(false)
+    }
 }

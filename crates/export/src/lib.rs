@@ -170,14 +170,21 @@ fn pending_tags(repo: &Repository) -> Result<Vec<(String, Oid)>, git2::Error> {
 /// Pushes every pending tag whose commit is on the remote (`exported` or an ancestor of it). A pending tag
 /// whose commit never reached the branch was left by a crash before its write was acknowledged: dropped.
 fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<(), ExportError> {
+    // Read the branch after the pending tags: a tag recorded meanwhile names a commit on this head or before it.
+    let tags = pending_tags(repo)?;
+    let head = repo.find_reference(&branch_ref(&cfg.branch))?.target();
+    let on = |tip: Option<Oid>, commit: Oid| -> Result<bool, git2::Error> {
+        Ok(tip.is_some_and(|t| t == commit) || tip.map_or(Ok(false), |t| repo.graph_descendant_of(t, commit))?)
+    };
     let mut ready = Vec::new();
-    for (name, commit) in pending_tags(repo)? {
-        if commit == exported || repo.graph_descendant_of(exported, commit)? {
+    for (name, commit) in tags {
+        if on(Some(exported), commit)? {
             ready.push((name, commit));
-        } else {
+        } else if !on(head, commit)? {
             tracing::warn!(tag = %name, commit = %commit, "dropping a pending tag whose commit is not on the branch (never acknowledged)");
             repo.find_reference(&pending_tag_ref(&name))?.delete()?;
         }
+        // else: its commit is on the branch but not pushed yet; the next round pushes it.
     }
     if ready.is_empty() {
         return Ok(());

@@ -141,7 +141,7 @@ string_name!(
 );
 
 string_name!(
-    /// A lock id: `[A-Za-z0-9_.-]{1,100}`, never `.` or `..`.
+    /// A lock id: `[A-Za-z0-9_.-]{1,100}`, not starting with `.` (so never `.`, `..` or `.git`).
     LockId,
     "lock id",
     |v| {
@@ -155,8 +155,9 @@ string_name!(
         if !v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
             return Err(err(KIND, v, "may only contain A-Z, a-z, 0-9, '_', '.' and '-'"));
         }
-        if v == "." || v == ".." {
-            return Err(err(KIND, v, "must not be '.' or '..'"));
+        // `.`, `..` and `.git` (in any case, with trailing dots) are names git refuses as tree entries.
+        if v.starts_with('.') {
+            return Err(err(KIND, v, "must not start with '.'"));
         }
         Ok(())
     }
@@ -277,7 +278,7 @@ mod tests {
     #[test]
     fn lock_ids() {
         assert!(LockId::parse("my.lock_1-A").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "a\0"] {
+        for bad in ["", ".", "..", ".git", ".GIT", ".git.", "a/b", "a b", "a\0"] {
             assert!(LockId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(LockId::parse(&"x".repeat(101)).is_err());

@@ -80,7 +80,13 @@ async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, forc
         minimize: st.minimize_exported_data,
     });
     if dry_run {
-        let outcome = st.simulate(request).await?;
+        let mut outcome = st.simulate(request).await?;
+        // As the writer would: a minimised train that moves nothing makes no commit, so there is nothing to tag.
+        if let railyard_manifest::Outcome::Train(t) = &mut outcome {
+            if !t.wants_commit && t.environments.iter().all(|e| e.deployed.is_empty()) {
+                t.tag = None;
+            }
+        }
         let mut body = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
         if let Value::Object(m) = &mut body {
             m.insert("commit".into(), Value::Null);

@@ -267,6 +267,23 @@ mod tests {
     }
 
     #[test]
+    fn train_into_an_environment_behind_a_folder() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        create_env(&mut s, "review/fix-a", from_env("dev"), None);
+        release(&mut s, "web", None, &[("dev", "1"), ("review/fix-a", "r")]).unwrap();
+        let base = s.write_tree().unwrap();
+        let mut s = Stage::new(&repo, Some(repo.find_tree(base).unwrap()));
+        let t = train(&mut s, to("review/fix-a"), None, None);
+        assert_eq!(t.environments[0].deployed.len(), 1, "{t:?}");
+        assert_eq!(
+            text(&s, "environments/review/fix-a/applications/web/manifests/manifests.yaml").as_deref(),
+            Some("r")
+        );
+    }
+
+    #[test]
     fn group_train_moves_each_env_from_its_own_upstream() {
         let (_d, repo) = repo();
         let mut s = Stage::new(&repo, None);

@@ -1,0 +1,205 @@
+//! A remote that is down: writes still succeed (they are durable in the local repo), `/readyz` reports the
+//! export error, and everything arrives once the remote is reachable.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use railyard_tests::Server;
+use serde_json::{json, Value};
+
+/// Polls `/readyz` until `pred` holds on its `export` member; panics after `limit`.
+fn wait_readyz(s: &Server, limit: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = s.get("/readyz");
+        r.assert_status(200);
+        assert_eq!(r.json["ready"], true, "{}", r.text);
+        if pred(&r.json["export"]) {
+            return r.json;
+        }
+        assert!(Instant::now() < deadline, "{what}: /readyz is {}", r.text);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Makes a handful of writes of every kind; returns the number of commits they made.
+fn some_writes(s: &Server) -> usize {
+    s.create_env("dev", json!({"latest": true}), None);
+    s.create_env("staging", json!({"environment": "dev"}), None);
+    let r = s.release("web", None, &[("dev", "web-dev"), ("staging", "web-staging")]);
+    r.assert_status(201);
+    assert!(r.commit().is_some());
+    s.deploy("staging", "web", 1, "fail").assert_status(200);
+    s.put_json("/api/environments/dev/locks/freeze", &json!({"message": "m"})).assert_status(200);
+    5
+}
+
+fn local_commit_count(s: &Server) -> usize {
+    let repo = git2::Repository::open_bare(&s.repo_dir).expect("local repo");
+    let mut walk = repo.revwalk().expect("revwalk");
+    walk.push(s.local_head().expect("local head")).expect("push");
+    walk.count()
+}
+
+#[test]
+fn writes_succeed_while_the_remote_is_a_regular_file_and_readyz_reports_the_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let not_a_repo = dir.path().join("remote-is-a-file");
+    std::fs::write(&not_a_repo, "this is not a git repository\n").expect("write file");
+    let s = Server::start_in_with_git_url(dir, &not_a_repo, &[]);
+
+    let n = some_writes(&s);
+    assert_eq!(local_commit_count(&s), n);
+
+    let ready = wait_readyz(&s, Duration::from_secs(15), "export error and lag", |e| {
+        e["last_error"].as_str().is_some_and(|m| !m.is_empty()) && e["pending_commits"] == n
+    });
+    assert_eq!(ready["export"]["exported_commit"], Value::Null);
+    assert!(ready["export"]["oldest_pending_age_seconds"].is_u64(), "{ready}");
+    // The file is untouched and nothing was pushed anywhere.
+    assert_eq!(std::fs::read_to_string(&not_a_repo).expect("file"), "this is not a git repository\n");
+    assert_eq!(s.remote_head(), None);
+    // The API still serves what was written.
+    let r = s.get("/api/environments/staging/locks");
+    r.assert_status(200);
+    let o = s.get("/api/overview");
+    o.assert_status(200);
+    assert_eq!(o.json["environments"][0]["locks"][0]["lockId"], "freeze");
+    s.assert_healthy();
+}
+
+/// A `git daemon` serving `base` on 127.0.0.1:`port` with pushes enabled; killed on drop.
+struct GitDaemon(Child);
+
+impl GitDaemon {
+    fn start(base: &std::path::Path, port: u16) -> Self {
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--export-all")
+            .arg("--enable=receive-pack")
+            .arg(format!("--base-path={}", base.display()))
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg("--reuseaddr")
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let d = Self(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "git daemon did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+#[test]
+fn writes_made_while_the_remote_is_down_arrive_once_it_is_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bare = dir.path().join("remote.git");
+    let init = Command::new("git").args(["init", "--bare", "--quiet"]).arg(&bare).status().expect("git init --bare");
+    assert!(init.success());
+    let port = free_port();
+    let base = dir.path().to_path_buf();
+    let url = format!("git://127.0.0.1:{port}/remote.git");
+    let s = Server::start_in_with_git_url(dir, &url, &[]);
+
+    // Nothing listens on the port yet: every write still answers 2xx.
+    let n = some_writes(&s);
+    let local = s.local_head().expect("local head");
+    wait_readyz(&s, Duration::from_secs(15), "export error", |e| {
+        e["last_error"].as_str().is_some_and(|m| !m.is_empty()) && e["pending_commits"] == n
+    });
+    assert_eq!(s.remote_head(), None);
+
+    // The remote comes up; the exporter's backoff (at most 60 s) brings everything over.
+    let daemon = GitDaemon::start(&base, port);
+    let deadline = Instant::now() + Duration::from_secs(75);
+    while s.remote_head() != Some(local) {
+        assert!(
+            Instant::now() < deadline,
+            "remote did not catch up after it came back: remote {:?}, local {local}; readyz {}",
+            s.remote_head(),
+            s.get("/readyz").text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.remote_commit_count(), n);
+    assert_eq!(s.remote_file("environments/staging/applications/web/version").as_deref(), Some("1"));
+    assert_eq!(
+        s.remote_file("environments/staging/applications/web/manifests/manifests.yaml").as_deref(),
+        Some("web-staging")
+    );
+    assert_eq!(s.remote_file("environments/dev/applications/web/version").as_deref(), Some("1"));
+    assert_eq!(s.remote_file("environments/dev/locks/freeze/message").as_deref(), Some("m"));
+    s.assert_remote_layout();
+    let ready = wait_readyz(&s, Duration::from_secs(10), "export caught up", |e| {
+        e["last_error"].is_null() && e["pending_commits"] == 0
+    });
+    assert_eq!(ready["export"]["exported_commit"], local.to_string());
+
+    // And the next write goes straight through (dev is locked: the release is queued there).
+    let r = s.release("web", None, &[("dev", "web-dev-2")]);
+    r.assert_status(201);
+    assert_eq!(r.json["queued"], json!(["dev"]));
+    assert_eq!(s.wait_exported().to_string(), r.commit().unwrap());
+    assert_eq!(
+        s.remote_file("applications/web/releases/2/environments/dev/manifests.yaml").as_deref(),
+        Some("web-dev-2")
+    );
+    assert_eq!(s.remote_file("environments/dev/applications/web/queued_version").as_deref(), Some("2"));
+    drop(s);
+    drop(daemon);
+}
+
+#[test]
+fn lock_named_gitmodules_does_not_stop_the_export_to_a_checking_remote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bare = dir.path().join("remote.git");
+    assert!(Command::new("git").args(["init", "--bare", "--quiet"]).arg(&bare).status().expect("git").success());
+    assert!(Command::new("git")
+        .arg("--git-dir")
+        .arg(&bare)
+        .args(["config", "receive.fsckObjects", "true"])
+        .status()
+        .expect("git config")
+        .success());
+    let port = free_port();
+    let base = dir.path().to_path_buf();
+    let _daemon = GitDaemon::start(&base, port);
+    let s = Server::start_in_with_git_url(dir, format!("git://127.0.0.1:{port}/remote.git"), &[]);
+    s.create_env("dev", json!({"latest": true}), None);
+    s.wait_exported();
+
+    let r = s.put_json("/api/environments/dev/locks/.gitmodules", &json!({"message": "m"}));
+    // Either refused as a name (400) or stored in a way the remote accepts.
+    assert!(r.status == 200 || r.status == 400, "{}", r.text);
+    let after = s.put_json("/api/environments/dev/locks/other", &json!({"message": "m"}));
+    after.assert_status(200);
+    let local = s.local_head();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s.remote_head() != local {
+        assert!(
+            Instant::now() < deadline,
+            "the remote refuses every push since the `.gitmodules` lock; readyz: {}",
+            s.get("/readyz").text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.remote_file("environments/dev/locks/other/message").as_deref(), Some("m"));
+}
