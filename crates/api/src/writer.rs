@@ -162,23 +162,21 @@ fn apply_batch(repo: &Repository, branch_ref: &str, jobs: &mut [Job]) -> Result<
         let author = common_author(&applied);
         let message = commit::message(&applied);
         let new = commit::write_commit(repo, head, tree, &author, &message)?;
-        // Tags are recorded before the branch moves: a crash in between leaves a pending tag on a commit that
-        // is not on the branch, which the exporter drops (its write was never acknowledged).
-        let tags: Vec<String> = claimed.iter().map(|t| railyard_export::pending_tag_ref(t)).collect();
-        for tag in &tags {
-            repo.reference(tag, new, false, "railyard: tag requested")?;
-        }
         let log = format!("railyard: {}", message.lines().next().unwrap_or_default());
         let moved = match head {
             Some(old) => repo.reference_matching(branch_ref, new, true, old, &log),
             None => repo.reference(branch_ref, new, false, &log),
         };
         match moved {
-            Ok(_) => return Ok((Some(new), results)),
-            Err(e) => {
-                for tag in &tags {
-                    repo.find_reference(tag)?.delete()?;
+            Ok(_) => {
+                // Tags are recorded after the branch moved and before anyone is answered: a pending tag always
+                // names a commit on the branch, and a crash in between loses only the tag of an unanswered write.
+                for tag in &claimed {
+                    repo.reference(&railyard_export::pending_tag_ref(tag), new, false, "railyard: tag requested")?;
                 }
+                return Ok((Some(new), results));
+            }
+            Err(e) => {
                 if !matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) {
                     return Err(e);
                 }

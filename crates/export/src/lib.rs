@@ -170,21 +170,13 @@ fn pending_tags(repo: &Repository) -> Result<Vec<(String, Oid)>, git2::Error> {
 /// Pushes every pending tag whose commit is on the remote (`exported` or an ancestor of it). A pending tag
 /// whose commit never reached the branch was left by a crash before its write was acknowledged: dropped.
 fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<(), ExportError> {
-    // Read the branch after the pending tags: a tag recorded meanwhile names a commit on this head or before it.
-    let tags = pending_tags(repo)?;
-    let head = repo.find_reference(&branch_ref(&cfg.branch))?.target();
-    let on = |tip: Option<Oid>, commit: Oid| -> Result<bool, git2::Error> {
-        Ok(tip.is_some_and(|t| t == commit) || tip.map_or(Ok(false), |t| repo.graph_descendant_of(t, commit))?)
-    };
+    // Only tags whose commit is on the remote are pushed; the others wait for a later round. None is ever dropped:
+    // the writer records a tag only after its commit is on the branch.
     let mut ready = Vec::new();
-    for (name, commit) in tags {
-        if on(Some(exported), commit)? {
+    for (name, commit) in pending_tags(repo)? {
+        if commit == exported || repo.graph_descendant_of(exported, commit)? {
             ready.push((name, commit));
-        } else if !on(head, commit)? {
-            tracing::warn!(tag = %name, commit = %commit, "dropping a pending tag whose commit is not on the branch (never acknowledged)");
-            repo.find_reference(&pending_tag_ref(&name))?.delete()?;
         }
-        // else: its commit is on the branch but not pushed yet; the next round pushes it.
     }
     if ready.is_empty() {
         return Ok(());
@@ -443,7 +435,7 @@ mod tests {
         };
         let c1 = commit(&local, None, "a");
         local.reference(&pending_tag_ref("v1"), c1, false, "t").unwrap();
-        // an orphan: a commit that never reached the branch
+        // a commit not on the branch
         let orphan = {
             let tree = local.find_commit(c1).unwrap().tree().unwrap();
             let sig = git2::Signature::now("t", "t@t").unwrap();
@@ -453,9 +445,11 @@ mod tests {
         push_once(&cfg).unwrap();
         let remote = Repository::open_bare(&remote_path).unwrap();
         assert_eq!(remote.refname_to_id("refs/tags/v1").unwrap(), c1);
+        // a tag whose commit is not on the remote yet waits; it is never dropped
         assert!(remote.refname_to_id("refs/tags/ghost").is_err());
         assert_eq!(resolve_tag(&local, "v1").unwrap(), Some(c1));
-        assert!(pending_tags(&local).unwrap().is_empty());
+        assert_eq!(pending_tags(&local).unwrap(), vec![("ghost".to_owned(), orphan)]);
+        local.find_reference(&pending_tag_ref("ghost")).unwrap().delete().unwrap();
 
         // the remote has v2 on another commit: refused
         remote.reference("refs/tags/v2", c1, false, "by hand").unwrap();
