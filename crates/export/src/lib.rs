@@ -67,16 +67,12 @@ pub struct Config {
 pub struct Status {
     /// The commit last confirmed on the remote.
     pub exported: Option<Oid>,
-    /// Commits on the local branch not yet on the remote.
-    pub pending_commits: usize,
-    /// When the oldest of those was committed.
-    pub oldest_pending: Option<SystemTime>,
+    /// What is not on the remote yet (as of the last round).
+    pub lag: Lag,
     /// The last push error, cleared by a successful push.
     pub last_error: Option<String>,
     /// Set when export stopped for good (a refused tag with `--fail-on-error-with-git-push-tags`).
     pub fatal: Option<String>,
-    /// Requested tags not yet on the remote.
-    pub pending_tags: usize,
     pub consecutive_failures: u32,
 }
 
@@ -235,32 +231,39 @@ fn record_exported(repo: &Repository, branch: &str, old: Option<Oid>, new: Oid) 
     }
 }
 
-/// Commits on the branch not yet exported, and the commit time of the oldest of them.
-pub fn pending(cfg: &Config) -> Result<(usize, Option<SystemTime>), git2::Error> {
+/// What is not on the remote yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Commits on the local branch not yet exported.
+    pub commits: usize,
+    /// When the oldest of them was committed.
+    pub oldest: Option<SystemTime>,
+    /// Requested tags not yet pushed.
+    pub tags: usize,
+}
+
+/// The export lag, read from the local repo.
+pub fn lag(cfg: &Config) -> Result<Lag, git2::Error> {
     let repo = Repository::open_bare(&cfg.repo_dir)?;
-    let Ok(head) = repo.find_reference(&branch_ref(&cfg.branch)) else {
-        return Ok((0, None));
-    };
-    let Some(head) = head.target() else {
-        return Ok((0, None));
+    let mut lag = Lag { tags: pending_tags(&repo)?.len(), ..Lag::default() };
+    let Some(head) = repo.find_reference(&branch_ref(&cfg.branch)).ok().and_then(|r| r.target()) else {
+        return Ok(lag);
     };
     let mut walk = repo.revwalk()?;
     walk.push(head)?;
     if let Some(done) = repo.find_reference(&exported_ref(&cfg.branch)).ok().and_then(|r| r.target()) {
         // The exported commit may not be an ancestor after an adoption; hide only what is reachable.
-        if repo.graph_descendant_of(head, done).unwrap_or(false) || head == done {
+        if head == done || repo.graph_descendant_of(head, done).unwrap_or(false) {
             walk.hide(done)?;
         }
     }
-    let mut count = 0;
-    let mut oldest = None;
     for oid in walk {
         let commit = repo.find_commit(oid?)?;
-        count += 1;
+        lag.commits += 1;
         let secs = u64::try_from(commit.time().seconds()).unwrap_or(0);
-        oldest = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        lag.oldest = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
     }
-    Ok((count, oldest))
+    Ok(lag)
 }
 
 /// The in-process exporter: wakes on every commit (and every `idle` otherwise), pushes, backs off on failure.
@@ -301,57 +304,43 @@ impl Exporter {
         loop {
             let cfg = self.cfg.clone();
             let started = Instant::now();
-            let result = tokio::task::spawn_blocking(move || {
-                let pushed = push_once(&cfg);
-                let lag = pending(&cfg);
-                let tags =
-                    Repository::open_bare(&cfg.repo_dir).and_then(|r| pending_tags(&r)).map(|t| t.len()).unwrap_or(0);
-                (pushed, lag, tags)
-            })
-            .await;
+            let result = tokio::task::spawn_blocking(move || (push_once(&cfg), lag(&cfg))).await;
             let wait = {
                 let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-                match result {
-                    Ok((Ok(pushed), lag, tags)) => {
-                        st.pending_tags = tags;
+                let pushed = match result {
+                    Ok((pushed, lag)) => {
+                        if let Ok(lag) = lag {
+                            st.lag = lag;
+                        }
+                        pushed
+                    }
+                    Err(join) => Err(ExportError::Git(git2::Error::from_str(&format!("export task failed: {join}")))),
+                };
+                match pushed {
+                    Ok(pushed) => {
                         if pushed.is_some() && pushed != st.exported {
                             tracing::info!(commit = ?pushed, remote = %self.cfg.git_url, ms = started.elapsed().as_millis() as u64, "exported branch");
                         }
                         st.exported = pushed;
                         st.last_error = None;
                         st.consecutive_failures = 0;
-                        if let Ok((n, oldest)) = lag {
-                            st.pending_commits = n;
-                            st.oldest_pending = oldest;
-                        }
                         None
                     }
-                    Ok((Err(ExportError::TagRejected { tag, reason }), _, tags)) => {
+                    Err(ExportError::TagRejected { tag, reason }) => {
                         let msg = format!(
                             "tag {tag} cannot be pushed: {reason}; export stopped (--fail-on-error-with-git-push-tags)"
                         );
                         tracing::error!(tag = %tag, reason = %reason, "export stopped: the remote refused a tag");
-                        st.pending_tags = tags;
                         st.last_error = Some(msg.clone());
                         st.fatal = Some(msg);
                         return;
                     }
-                    Ok((Err(e), lag, tags)) => {
-                        st.pending_tags = tags;
+                    Err(e) => {
                         st.consecutive_failures += 1;
                         let wait = backoff(st.consecutive_failures);
                         tracing::warn!(error = %e, remote = %self.cfg.git_url, retry_in_ms = wait.as_millis() as u64, "export failed; will retry");
                         st.last_error = Some(e.to_string());
-                        if let Ok((n, oldest)) = lag {
-                            st.pending_commits = n;
-                            st.oldest_pending = oldest;
-                        }
                         Some(wait)
-                    }
-                    Err(join) => {
-                        st.consecutive_failures += 1;
-                        st.last_error = Some(format!("export task failed: {join}"));
-                        Some(backoff(st.consecutive_failures))
                     }
                 }
             };
@@ -397,12 +386,12 @@ mod tests {
         assert_eq!(push_once(&cfg).unwrap(), None);
         let c1 = commit(&local, None, "a");
         let c2 = commit(&local, Some(c1), "b");
-        assert_eq!(pending(&cfg).unwrap().0, 2);
+        assert_eq!(lag(&cfg).unwrap().commits, 2);
         assert_eq!(push_once(&cfg).unwrap(), Some(c2));
         let remote = Repository::open_bare(&remote_path).unwrap();
         assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), c2);
         assert_eq!(local.refname_to_id(&exported_ref("main")).unwrap(), c2);
-        assert_eq!(pending(&cfg).unwrap().0, 0);
+        assert_eq!(lag(&cfg).unwrap().commits, 0);
     }
 
     #[test]
@@ -418,7 +407,7 @@ mod tests {
         let c1 = commit(&local, None, "a");
         assert!(push_once(&cfg).is_err());
         assert_eq!(local.refname_to_id("refs/heads/main").unwrap(), c1);
-        assert_eq!(pending(&cfg).unwrap().0, 1);
+        assert_eq!(lag(&cfg).unwrap().commits, 1);
     }
 
     #[test]

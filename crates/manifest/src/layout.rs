@@ -68,8 +68,12 @@ pub fn env_app_locks_dir(env: &EnvName, app: &AppName) -> String {
     format!("{}/locks", env_app_dir(env, app))
 }
 
+pub fn env_teams_dir(env: &EnvName) -> String {
+    format!("{ENVIRONMENTS}/{env}/teams")
+}
+
 pub fn env_team_locks_dir(env: &EnvName, team: &TeamName) -> String {
-    format!("{ENVIRONMENTS}/{env}/teams/{team}/locks")
+    format!("{}/{team}/locks", env_teams_dir(env))
 }
 
 /// A lock directory inside one of the `*_locks_dir` directories.

@@ -28,33 +28,38 @@ pub fn require_env(stage: &Stage<'_>, env: &EnvName) -> Result<EnvironmentConfig
     env_config(stage, env)?.ok_or_else(|| Error::not_found("environment", env))
 }
 
-/// Every environment (including those in a folder such as `review/…`), sorted by name.
-pub fn environments(stage: &Stage<'_>) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
+/// The environments named by the directories under `dir`, one folder deep at most (`review/fix-a`): a directory
+/// is an environment when `found` finds something for it, else it is a folder whose directories may be.
+fn envs_under<T>(
+    stage: &Stage<'_>,
+    dir: &str,
+    mut found: impl FnMut(&EnvName) -> Result<Option<T>>,
+) -> Result<Vec<(EnvName, T)>> {
     let mut out = Vec::new();
-    for (top, kind) in stage.list(layout::ENVIRONMENTS)? {
+    for (top, kind) in stage.list(dir)? {
+        let Ok(env) = EnvName::parse(&top) else { continue };
         if kind != EntryKind::Dir {
             continue;
         }
-        let Ok(env) = EnvName::parse(&top) else {
-            continue;
-        };
-        if let Some(cfg) = env_config(stage, &env)? {
-            out.push((env, cfg));
+        if let Some(t) = found(&env)? {
+            out.push((env, t));
             continue;
         }
-        // Not an environment itself: a folder of environments.
-        for (sub, kind) in stage.list(&format!("{}/{top}", layout::ENVIRONMENTS))? {
-            if kind != EntryKind::Dir {
-                continue;
-            }
-            let Ok(env) = EnvName::parse(&format!("{top}/{sub}")) else {
-                continue;
-            };
-            if let Some(cfg) = env_config(stage, &env)? {
-                out.push((env, cfg));
+        for (sub, kind) in stage.list(&format!("{dir}/{top}"))? {
+            let Ok(env) = EnvName::parse(&format!("{top}/{sub}")) else { continue };
+            if kind == EntryKind::Dir {
+                if let Some(t) = found(&env)? {
+                    out.push((env, t));
+                }
             }
         }
     }
+    Ok(out)
+}
+
+/// Every environment (including those in a folder such as `review/…`), sorted by name.
+pub fn environments(stage: &Stage<'_>) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
+    let mut out = envs_under(stage, layout::ENVIRONMENTS, |env| env_config(stage, env))?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
@@ -181,30 +186,11 @@ pub fn release(stage: &Stage<'_>, app: &AppName, version: Version) -> Result<Opt
     let text = |file: &str| -> Result<String> {
         Ok(stage.read_text(&layout::release_file(app, version, file))?.unwrap_or_default())
     };
-    let mut manifests = BTreeMap::new();
-    for (name, kind) in stage.list(&layout::release_envs_dir(app, version))? {
-        if kind != EntryKind::Dir {
-            continue;
-        }
-        let Ok(top) = EnvName::parse(&name) else {
-            continue;
-        };
-        if let Some(oid) = stage.blob_id(&layout::release_manifest(app, version, &top))? {
-            manifests.insert(top, oid);
-            continue;
-        }
-        // A folder of environments (`review/…`).
-        for (sub, kind) in stage.list(&format!("{}/{name}", layout::release_envs_dir(app, version)))? {
-            let Ok(env) = EnvName::parse(&format!("{name}/{sub}")) else {
-                continue;
-            };
-            if kind == EntryKind::Dir {
-                if let Some(oid) = stage.blob_id(&layout::release_manifest(app, version, &env))? {
-                    manifests.insert(env, oid);
-                }
-            }
-        }
-    }
+    let manifests: BTreeMap<EnvName, git2::Oid> = envs_under(stage, &layout::release_envs_dir(app, version), |env| {
+        Ok(stage.blob_id(&layout::release_manifest(app, version, env))?)
+    })?
+    .into_iter()
+    .collect();
     Ok(Some(Release {
         application: app.clone(),
         version,
@@ -236,7 +222,7 @@ pub fn deployed_app(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<D
 /// The team locks of every team in `env`.
 pub fn team_locks(stage: &Stage<'_>, env: &EnvName) -> Result<BTreeMap<TeamName, Vec<Lock>>> {
     let mut out = BTreeMap::new();
-    for (name, kind) in stage.list(&format!("{}/teams", layout::env_dir(env)))? {
+    for (name, kind) in stage.list(&layout::env_teams_dir(env))? {
         let Ok(team) = TeamName::parse(&name) else {
             continue;
         };

@@ -18,10 +18,11 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
     let writer_ok = st.writer.is_alive();
     let export = st.export_status.as_ref().map(|s| {
         let s = s.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let oldest_age = s.oldest_pending.and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_secs());
+        let oldest_age = s.lag.oldest.and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_secs());
         json!({
             "exported_commit": s.exported.map(|c| c.to_string()),
-            "pending_commits": s.pending_commits,
+            "pending_commits": s.lag.commits,
+            "pending_tags": s.lag.tags,
             "oldest_pending_age_seconds": oldest_age,
             "last_error": s.last_error,
         })
