@@ -130,6 +130,19 @@ impl Server {
         }
     }
 
+    /// Waits until the exporter has reconciled with the remote at least once (tags made there are learnt).
+    pub fn wait_reconciled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.get("/readyz");
+            if !r.json["export"]["reconciled_at"].is_null() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "exporter did not reconcile: {}", r.text);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A file's content on the remote branch.
     pub fn remote_file(&self, path: &str) -> Option<String> {
         read_file(&self.remote_dir, "refs/heads/main", path)

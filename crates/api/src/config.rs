@@ -60,4 +60,7 @@ pub struct Config {
     /// `text` or `json`.
     #[arg(long, env = "RAILYARD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Credentials for the remote (embedded export only).
+    #[command(flatten)]
+    pub credentials: railyard_export::CredentialArgs,
 }

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod routes;
 pub mod writer;
 
@@ -39,16 +40,22 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         );
     }
     open_or_init(&cfg)?;
+    railyard_export::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
+    let metrics = metrics::ApiMetrics::new();
     let mut export_status = None;
     let mut on_commit = None;
     if cfg.export == ExportMode::Embedded {
         railyard_export::ensure_local_remote(&cfg.git_url).context("creating the local remote repo")?;
-        let exporter = railyard_export::Exporter::new(railyard_export::Config {
-            repo_dir: cfg.repo_dir.clone(),
-            git_url: cfg.git_url.clone(),
-            branch: cfg.branch.clone(),
-            fail_on_error_with_git_push_tags: cfg.fail_on_error_with_git_push_tags,
-        });
+        let exporter = railyard_export::Exporter::new(
+            railyard_export::Config {
+                repo_dir: cfg.repo_dir.clone(),
+                git_url: cfg.git_url.clone(),
+                branch: cfg.branch.clone(),
+                fail_on_error_with_git_push_tags: cfg.fail_on_error_with_git_push_tags,
+                credentials: cfg.credentials.load()?,
+            },
+            metrics.export.clone(),
+        );
         export_status = Some(exporter.status());
         on_commit = Some(exporter.waker());
         tokio::spawn(exporter.run());
@@ -65,12 +72,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         repo_dir: cfg.repo_dir.clone(),
         branch: cfg.branch.clone(),
         export_status,
+        metrics: std::sync::Arc::new(metrics),
         minimize_exported_data: cfg.minimize_exported_data,
     };
     let app = routes::router(state, cfg.max_body_bytes);
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, repo = %cfg.repo_dir.display(), remote = %cfg.git_url, branch = %cfg.branch, "railyard-api listening");
+    tracing::info!(listen = %listener.local_addr()?, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }

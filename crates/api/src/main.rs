@@ -2,14 +2,15 @@ use clap::Parser;
 use railyard_api::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
+    // Before any thread exists, as libgit2's global options require.
+    railyard_export::set_network_timeouts(10_000, 60_000)?;
     let filter = EnvFilter::try_from_env("RAILYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     match cfg.log_format {
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
         LogFormat::Text => tracing_subscriber::fmt().with_ansi(ansi).with_env_filter(filter).init(),
     }
-    railyard_api::serve(cfg).await
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(railyard_api::serve(cfg))
 }

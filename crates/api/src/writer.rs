@@ -1,9 +1,9 @@
 //! The single writer: one thread takes requests from a bounded queue, folds up to `batch_max` of them into
 //! one commit, moves the branch with a compare-and-swap, then answers each caller with its own result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use git2::{ErrorCode, Oid, Repository};
 use railyard_manifest::{commit, Envelope, Identity, Outcome, Stage};
@@ -87,7 +87,7 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let started = Instant::now();
-        let results = apply_batch(&repo, &branch_ref, &mut jobs);
+        let results = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs);
         let n = jobs.len();
         match results {
             Ok((commit, results)) => {
@@ -112,11 +112,21 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
     tracing::info!("writer stopped");
 }
 
+/// A ref lock older than this was left by a killed process.
+const STALE_LOCK: Duration = Duration::from_secs(2);
+/// How long the writer waits for a locked branch before failing the batch.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
 type BatchResults = (Option<Oid>, Vec<railyard_manifest::Result<Outcome>>);
 
 /// Applies every job to the branch head and commits; when the branch moved meanwhile (the exporter adopted a
 /// remote branch), the batch is rebuilt on the new head.
-fn apply_batch(repo: &Repository, branch_ref: &str, jobs: &mut [Job]) -> Result<BatchResults, git2::Error> {
+fn apply_batch(
+    repo: &Repository,
+    repo_dir: &Path,
+    branch_ref: &str,
+    jobs: &mut [Job],
+) -> Result<BatchResults, git2::Error> {
     loop {
         let head = match repo.find_reference(branch_ref) {
             Ok(r) => r.target(),
@@ -163,16 +173,19 @@ fn apply_batch(repo: &Repository, branch_ref: &str, jobs: &mut [Job]) -> Result<
         let message = commit::message(&applied);
         let new = commit::write_commit(repo, head, tree, &author, &message)?;
         let log = format!("railyard: {}", message.lines().next().unwrap_or_default());
-        let moved = match head {
-            Some(old) => repo.reference_matching(branch_ref, new, true, old, &log),
-            None => repo.reference(branch_ref, new, false, &log),
-        };
+        let moved = retry_locked(repo_dir, || match head {
+            Some(old) => repo.reference_matching(branch_ref, new, true, old, &log).map(|_| ()),
+            None => repo.reference(branch_ref, new, false, &log).map(|_| ()),
+        });
         match moved {
             Ok(_) => {
                 // Tags are recorded after the branch moved and before anyone is answered: a pending tag always
                 // names a commit on the branch, and a crash in between loses only the tag of an unanswered write.
                 for tag in &claimed {
-                    repo.reference(&railyard_export::pending_tag_ref(tag), new, false, "railyard: tag requested")?;
+                    retry_locked(repo_dir, || {
+                        repo.reference(&railyard_export::pending_tag_ref(tag), new, false, "railyard: tag requested")
+                            .map(|_| ())
+                    })?;
                 }
                 return Ok((Some(new), results));
             }
@@ -182,6 +195,21 @@ fn apply_batch(repo: &Repository, branch_ref: &str, jobs: &mut [Job]) -> Result<
                 }
                 tracing::info!("branch moved under the writer; rebuilding the batch on the new head");
             }
+        }
+    }
+}
+
+/// Runs a ref update, waiting out a lock: one left by a killed process is removed once stale; a live one is
+/// released in well under a millisecond.
+fn retry_locked(repo_dir: &Path, mut update: impl FnMut() -> Result<(), git2::Error>) -> Result<(), git2::Error> {
+    let started = Instant::now();
+    loop {
+        match update() {
+            Err(e) if e.code() == ErrorCode::Locked && started.elapsed() < LOCK_PATIENCE => {
+                railyard_export::clear_stale_locks(repo_dir, STALE_LOCK);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
         }
     }
 }

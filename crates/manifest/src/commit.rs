@@ -8,6 +8,13 @@ use crate::request::Envelope;
 /// The trailer key that carries each request as JSON.
 pub const TRAILER: &str = "Railyard-Request";
 
+/// The trailer key of a request that could not be replayed onto an adopted remote branch: its reason and the
+/// original request.
+pub const FAILED_TRAILER: &str = "Railyard-Failed-Request";
+
+/// The trailer key naming the local commit a replayed commit stands for.
+pub const REPLAYED_TRAILER: &str = "Railyard-Replayed-From";
+
 const FIRST_LINE_MAX: usize = 120;
 
 /// The message of a commit that applies `envelopes` in order.
@@ -44,8 +51,46 @@ pub fn message(envelopes: &[&Envelope]) -> String {
 
 /// The requests recorded in a commit message, in order; a trailer that does not parse is an error entry.
 pub fn requests(message: &str) -> Vec<Result<Envelope, serde_json::Error>> {
-    let prefix = format!("{TRAILER}: ");
-    message.lines().filter_map(|l| l.strip_prefix(&prefix)).map(serde_json::from_str).collect()
+    request_trailers(message).map(serde_json::from_str).collect()
+}
+
+/// The raw JSON of each `Railyard-Request` trailer, in order.
+pub fn request_trailers(message: &str) -> impl Iterator<Item = &str> {
+    message.lines().filter_map(|l| l.strip_prefix(TRAILER)?.strip_prefix(": "))
+}
+
+/// A request that did not apply when replayed: why, and the trailer it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRequest {
+    pub reason: String,
+    pub trailer: String,
+}
+
+/// The message of the commit that replays `original` (first line `summary`) onto an adopted remote branch:
+/// the requests that applied keep their `Railyard-Request` trailers (so a later replay repeats them), the ones
+/// that failed are recorded with their reason.
+pub fn replay_message(original: Oid, summary: &str, applied: &[&Envelope], failed: &[FailedRequest]) -> String {
+    let mut msg = format!("{summary}\n\nReplayed onto the adopted remote branch");
+    if !failed.is_empty() {
+        msg.push_str(&format!("; {} request(s) no longer applied:\n", failed.len()));
+        for f in failed {
+            msg.push_str(&format!("- {}\n", f.reason));
+        }
+    }
+    msg.push('\n');
+    msg.push_str(&format!("\n{REPLAYED_TRAILER}: {original}"));
+    for e in applied {
+        let json = serde_json::to_string(e).unwrap_or_default();
+        msg.push_str(&format!("\n{TRAILER}: {json}"));
+    }
+    for f in failed {
+        let request = serde_json::from_str::<serde_json::Value>(&f.trailer)
+            .unwrap_or_else(|_| serde_json::Value::String(f.trailer.clone()));
+        let json = serde_json::json!({ "reason": f.reason, "request": request });
+        msg.push_str(&format!("\n{FAILED_TRAILER}: {json}"));
+    }
+    msg.push('\n');
+    msg
 }
 
 /// Writes a commit of `tree` on top of `parent` (no ref is moved).
@@ -94,6 +139,22 @@ mod tests {
         assert!(msg.starts_with("2 changes: lock environment dev: l; lock environment dev: l\n"));
         let back: Vec<Envelope> = requests(&msg).into_iter().map(Result::unwrap).collect();
         assert_eq!(back, vec![a, b]);
+    }
+
+    #[test]
+    fn replay_message_keeps_applied_requests_and_records_failed_ones() {
+        let a = envelope("kept");
+        let failed = FailedRequest { reason: "environment dev not found".into(), trailer: "{\"bad\":1}".into() };
+        let original = Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
+        let msg = replay_message(original, "lock environment dev: l", &[&a], std::slice::from_ref(&failed));
+        assert!(msg.starts_with("lock environment dev: l\n\n"));
+        let back: Vec<Envelope> = requests(&msg).into_iter().map(Result::unwrap).collect();
+        assert_eq!(back, vec![a]);
+        assert!(msg.contains(&format!("{REPLAYED_TRAILER}: {original}")));
+        let failed_line = msg.lines().find_map(|l| l.strip_prefix("Railyard-Failed-Request: ")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(failed_line).unwrap();
+        assert_eq!(v["reason"], "environment dev not found");
+        assert_eq!(v["request"]["bad"], 1);
     }
 
     #[test]

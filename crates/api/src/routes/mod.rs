@@ -29,7 +29,9 @@ pub struct AppState {
     pub writer: Writer,
     pub repo_dir: PathBuf,
     pub branch: String,
+    /// The embedded exporter's status (None: a separate `railyard-export` writes its status file).
     pub export_status: Option<Arc<Mutex<railyard_export::Status>>>,
+    pub metrics: Arc<crate::metrics::ApiMetrics>,
     /// `--minimize-exported-data`: a train that changes nothing makes no commit and no tag.
     pub minimize_exported_data: bool,
 }
@@ -123,6 +125,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest("/api", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

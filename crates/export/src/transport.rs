@@ -1,0 +1,246 @@
+//! Every conversation with the remote: list its refs, fetch, push; credentials for http(s) and ssh; URLs made
+//! safe to log.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use git2::{Cred, CredentialType, Oid, RemoteCallbacks, Repository};
+
+use crate::ExportError;
+
+/// How the exporter authenticates. `Debug` never shows a secret.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// From `--git-credentials`: lines like `https://USER:TOKEN@HOST[:PORT][/PATH]` (git's credential store).
+    store: Vec<StoredCredential>,
+    /// `--git-username` / `RAILYARD_GIT_PASSWORD`: for any http(s) remote the store has no line for.
+    user_pass: Option<(String, String)>,
+    /// `--git-ssh-key` (and its passphrase); without it the SSH agent at `SSH_AUTH_SOCK` is asked.
+    ssh_key: Option<(PathBuf, Option<String>)>,
+}
+
+#[derive(Clone)]
+struct StoredCredential {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    path: String,
+    username: String,
+    password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("stored", &self.store.iter().map(|c| format!("{}://{}", c.scheme, c.host)).collect::<Vec<_>>())
+            .field("user_pass", &self.user_pass.as_ref().map(|(u, _)| u))
+            .field("ssh_key", &self.ssh_key.as_ref().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Reads the credential store file (if any) and takes the rest as given. A line that does not parse is an
+    /// error naming its line number, never its content.
+    pub fn load(
+        store_file: Option<&Path>,
+        user_pass: Option<(String, String)>,
+        ssh_key: Option<(PathBuf, Option<String>)>,
+    ) -> Result<Self, ExportError> {
+        let mut store = Vec::new();
+        if let Some(path) = store_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ExportError::Credentials(format!("cannot read {}: {e}", path.display())))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let bad = || {
+                    ExportError::Credentials(format!(
+                        "{} line {}: not a URL with user and password",
+                        path.display(),
+                        n + 1
+                    ))
+                };
+                let url = url::Url::parse(line).map_err(|_| bad())?;
+                let (Some(host), Some(password)) = (url.host_str(), url.password()) else { return Err(bad()) };
+                store.push(StoredCredential {
+                    scheme: url.scheme().to_owned(),
+                    host: host.to_owned(),
+                    port: url.port(),
+                    path: url.path().trim_end_matches('/').to_owned(),
+                    username: percent_decode(url.username()),
+                    password: percent_decode(password),
+                });
+            }
+        }
+        Ok(Self { store, user_pass, ssh_key })
+    }
+
+    /// The user and password for an http(s) `url`: a matching store line (longest path first), the URL's own
+    /// user info, or the configured user and password.
+    fn user_pass_for(&self, url: &str) -> Option<(String, String)> {
+        let parsed = url::Url::parse(url).ok()?;
+        let best = self
+            .store
+            .iter()
+            .filter(|c| {
+                c.scheme == parsed.scheme()
+                    && Some(c.host.as_str()) == parsed.host_str()
+                    && c.port == parsed.port()
+                    && (c.path.is_empty() || parsed.path().starts_with(&c.path))
+            })
+            .max_by_key(|c| c.path.len());
+        if let Some(c) = best {
+            return Some((c.username.clone(), c.password.clone()));
+        }
+        if let Some(password) = parsed.password() {
+            return Some((percent_decode(parsed.username()), percent_decode(password)));
+        }
+        self.user_pass.clone()
+    }
+
+    /// Callbacks answering libgit2's credential questions; each kind is offered once, so a wrong secret is an
+    /// authentication error, not an endless loop.
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut tried = CredentialType::empty();
+        let mut cb = RemoteCallbacks::new();
+        cb.credentials(move |url, username_from_url, allowed| {
+            let user = username_from_url.unwrap_or("git");
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+                && !tried.contains(CredentialType::USER_PASS_PLAINTEXT)
+            {
+                tried |= CredentialType::USER_PASS_PLAINTEXT;
+                if let Some((u, p)) = self.user_pass_for(url) {
+                    return Cred::userpass_plaintext(&u, &p);
+                }
+            }
+            if allowed.contains(CredentialType::SSH_KEY) && !tried.contains(CredentialType::SSH_KEY) {
+                tried |= CredentialType::SSH_KEY;
+                return match &self.ssh_key {
+                    Some((key, passphrase)) => Cred::ssh_key(user, None, key, passphrase.as_deref()),
+                    None => Cred::ssh_key_from_agent(user),
+                };
+            }
+            if allowed.contains(CredentialType::USERNAME) && !tried.contains(CredentialType::USERNAME) {
+                tried |= CredentialType::USERNAME;
+                return Cred::username(user);
+            }
+            Err(git2::Error::from_str(&format!("authentication failed for {}", redact(url))))
+        });
+        cb
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// `url` with any password replaced by `***`, for logs and error messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The remote's refs as it lists them (`^{}` entries included), in one connection.
+pub fn list(repo: &Repository, url: &str, creds: &Credentials) -> Result<Vec<(String, Oid)>, git2::Error> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let conn = remote.connect_auth(git2::Direction::Fetch, Some(creds.callbacks()), None)?;
+    Ok(conn.list()?.iter().map(|h| (h.name().to_owned(), h.oid())).collect())
+}
+
+/// Fetches `refspecs` (no automatic tag following).
+pub fn fetch(repo: &Repository, url: &str, creds: &Credentials, refspecs: &[String]) -> Result<(), git2::Error> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let mut opts = git2::FetchOptions::new();
+    opts.remote_callbacks(creds.callbacks());
+    opts.download_tags(git2::AutotagOption::None);
+    remote.fetch(refspecs, Some(&mut opts), Some("railyard-export: fetch"))
+}
+
+/// Pushes `specs` in one connection; returns the refs the remote refused, with its reason.
+pub fn push(
+    repo: &Repository,
+    url: &str,
+    creds: &Credentials,
+    specs: &[String],
+) -> Result<Vec<(String, String)>, git2::Error> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let mut rejected = Vec::new();
+    let mut callbacks = creds.callbacks();
+    callbacks.push_update_reference(|refname, status| {
+        if let Some(reason) = status {
+            rejected.push((refname.to_owned(), reason.to_owned()));
+        }
+        Ok(())
+    });
+    let mut opts = git2::PushOptions::new();
+    opts.remote_callbacks(callbacks);
+    remote.push(specs, Some(&mut opts))?;
+    drop(opts);
+    Ok(rejected)
+}
+
+/// Connect and read/write timeouts for every remote, so a remote that stops answering fails the round (and is
+/// retried) instead of hanging the exporter.
+#[allow(unsafe_code)]
+pub fn set_network_timeouts(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
+    // SAFETY: libgit2 reads these globals when it opens a connection. The binaries call this first thing in
+    // `main`, before any thread exists, which is the condition git2 documents.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(connect_ms)?;
+        git2::opts::set_server_timeout_in_milliseconds(io_ms)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_lines_match_scheme_host_port_and_longest_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("creds");
+        std::fs::write(
+            &file,
+            "# comment\nhttps://alice:s%40cret@git.example.com\nhttps://bob:tok@git.example.com/team/repo\nhttp://carol:pw@127.0.0.1:8123\n",
+        )
+        .unwrap();
+        let c = Credentials::load(Some(&file), Some(("dave".into(), "fallback".into())), None).unwrap();
+        assert_eq!(c.user_pass_for("https://git.example.com/other.git"), Some(("alice".into(), "s@cret".into())));
+        assert_eq!(c.user_pass_for("https://git.example.com/team/repo.git"), Some(("bob".into(), "tok".into())));
+        assert_eq!(c.user_pass_for("http://127.0.0.1:8123/r.git"), Some(("carol".into(), "pw".into())));
+        assert_eq!(c.user_pass_for("http://127.0.0.1:9999/r.git"), Some(("dave".into(), "fallback".into())));
+        assert_eq!(c.user_pass_for("https://u:p%2Bq@elsewhere/r.git"), Some(("u".into(), "p+q".into())));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s@cret") && !shown.contains("tok") && !shown.contains("fallback"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_store_line_names_its_number_not_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("creds");
+        std::fs::write(&file, "https://ok:pw@host\nhttps://no-password-secretish@host\n").unwrap();
+        let err = Credentials::load(Some(&file), None, None).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("secretish"), "{err}");
+    }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("https://u:secret@h/r.git"), "https://u:***@h/r.git");
+        assert_eq!(redact("https://h/r.git"), "https://h/r.git");
+        assert_eq!(redact("git@github.com:o/r.git"), "git@github.com:o/r.git");
+        assert_eq!(redact("./.railyard/remote.git"), "./.railyard/remote.git");
+    }
+}
