@@ -454,3 +454,127 @@ impl Server {
         head == c || repo.graph_descendant_of(head, c).unwrap_or(false)
     }
 }
+
+/// A running `railyard-export` beside a `railyard-api --export external` (or alone).
+pub struct ExportProcess {
+    child: Child,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ExportProcess {
+    /// Starts `railyard-export` on `repo_dir`, pushing to `git_url`, with extra flags.
+    pub fn start(repo_dir: &Path, git_url: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Self {
+        let mut child = export_command(repo_dir, git_url.as_ref(), extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start railyard-export");
+        let stdout = child.stdout.take().expect("stdout");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                keep.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        Self { child, logs }
+    }
+
+    /// `railyard-export --once`: its exit status and everything it printed.
+    pub fn once(
+        repo_dir: &Path,
+        git_url: impl AsRef<std::ffi::OsStr>,
+        extra: &[&str],
+    ) -> (std::process::ExitStatus, String) {
+        let out =
+            export_command(repo_dir, git_url.as_ref(), extra).arg("--once").output().expect("run railyard-export");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status, text)
+    }
+
+    /// The JSON log lines printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The address `--listen 127.0.0.1:0` bound to, from the log; panics after 30 s.
+    pub fn listen_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for line in self.logs() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if let Some(addr) = v["fields"]["listen"].as_str() {
+                        return format!("http://{addr}");
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "railyard-export did not report its address");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ExportProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn export_command(repo_dir: &Path, git_url: &std::ffi::OsStr, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("railyard-export"));
+    cmd.args(["--log-format", "json", "--poll-interval-ms", "20"])
+        .arg("--repo-dir")
+        .arg(repo_dir)
+        .arg("--git-url")
+        .arg(git_url)
+        .args(extra)
+        .env("RAILYARD_LOG", "info");
+    cmd
+}
+
+/// A `git daemon` serving the bare repos under `base` on 127.0.0.1:`port` with pushes enabled; killed on drop.
+pub struct GitDaemon(Child);
+
+impl GitDaemon {
+    pub fn start(base: &Path, port: u16) -> Self {
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--export-all")
+            .arg("--enable=receive-pack")
+            .arg(format!("--base-path={}", base.display()))
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg("--reuseaddr")
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let d = Self(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "git daemon did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}

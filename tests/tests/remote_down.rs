@@ -1,11 +1,10 @@
 //! A remote that is down: writes still succeed (they are durable in the local repo), `/readyz` reports the
 //! export error, and everything arrives once the remote is reachable.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use railyard_tests::Server;
+use railyard_tests::{free_port, GitDaemon, Server};
 use serde_json::{json, Value};
 
 /// Polls `/readyz` until `pred` holds on its `export` member; panics after `limit`.
@@ -67,45 +66,6 @@ fn writes_succeed_while_the_remote_is_a_regular_file_and_readyz_reports_the_erro
     o.assert_status(200);
     assert_eq!(o.json["environments"][0]["locks"][0]["lockId"], "freeze");
     s.assert_healthy();
-}
-
-/// A `git daemon` serving `base` on 127.0.0.1:`port` with pushes enabled; killed on drop.
-struct GitDaemon(Child);
-
-impl GitDaemon {
-    fn start(base: &std::path::Path, port: u16) -> Self {
-        let child = Command::new("git")
-            .arg("daemon")
-            .arg("--export-all")
-            .arg("--enable=receive-pack")
-            .arg(format!("--base-path={}", base.display()))
-            .arg("--listen=127.0.0.1")
-            .arg(format!("--port={port}"))
-            .arg("--reuseaddr")
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git daemon");
-        let d = Self(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "git daemon did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 #[test]

@@ -26,10 +26,14 @@ pub struct Round {
 /// One round: reconcile if asked, push the branch, push the tags whose commits are on the remote.
 pub fn round(cfg: &Config, reconcile: bool) -> Result<Round, ExportError> {
     let result = round_inner(cfg, reconcile);
-    if let Err(ExportError::Git(e)) = &result {
-        if e.code() == git2::ErrorCode::Locked {
-            // A process killed mid-update left a lock; once stale it goes, and the retry succeeds.
-            refs::clear_stale_locks(&cfg.repo_dir, Duration::from_secs(2));
+    if let Err(e) = &result {
+        if e.is_lock() {
+            // A process killed mid-update left a lock: in the local repo, or, when the remote is a directory here
+            // and the push ran in the killed process, in the remote. Once stale it goes, and the retry succeeds.
+            refs::clear_stale_locks(&cfg.repo_dir, STALE_LOCK);
+            if let Some(remote) = transport::local_path(&cfg.git_url) {
+                refs::clear_stale_locks(&remote, STALE_LOCK);
+            }
         }
     }
     result
@@ -46,6 +50,8 @@ fn round_inner(cfg: &Config, reconcile: bool) -> Result<Round, ExportError> {
     Ok(Round { head, pushed, tags, reconciled })
 }
 
+/// A lock file older than this was left by a killed process (a live update holds it for well under a millisecond).
+const STALE_LOCK: Duration = Duration::from_secs(2);
 const IDLE: Duration = Duration::from_secs(30);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);

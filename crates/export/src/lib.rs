@@ -21,7 +21,7 @@ pub use refs::{
     resolve_tag, swap, target,
 };
 pub use status::{lag, read_status_file, status_file, write_status_file, Lag, Metrics, Status};
-pub use transport::{redact, set_network_timeouts, Credentials};
+pub use transport::{local_path, redact, set_network_timeouts, Credentials};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -35,6 +35,17 @@ pub enum ExportError {
     Credentials(String),
     #[error("the branch kept moving while replaying onto the adopted remote branch; will retry")]
     Busy,
+}
+
+impl ExportError {
+    /// A ref lock held, or left behind by a killed process: worth a retry, never a reason to give up.
+    pub fn is_lock(&self) -> bool {
+        match self {
+            ExportError::Git(e) => e.code() == git2::ErrorCode::Locked || e.message().contains("lock"),
+            ExportError::Rejected { reason, .. } => reason.contains("lock"),
+            _ => false,
+        }
+    }
 }
 
 /// What the exporter works on.

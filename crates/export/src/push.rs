@@ -97,6 +97,10 @@ pub fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<TagsP
         if specs.is_empty() { Vec::new() } else { transport::push(repo, &cfg.git_url, &cfg.credentials, &specs)? };
     for (name, commit, _) in to_push {
         match rejected.iter().find(|(r, _)| *r == format!("refs/tags/{name}")) {
+            // A held (or stale) lock on the remote is not a refusal of the name: the round fails and is retried.
+            Some((refname, reason)) if reason.contains("lock") => {
+                return Err(ExportError::Rejected { refname: refname.clone(), reason: reason.clone() })
+            }
             Some((_, reason)) => refused.push((name, commit, reason.clone())),
             None => {
                 repo.reference(&format!("refs/tags/{name}"), commit, true, "railyard-export: tag pushed")?;

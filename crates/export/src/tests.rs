@@ -298,3 +298,20 @@ fn backoff_grows_and_is_capped() {
         assert!(backoff(f) <= std::time::Duration::from_secs(60));
     }
 }
+
+#[test]
+fn a_stale_lock_left_in_a_local_remote_by_a_killed_push_is_retried_not_a_refused_tag() {
+    let s = setup();
+    let c1 = commit(&s.local, None, &[("a", "1")], "a");
+    round(&s.cfg, true).unwrap();
+    s.local.reference(&pending_tag_ref("v1"), c1, false, "t").unwrap();
+    let lock = s.remote.path().join("refs/tags/v1.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let f = std::fs::File::create(&lock).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10)).unwrap();
+    let err = round(&s.cfg, false).unwrap_err();
+    assert!(err.is_lock(), "{err}");
+    assert!(!lock.exists(), "the stale lock was cleared");
+    assert_eq!(round(&s.cfg, false).unwrap().tags.pushed, vec!["v1".to_owned()]);
+    assert_eq!(s.remote.refname_to_id("refs/tags/v1").unwrap(), c1);
+}

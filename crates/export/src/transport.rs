@@ -140,6 +140,14 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The directory of a remote on this machine (a path or a `file://` URL); None for network remotes.
+pub fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(path));
+    }
+    (!url.contains("://") && !url.contains('@')).then(|| PathBuf::from(url))
+}
+
 /// `url` with any password replaced by `***`, for logs and error messages.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {

@@ -1,0 +1,291 @@
+//! Crash safety: kill -9 the exporter, and separately the API, at random moments during a stream of writes, 100+
+//! times (bounded in time). Afterwards every acknowledged write and requested tag is on the remote exactly once,
+//! and the remote history is linear. The counts are printed (nextest shows them: see .config/nextest.toml).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository};
+use railyard_tests::{free_port, ExportProcess, GitDaemon, Server};
+use serde_json::{json, Value};
+
+const MIN_CRASHES: usize = 100;
+const MAX_CRASHES: usize = 150;
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// A small xorshift generator, seeded from the clock (the seed is printed so a failure can be replayed).
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        eprintln!("crash test seed: CRASH_SEED={seed}");
+        Self(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// What the API acknowledged: lock ids, and tags with the commit each answer named.
+#[derive(Default)]
+struct Acknowledged {
+    locks: BTreeSet<String>,
+    tags: BTreeMap<String, String>,
+    /// Answers other than 200 (a crash shows as a dropped connection, never as an error answer).
+    refused: Vec<String>,
+}
+
+/// Write number `n` against `url`: a lock on dev, every fifth a tagged train. Records it if acknowledged.
+fn write(client: &reqwest::blocking::Client, url: &str, n: usize, acked: &Mutex<Acknowledged>) -> bool {
+    let tagged = n % 5 == 4;
+    let req = if tagged {
+        client.put(format!("{url}/api/environments/staging/releasetrain?gitTag=t-{n}")).json(&json!({}))
+    } else {
+        client.put(format!("{url}/api/environments/dev/locks/w-{n}")).json(&json!({"message": "crash test"}))
+    };
+    let Ok(resp) = req.send() else { return false };
+    if resp.status().as_u16() != 200 {
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        acked.lock().unwrap_or_else(|p| p.into_inner()).refused.push(format!("write {n}: {status} {text}"));
+        return false;
+    }
+    let Ok(body) = resp.json::<Value>() else { return false };
+    let mut acked = acked.lock().unwrap_or_else(|p| p.into_inner());
+    if tagged {
+        let commit = body["commit"].as_str().expect("a tagged train names its commit").to_owned();
+        acked.tags.insert(format!("t-{n}"), commit);
+    } else {
+        acked.locks.insert(format!("w-{n}"));
+    }
+    true
+}
+
+fn setup_envs(s: &Server) {
+    s.create_env("dev", json!({"latest": true}), None).assert_status(201);
+    s.create_env("staging", json!({"environment": "dev"}), None).assert_status(201);
+}
+
+/// Waits until the remote has the local branch and no tag is pending.
+fn wait_drained(repo_dir: &std::path::Path, remote: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let local = Repository::open_bare(repo_dir).expect("local");
+        let head = local.refname_to_id("refs/heads/main").ok();
+        let remote_head = Repository::open_bare(remote).ok().and_then(|r| r.refname_to_id("refs/heads/main").ok());
+        let pending = local.references_glob("refs/railyard/pending-tags/*").expect("glob").count();
+        if head.is_some() && head == remote_head && pending == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let mut detail = Vec::new();
+            for r in local.references_glob("refs/railyard/pending-tags/*").expect("glob") {
+                let r = r.expect("ref");
+                let target = r.target().expect("target");
+                let on_branch =
+                    head.is_some_and(|h| h == target || local.graph_descendant_of(h, target).unwrap_or(false));
+                let remote_tag = Repository::open_bare(remote).ok().and_then(|rr| {
+                    let name = r.name().unwrap_or("").replace("refs/railyard/pending-tags/", "refs/tags/");
+                    rr.refname_to_id(&name).ok()
+                });
+                detail.push(format!("{:?} -> {target} on branch {on_branch}, remote has {remote_tag:?}", r.name()));
+            }
+            let status = std::fs::read_to_string(repo_dir.join("railyard/export-status.json")).unwrap_or_default();
+            panic!("not drained: local {head:?}, remote {remote_head:?}, pending tags {detail:?}, status {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Checks the remote against what was acknowledged; returns the number of writes lost (always asserted 0).
+fn verify(remote: &std::path::Path, acked: &Acknowledged) -> usize {
+    let repo = Repository::open_bare(remote).expect("remote");
+    let head = repo.refname_to_id("refs/heads/main").expect("remote head");
+    let mut walk = repo.revwalk().expect("walk");
+    walk.push(head).expect("push");
+    let mut history: BTreeSet<Oid> = BTreeSet::new();
+    let mut lock_commits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut train_commits: BTreeMap<String, usize> = BTreeMap::new();
+    for oid in walk {
+        let c = repo.find_commit(oid.expect("oid")).expect("commit");
+        assert!(c.parent_count() <= 1, "remote history is not linear at {}", c.id());
+        history.insert(c.id());
+        for line in c.message().unwrap_or_default().lines() {
+            let Some(raw) = line.strip_prefix("Railyard-Request: ") else { continue };
+            let v: Value = serde_json::from_str(raw).expect("trailer");
+            match v["request"]["kind"].as_str() {
+                Some("create-lock") => {
+                    *lock_commits.entry(v["request"]["lock_id"].as_str().unwrap_or("").into()).or_default() += 1
+                }
+                Some("release-train") => {
+                    if let Some(t) = v["request"]["git_tag"].as_str() {
+                        *train_commits.entry(t.into()).or_default() += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let tree = repo.find_commit(head).expect("head").tree().expect("tree");
+    let mut lost = 0;
+    for id in &acked.locks {
+        let there = tree.get_path(std::path::Path::new(&format!("environments/dev/locks/{id}"))).is_ok();
+        if !there {
+            eprintln!("LOST: lock {id}");
+            lost += 1;
+        }
+        assert_eq!(
+            lock_commits.get(id).copied().unwrap_or(0),
+            usize::from(there),
+            "lock {id} committed more than once"
+        );
+    }
+    for (tag, commit) in &acked.tags {
+        let on_remote =
+            repo.find_reference(&format!("refs/tags/{tag}")).ok().and_then(|r| r.peel_to_commit().ok()).map(|c| c.id());
+        match on_remote {
+            Some(c) if history.contains(&c) => {
+                assert_eq!(c.to_string(), *commit, "tag {tag} names another commit than the answer did");
+                assert_eq!(
+                    train_commits.get(tag),
+                    Some(&1),
+                    "the train of tag {tag} is not on the remote exactly once"
+                );
+            }
+            other => {
+                eprintln!("LOST: tag {tag} ({other:?})");
+                lost += 1;
+            }
+        }
+    }
+    lost
+}
+
+#[test]
+fn killing_the_exporter_at_random_moments_loses_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let base = dir.path().to_path_buf();
+    let remote = base.join("remote.git");
+    Repository::init_bare(&remote).expect("remote");
+    let port = free_port();
+    let _daemon = GitDaemon::start(&base, port);
+    let url = format!("git://127.0.0.1:{port}/remote.git");
+    let s = Server::start_in_with_git_url(dir, &remote, &["--export", "external"]);
+    setup_envs(&s);
+
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, stop, api) = (acked.clone(), stop.clone(), s.url.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                write(&client, &api, n, &acked);
+                n += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            n
+        })
+    };
+    let mut rng = Rng::new();
+    let started = Instant::now();
+    let mut crashes = 0;
+    while crashes < MAX_CRASHES && (crashes < MIN_CRASHES || started.elapsed() < Duration::from_secs(20)) {
+        assert!(started.elapsed() < TIME_LIMIT, "only {crashes} crashes in {TIME_LIMIT:?}");
+        let exporter = ExportProcess::start(&s.repo_dir, &url, &[]);
+        std::thread::sleep(Duration::from_millis(rng.below(120)));
+        exporter.kill();
+        crashes += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = writer.join().expect("writer");
+    let _exporter = ExportProcess::start(&s.repo_dir, &url, &[]);
+    wait_drained(&s.repo_dir, &remote);
+    let acked = acked.lock().expect("acked");
+    let lost = verify(&remote, &acked);
+    eprintln!(
+        "exporter kill -9: crashes injected {crashes}, writes sent {sent}, writes acknowledged {} ({} tagged), writes lost {lost}, in {:.1}s",
+        acked.locks.len() + acked.tags.len(),
+        acked.tags.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(crashes >= MIN_CRASHES);
+    assert!(acked.locks.len() > 100, "too few writes to mean anything");
+    assert_eq!(lost, 0);
+    assert!(acked.refused.is_empty(), "{:?}", acked.refused);
+}
+
+#[test]
+fn killing_the_api_at_random_moments_loses_no_acknowledged_write() {
+    let s = Server::start();
+    setup_envs(&s);
+    let remote = s.remote_dir.clone();
+    let repo_dir = s.repo_dir.clone();
+    let mut dir = s.kill();
+
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    let mut rng = Rng::new();
+    let started = Instant::now();
+    let mut crashes = 0;
+    let mut n = 0;
+    let mut sent = 0;
+    while crashes < MAX_CRASHES && (crashes < MIN_CRASHES || started.elapsed() < Duration::from_secs(20)) {
+        assert!(started.elapsed() < TIME_LIMIT, "only {crashes} crashes in {TIME_LIMIT:?}");
+        let s = Server::start_in(dir, &[]);
+        // Four clients write at once, so the kill also lands inside batches and pushes.
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (acked, stop, api) = (acked.clone(), stop.clone(), s.url.clone());
+                let first = n + w;
+                std::thread::spawn(move || {
+                    let client =
+                        reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+                    let mut k = first;
+                    let mut count = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        write(&client, &api, k, &acked);
+                        k += 4;
+                        count += 1;
+                    }
+                    (k, count)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20 + rng.below(150)));
+        stop.store(true, Ordering::Relaxed);
+        dir = s.kill();
+        for w in writers {
+            let (k, count) = w.join().expect("writer");
+            n = n.max(k);
+            sent += count;
+        }
+        n += 4;
+        crashes += 1;
+    }
+    let s = Server::start_in(dir, &[]);
+    wait_drained(&repo_dir, &remote);
+    let acked = acked.lock().expect("acked");
+    let lost = verify(&remote, &acked);
+    eprintln!(
+        "API kill -9: crashes injected {crashes}, writes sent {sent}, writes acknowledged {} ({} tagged), writes lost {lost}, in {:.1}s",
+        acked.locks.len() + acked.tags.len(),
+        acked.tags.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(crashes >= MIN_CRASHES);
+    assert!(acked.locks.len() > 100, "too few writes to mean anything");
+    assert_eq!(lost, 0);
+    assert!(acked.refused.is_empty(), "{:?}", acked.refused);
+    s.assert_healthy();
+}
