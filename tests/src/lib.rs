@@ -51,6 +51,16 @@ impl Server {
     /// Starts the server in `dir` pushing to `git_url` instead of the bare repo `dir/remote.git` (which the
     /// `remote_*` helpers still read: point `git_url` at it through a `git://` daemon, or elsewhere to break it).
     pub fn start_in_with_git_url(dir: tempfile::TempDir, git_url: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Self {
+        Self::start_in_with_git_url_env(dir, git_url, extra, &[])
+    }
+
+    /// Like [`Server::start_in_with_git_url`], with extra environment variables for the process.
+    pub fn start_in_with_git_url_env(
+        dir: tempfile::TempDir,
+        git_url: impl AsRef<std::ffi::OsStr>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let repo_dir = dir.path().join("repo.git");
         let remote_dir = dir.path().join("remote.git");
         let mut cmd = Command::new(bin("railyard-api"));
@@ -60,6 +70,7 @@ impl Server {
             .arg("--git-url")
             .arg(git_url.as_ref())
             .args(extra)
+            .envs(env.iter().copied())
             .env("RAILYARD_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -73,6 +73,10 @@ pub struct CredentialArgs {
     /// without it the SSH agent at `SSH_AUTH_SOCK` is asked.
     #[arg(long, env = "RAILYARD_GIT_SSH_KEY")]
     pub git_ssh_key: Option<PathBuf>,
+    /// Host keys an ssh:// remote may present (OpenSSH known_hosts format); without it libgit2 checks
+    /// `~/.ssh/known_hosts`.
+    #[arg(long, env = "RAILYARD_GIT_SSH_KNOWN_HOSTS")]
+    pub git_ssh_known_hosts: Option<PathBuf>,
 }
 
 impl CredentialArgs {
@@ -94,7 +98,11 @@ impl CredentialArgs {
                 return Err(ExportError::Credentials(format!("--git-ssh-key {} is not a file", key.display())));
             }
         }
-        Credentials::load(self.git_credentials.as_deref(), user_pass, ssh_key)
+        let creds = Credentials::load(self.git_credentials.as_deref(), user_pass, ssh_key)?;
+        match &self.git_ssh_known_hosts {
+            Some(file) => creds.with_known_hosts(file),
+            None => Ok(creds),
+        }
     }
 }
 

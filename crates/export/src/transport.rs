@@ -17,6 +17,15 @@ pub struct Credentials {
     user_pass: Option<(String, String)>,
     /// `--git-ssh-key` (and its passphrase); without it the SSH agent at `SSH_AUTH_SOCK` is asked.
     ssh_key: Option<(PathBuf, Option<String>)>,
+    /// `--git-ssh-known-hosts`: the host keys an ssh remote may present (None: libgit2's own check).
+    known_hosts: Option<Vec<KnownHost>>,
+}
+
+#[derive(Clone, Debug)]
+struct KnownHost {
+    /// Host names as written (`host`, `[host]:port`), without the port.
+    hosts: Vec<String>,
+    key: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -35,6 +44,7 @@ impl fmt::Debug for Credentials {
             .field("stored", &self.store.iter().map(|c| format!("{}://{}", c.scheme, c.host)).collect::<Vec<_>>())
             .field("user_pass", &self.user_pass.as_ref().map(|(u, _)| u))
             .field("ssh_key", &self.ssh_key.as_ref().map(|(k, _)| k))
+            .field("known_hosts", &self.known_hosts.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -75,7 +85,47 @@ impl Credentials {
                 });
             }
         }
-        Ok(Self { store, user_pass, ssh_key })
+        Ok(Self { store, user_pass, ssh_key, known_hosts: None })
+    }
+
+    /// Accept only the ssh host keys in `file` (OpenSSH `known_hosts` format, hosts not hashed).
+    pub fn with_known_hosts(mut self, file: &Path) -> Result<Self, ExportError> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ExportError::Credentials(format!("cannot read {}: {e}", file.display())))?;
+        let mut entries = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| ExportError::Credentials(format!("{} line {}: {why}", file.display(), n + 1));
+            let mut fields = line.split_whitespace();
+            let (Some(hosts), Some(_kind), Some(key)) = (fields.next(), fields.next(), fields.next()) else {
+                return Err(bad("expected `HOST KEYTYPE BASE64KEY`"));
+            };
+            if hosts.starts_with('|') {
+                return Err(bad("hashed host names are not supported; write the host name"));
+            }
+            let key =
+                base64::engine::general_purpose::STANDARD.decode(key).map_err(|_| bad("the key is not base64"))?;
+            let hosts = hosts
+                .split(',')
+                .map(|h| match h.strip_prefix('[').and_then(|r| r.split_once("]:")) {
+                    Some((host, _port)) => host.to_owned(),
+                    None => h.to_owned(),
+                })
+                .collect();
+            entries.push(KnownHost { hosts, key });
+        }
+        self.known_hosts = Some(entries);
+        Ok(self)
+    }
+
+    /// Whether an ssh host key is acceptable for `host` (None: no list configured, libgit2 decides).
+    fn host_key_known(&self, host: &str, key: &[u8]) -> Option<bool> {
+        let list = self.known_hosts.as_ref()?;
+        Some(list.iter().any(|k| k.key == key && k.hosts.iter().any(|h| h == host)))
     }
 
     /// The user and password for an http(s) `url`: a matching store line (longest path first), the URL's own
@@ -128,6 +178,19 @@ impl Credentials {
                 return Cred::username(user);
             }
             Err(git2::Error::from_str(&format!("authentication failed for {}", redact(url))))
+        });
+        cb.certificate_check(move |cert, host| {
+            let Some(hostkey) = cert.as_hostkey().and_then(|k| k.hostkey()) else {
+                // TLS: libgit2 verifies the chain against the system's (or SSL_CERT_FILE's) CAs.
+                return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
+            };
+            match self.host_key_known(host, hostkey) {
+                Some(true) => Ok(git2::CertificateCheckStatus::CertificateOk),
+                Some(false) => {
+                    Err(git2::Error::from_str(&format!("the ssh host key of {host} is not in --git-ssh-known-hosts")))
+                }
+                None => Ok(git2::CertificateCheckStatus::CertificatePassthrough),
+            }
         });
         cb
     }
@@ -242,6 +305,21 @@ mod tests {
         let err = Credentials::load(Some(&file), None, None).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains("secretish"), "{err}");
+    }
+
+    #[test]
+    fn known_hosts_match_host_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, "# c\n[127.0.0.1]:2222,gitserver ssh-ed25519 AAECAw==\n").unwrap();
+        let c = Credentials::default().with_known_hosts(&file).unwrap();
+        assert_eq!(c.host_key_known("127.0.0.1", &[0, 1, 2, 3]), Some(true));
+        assert_eq!(c.host_key_known("gitserver", &[0, 1, 2, 3]), Some(true));
+        assert_eq!(c.host_key_known("127.0.0.1", &[9]), Some(false));
+        assert_eq!(c.host_key_known("other", &[0, 1, 2, 3]), Some(false));
+        assert_eq!(Credentials::default().host_key_known("x", &[1]), None);
+        std::fs::write(&file, "|1|hash= ssh-ed25519 AAECAw==\n").unwrap();
+        assert!(Credentials::default().with_known_hosts(&file).unwrap_err().to_string().contains("line 1"));
     }
 
     #[test]
