@@ -315,3 +315,18 @@ fn a_stale_lock_left_in_a_local_remote_by_a_killed_push_is_retried_not_a_refused
     assert_eq!(round(&s.cfg, false).unwrap().tags.pushed, vec!["v1".to_owned()]);
     assert_eq!(s.remote.refname_to_id("refs/tags/v1").unwrap(), c1);
 }
+
+#[test]
+fn a_file_url_remote_works_like_a_path() {
+    let mut s = setup();
+    s.cfg.git_url = format!("file://{}", s.remote.path().display());
+    let c1 = commit(&s.local, None, &[("a", "1")], "a");
+    s.local.reference(&pending_tag_ref("v1"), c1, false, "t").unwrap();
+    let r = round(&s.cfg, true).unwrap();
+    assert!(r.pushed);
+    assert_eq!(remote_head(&s), c1);
+    assert_eq!(s.remote.refname_to_id("refs/tags/v1").unwrap(), c1);
+    assert_eq!(local_path(&s.cfg.git_url).unwrap().canonicalize().unwrap(), s.remote.path().canonicalize().unwrap());
+    assert_eq!(local_path("git://127.0.0.1/r.git"), None);
+    assert_eq!(local_path("git@github.com:o/r.git"), None);
+}
