@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
 
+pub mod load;
+pub mod repogen;
+
+pub mod git_http;
+
 /// Path of a binary built by `cargo build --bins` (the test executables live in `target/<profile>/deps`).
 pub fn bin(name: &str) -> PathBuf {
     if let Ok(p) = std::env::var(format!("RAILYARD_BIN_{}", name.replace('-', "_").to_uppercase())) {
@@ -91,6 +96,11 @@ impl Server {
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("railyard-api did not report its address");
         Self { child, url: format!("http://{addr}"), dir, repo_dir, remote_dir, logs }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The log lines printed so far.
@@ -588,4 +598,21 @@ impl Drop for GitDaemon {
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Peak resident memory (VmHWM) of process `pid`, in KiB (Linux).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The `p`-th percentile (0–100) of `samples` (sorted here).
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort();
+    let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[rank.min(samples.len() - 1)]
 }

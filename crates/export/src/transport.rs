@@ -23,8 +23,8 @@ pub struct Credentials {
 
 #[derive(Clone, Debug)]
 struct KnownHost {
-    /// Host names as written (`host`, `[host]:port`), without the port.
-    hosts: Vec<String>,
+    /// (host, port) for each name on the line: `host` means port 22, `[host]:port` that port (as OpenSSH reads it).
+    hosts: Vec<(String, u16)>,
     key: Vec<u8>,
 }
 
@@ -112,20 +112,20 @@ impl Credentials {
             let hosts = hosts
                 .split(',')
                 .map(|h| match h.strip_prefix('[').and_then(|r| r.split_once("]:")) {
-                    Some((host, _port)) => host.to_owned(),
-                    None => h.to_owned(),
+                    Some((host, port)) => port.parse().map(|p| (host.to_owned(), p)).map_err(|_| bad("bad port")),
+                    None => Ok((h.to_owned(), 22)),
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             entries.push(KnownHost { hosts, key });
         }
         self.known_hosts = Some(entries);
         Ok(self)
     }
 
-    /// Whether an ssh host key is acceptable for `host` (None: no list configured, libgit2 decides).
-    fn host_key_known(&self, host: &str, key: &[u8]) -> Option<bool> {
+    /// Whether an ssh host key is acceptable for `host`:`port` (None: no list configured, libgit2 decides).
+    fn host_key_known(&self, host: &str, port: u16, key: &[u8]) -> Option<bool> {
         let list = self.known_hosts.as_ref()?;
-        Some(list.iter().any(|k| k.key == key && k.hosts.iter().any(|h| h == host)))
+        Some(list.iter().any(|k| k.key == key && k.hosts.iter().any(|(h, p)| h == host && *p == port)))
     }
 
     /// The user and password for an http(s) `url`: a matching store line (longest path first), the URL's own
@@ -151,9 +151,19 @@ impl Credentials {
         self.user_pass.clone()
     }
 
+    /// libgit2 replaces the reason our host-key check gives with its own words; say which list refused the key.
+    fn explain(&self, e: git2::Error) -> git2::Error {
+        if self.known_hosts.is_some() && e.class() == git2::ErrorClass::Ssh && e.message().contains("hostkey") {
+            return git2::Error::new(e.code(), e.class(), format!("{}: not in --git-ssh-known-hosts", e.message()));
+        }
+        e
+    }
+
     /// Callbacks answering libgit2's credential questions; each kind is offered once, so a wrong secret is an
     /// authentication error, not an endless loop.
-    fn callbacks(&self) -> RemoteCallbacks<'_> {
+    fn callbacks(&self, remote_url: &str) -> RemoteCallbacks<'_> {
+        let ssh_port =
+            url::Url::parse(remote_url).ok().filter(|u| u.scheme() == "ssh").and_then(|u| u.port()).unwrap_or(22);
         let mut tried = CredentialType::empty();
         let mut cb = RemoteCallbacks::new();
         cb.credentials(move |url, username_from_url, allowed| {
@@ -184,11 +194,11 @@ impl Credentials {
                 // TLS: libgit2 verifies the chain against the system's (or SSL_CERT_FILE's) CAs.
                 return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
             };
-            match self.host_key_known(host, hostkey) {
+            match self.host_key_known(host, ssh_port, hostkey) {
                 Some(true) => Ok(git2::CertificateCheckStatus::CertificateOk),
-                Some(false) => {
-                    Err(git2::Error::from_str(&format!("the ssh host key of {host} is not in --git-ssh-known-hosts")))
-                }
+                Some(false) => Err(git2::Error::from_str(&format!(
+                    "the ssh host key of {host}:{ssh_port} is not in --git-ssh-known-hosts"
+                ))),
                 None => Ok(git2::CertificateCheckStatus::CertificatePassthrough),
             }
         });
@@ -225,7 +235,8 @@ pub fn redact(url: &str) -> String {
 /// The remote's refs as it lists them (`^{}` entries included), in one connection.
 pub fn list(repo: &Repository, url: &str, creds: &Credentials) -> Result<Vec<(String, Oid)>, git2::Error> {
     let mut remote = repo.remote_anonymous(url)?;
-    let conn = remote.connect_auth(git2::Direction::Fetch, Some(creds.callbacks()), None)?;
+    let conn =
+        remote.connect_auth(git2::Direction::Fetch, Some(creds.callbacks(url)), None).map_err(|e| creds.explain(e))?;
     Ok(conn.list()?.iter().map(|h| (h.name().to_owned(), h.oid())).collect())
 }
 
@@ -233,9 +244,9 @@ pub fn list(repo: &Repository, url: &str, creds: &Credentials) -> Result<Vec<(St
 pub fn fetch(repo: &Repository, url: &str, creds: &Credentials, refspecs: &[String]) -> Result<(), git2::Error> {
     let mut remote = repo.remote_anonymous(url)?;
     let mut opts = git2::FetchOptions::new();
-    opts.remote_callbacks(creds.callbacks());
+    opts.remote_callbacks(creds.callbacks(url));
     opts.download_tags(git2::AutotagOption::None);
-    remote.fetch(refspecs, Some(&mut opts), Some("railyard-export: fetch"))
+    remote.fetch(refspecs, Some(&mut opts), Some("railyard-export: fetch")).map_err(|e| creds.explain(e))
 }
 
 /// Pushes `specs` in one connection; returns the refs the remote refused, with its reason.
@@ -247,7 +258,7 @@ pub fn push(
 ) -> Result<Vec<(String, String)>, git2::Error> {
     let mut remote = repo.remote_anonymous(url)?;
     let mut rejected = Vec::new();
-    let mut callbacks = creds.callbacks();
+    let mut callbacks = creds.callbacks(url);
     callbacks.push_update_reference(|refname, status| {
         if let Some(reason) = status {
             rejected.push((refname.to_owned(), reason.to_owned()));
@@ -256,7 +267,7 @@ pub fn push(
     });
     let mut opts = git2::PushOptions::new();
     opts.remote_callbacks(callbacks);
-    remote.push(specs, Some(&mut opts))?;
+    remote.push(specs, Some(&mut opts)).map_err(|e| creds.explain(e))?;
     drop(opts);
     Ok(rejected)
 }
@@ -313,11 +324,13 @@ mod tests {
         let file = dir.path().join("known_hosts");
         std::fs::write(&file, "# c\n[127.0.0.1]:2222,gitserver ssh-ed25519 AAECAw==\n").unwrap();
         let c = Credentials::default().with_known_hosts(&file).unwrap();
-        assert_eq!(c.host_key_known("127.0.0.1", &[0, 1, 2, 3]), Some(true));
-        assert_eq!(c.host_key_known("gitserver", &[0, 1, 2, 3]), Some(true));
-        assert_eq!(c.host_key_known("127.0.0.1", &[9]), Some(false));
-        assert_eq!(c.host_key_known("other", &[0, 1, 2, 3]), Some(false));
-        assert_eq!(Credentials::default().host_key_known("x", &[1]), None);
+        assert_eq!(c.host_key_known("127.0.0.1", 2222, &[0, 1, 2, 3]), Some(true));
+        assert_eq!(c.host_key_known("127.0.0.1", 22, &[0, 1, 2, 3]), Some(false), "[host]:port is for that port only");
+        assert_eq!(c.host_key_known("gitserver", 22, &[0, 1, 2, 3]), Some(true), "a bare host name means port 22");
+        assert_eq!(c.host_key_known("gitserver", 2222, &[0, 1, 2, 3]), Some(false));
+        assert_eq!(c.host_key_known("127.0.0.1", 2222, &[9]), Some(false));
+        assert_eq!(c.host_key_known("other", 22, &[0, 1, 2, 3]), Some(false));
+        assert_eq!(Credentials::default().host_key_known("x", 22, &[1]), None);
         std::fs::write(&file, "|1|hash= ssh-ed25519 AAECAw==\n").unwrap();
         assert!(Credentials::default().with_known_hosts(&file).unwrap_err().to_string().contains("line 1"));
     }

@@ -1,0 +1,204 @@
+//! End-to-end benchmarks of the real `railyard-api` binary (release build) over HTTP on 127.0.0.1, each against a
+//! baseline measured in the same run:
+//!
+//! - `latency`: p50/p99 of single deploys, locks and release uploads on generated repos from 10 to 10,000 releases
+//!   and up to 100,000 commits of history; baseline: the same on the smallest repo (flatness), target p99 ≤ 20 ms.
+//! - `load`: 500 concurrent writers uploading releases, with batching (default `--batch-max 100`) against
+//!   `--batch-max 1`; throughput, p50/p99, peak RSS; every acknowledged upload checked on the remote.
+//! - `train`: a release train over 1,000 applications through the API: latency and the API's peak RSS.
+//!
+//! `make bench` (builds the binaries in release first), or
+//! `cargo build --release --bins && cargo bench -p railyard-tests --bench api [-- latency|load|train]`.
+//! Sizes: `RAILYARD_BENCH_SAMPLES` (requests per kind, default 200), `RAILYARD_BENCH_WRITERS` (500),
+//! `RAILYARD_BENCH_UPLOADS` (uploads per writer, 4), `RAILYARD_BENCH_MAX_COMMITS` (100000).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use railyard_tests::repogen::{self, RepoSpec};
+use railyard_tests::{load, peak_rss_kib, percentile, Server};
+use serde_json::json;
+
+fn var(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A server on a generated repo whose remote already has everything (so the exporter is idle while we measure).
+fn server_on(spec: &RepoSpec, extra: &[&str]) -> (Server, Duration) {
+    let dir = tempfile::tempdir().expect("dir");
+    let started = Instant::now();
+    let head = repogen::generate(&dir.path().join("repo.git"), spec);
+    let generated = started.elapsed();
+    let ok = Command::new("git")
+        .args(["clone", "--bare", "--quiet"])
+        .arg(dir.path().join("repo.git"))
+        .arg(dir.path().join("remote.git"))
+        .status()
+        .expect("git clone");
+    assert!(ok.success());
+    let repo = git2::Repository::open_bare(dir.path().join("repo.git")).expect("repo");
+    repo.reference("refs/railyard/exported/main", head, true, "bench").expect("exported");
+    (Server::start_in(dir, extra), generated)
+}
+
+fn timed(f: impl FnOnce() -> railyard_tests::Reply, expect: u16) -> Duration {
+    let started = Instant::now();
+    let r = f();
+    let took = started.elapsed();
+    r.assert_status(expect);
+    took
+}
+
+struct Row {
+    label: String,
+    deploy: (Duration, Duration),
+    lock: (Duration, Duration),
+    upload: (Duration, Duration),
+}
+
+fn measure(s: &Server, apps: usize, samples: usize) -> (Duration, Duration, Duration, Duration, Duration, Duration) {
+    let (mut deploys, mut locks, mut uploads) = (Vec::new(), Vec::new(), Vec::new());
+    let manifests = [("env-0", "kind: ConfigMap\n"), ("env-1", "kind: ConfigMap\n"), ("env-2", "kind: ConfigMap\n")];
+    for i in 0..samples {
+        // env-2 runs nothing yet: each deploy writes a new app there (version 1 of every app exists).
+        deploys.push(timed(|| s.deploy("env-2", &repogen::app(i % apps), 1, "fail"), 200));
+        let path = format!("/api/environments/env-1/locks/bench-{i}");
+        locks.push(timed(|| s.put_json(&path, &json!({"message": "bench"})), 200));
+        uploads.push(timed(|| s.release(&format!("bench-{i:05}"), None, &manifests), 201));
+    }
+    (
+        percentile(&mut deploys, 50.0),
+        percentile(&mut deploys, 99.0),
+        percentile(&mut locks, 50.0),
+        percentile(&mut locks, 99.0),
+        percentile(&mut uploads, 50.0),
+        percentile(&mut uploads, 99.0),
+    )
+}
+
+fn latency() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
+    let apps = 100;
+    let configs: Vec<(usize, usize)> = vec![(10, 11), (100, 101), (1_000, 1_001), (10_000, 10_001), (100, max_commits)];
+    println!("\n## latency: single requests over HTTP, {samples} of each kind, {apps} apps × 3 envs");
+    let mut rows: Vec<Row> = Vec::new();
+    for (releases, commits) in configs {
+        let spec = RepoSpec { apps, envs: 3, releases, commits };
+        let (s, generated) = server_on(&spec, &[]);
+        let (d50, d99, l50, l99, u50, u99) = measure(&s, apps.min(releases), samples);
+        let label = format!("{releases} releases, {commits} commits");
+        println!("  {label}: generated in {:.1}s; deploy p50 {:.2} p99 {:.2} ms; lock p50 {:.2} p99 {:.2} ms; upload p50 {:.2} p99 {:.2} ms",
+            generated.as_secs_f64(), ms(d50), ms(d99), ms(l50), ms(l99), ms(u50), ms(u99));
+        rows.push(Row { label, deploy: (d50, d99), lock: (l50, l99), upload: (u50, u99) });
+    }
+    let base = &rows[0];
+    println!("\n| history | deploy p50 / p99 (ms) | lock p50 / p99 (ms) | upload p50 / p99 (ms) | p50 ratio vs smallest (deploy, lock, upload) |");
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2}, {:.2}, {:.2} |",
+            r.label,
+            ms(r.deploy.0),
+            ms(r.deploy.1),
+            ms(r.lock.0),
+            ms(r.lock.1),
+            ms(r.upload.0),
+            ms(r.upload.1),
+            ms(r.deploy.0) / ms(base.deploy.0),
+            ms(r.lock.0) / ms(base.lock.0),
+            ms(r.upload.0) / ms(base.upload.0),
+        );
+    }
+}
+
+fn load_run(label: &str, extra: &[&str], writers: usize, per_writer: usize) -> f64 {
+    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, commits: 2 };
+    let (s, _) = server_on(&spec, extra);
+    let mut report = load::uploads(&s, writers, per_writer, &["env-0", "env-1"]);
+    let exported = Instant::now();
+    let lost = load::lost_on_remote(&s, &report);
+    let drain = exported.elapsed();
+    let commits = {
+        let repo = git2::Repository::open_bare(&s.repo_dir).expect("repo");
+        let mut walk = repo.revwalk().expect("walk");
+        walk.push_ref("refs/heads/main").expect("head");
+        walk.count() - 2
+    };
+    println!(
+        "| {label} | {} | {:.0}/s | {:.1} | {:.1} | {commits} | {:.1}s | {} | {} | {} MiB |",
+        report.acked.len(),
+        report.throughput(),
+        ms(report.p(50.0)),
+        ms(report.p(99.0)),
+        drain.as_secs_f64(),
+        report.errors.len(),
+        lost.len(),
+        peak_rss_kib(s.pid()).unwrap_or(0) / 1024,
+    );
+    assert!(lost.is_empty(), "acknowledged uploads missing on the remote: {lost:?}");
+    report.throughput()
+}
+
+fn load() {
+    let writers = var("RAILYARD_BENCH_WRITERS", 500);
+    let per_writer = var("RAILYARD_BENCH_UPLOADS", 4);
+    println!("\n## load: {writers} concurrent writers × {per_writer} release uploads (2 envs each)");
+    println!("\n| config | acknowledged | throughput | p50 (ms) | p99 (ms) | commits | export drained after | errors | lost | API peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let batched = load_run("`--batch-max 100` (default)", &[], writers, per_writer);
+    let single = load_run("`--batch-max 1` (baseline)", &["--batch-max", "1"], writers, per_writer);
+    println!("\nbatching: {:.2}× the throughput of one commit per request", batched / single);
+}
+
+fn train() {
+    let apps = 1000;
+    let spec = RepoSpec { apps, envs: 2, releases: apps, commits: apps + 1 };
+    let (s, _) = server_on(&spec, &[]);
+    let before = peak_rss_kib(s.pid()).unwrap_or(0);
+    let mut times = Vec::new();
+    for round in 0..5 {
+        // Alternate the target's state so every run moves all apps: lock-free train, then reset by a new release set.
+        if round > 0 {
+            for i in 0..apps {
+                s.deploy("env-1", &repogen::app(i), 1, "fail");
+            }
+        }
+        let started = Instant::now();
+        let r = s.put_json("/api/environments/env-1/releasetrain", &json!({}));
+        times.push(started.elapsed());
+        r.assert_status(200);
+        if round == 0 {
+            let moved = r.json["environments"][0]["deployed"].as_array().map_or(0, Vec::len);
+            assert_eq!(moved, apps, "{}", r.text);
+        }
+    }
+    let after = peak_rss_kib(s.pid()).unwrap_or(0);
+    println!("\n## train: release train over {apps} apps through the API (env-0 → env-1)");
+    println!(
+        "  first train {:.1} ms (later runs move nothing: {:.1} ms median)",
+        ms(times[0]),
+        ms(percentile(&mut times[1..].to_vec(), 50.0))
+    );
+    println!("  API peak RSS: {} MiB before, {} MiB after the trains", before / 1024, after / 1024);
+}
+
+fn main() {
+    let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
+    assert!(Path::new(&railyard_tests::bin("railyard-api")).exists());
+    if run("latency") {
+        latency();
+    }
+    if run("load") {
+        load();
+    }
+    if run("train") {
+        train();
+    }
+}
