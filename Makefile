@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test lint bench build
+.PHONY: run test lint bench build fuzz fuzz-smoke
 
 build:
 	$(CARGO) build --release --bins
@@ -25,5 +25,18 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## Benchmarks with baselines from the same run (figures: docs/benchmarks.md). The API benches start the release binaries.
 bench:
+	$(CARGO) build --release --bins
 	$(CARGO) bench --workspace
+
+FUZZ_TARGETS = names trailers release_upload
+FUZZ_SECONDS ?= 600
+
+## Fuzzing with cargo-fuzz (nightly): each target for FUZZ_SECONDS, corpus in fuzz/corpus/<target>.
+fuzz:
+	cd fuzz && for t in $(FUZZ_TARGETS); do cargo +nightly fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+## The bounded run CI does: 20 s per target.
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=20

@@ -56,51 +56,49 @@ fn timed(f: impl FnOnce() -> railyard_tests::Reply, expect: u16) -> Duration {
 
 struct Row {
     label: String,
+    generated: Duration,
     deploy: (Duration, Duration),
     lock: (Duration, Duration),
     upload: (Duration, Duration),
 }
 
-fn measure(s: &Server, apps: usize, samples: usize) -> (Duration, Duration, Duration, Duration, Duration, Duration) {
+/// `samples` deploys, locks and release uploads, one at a time; every one of them changes the repo (a deploy
+/// alternates an application between its releases 1 and 2 in `env-2`). `hot`: deploy and upload only `app-00000`.
+fn measure(label: String, spec: &RepoSpec, samples: usize, hot: bool) -> Row {
+    let (s, generated) = server_on(spec, &[]);
     let (mut deploys, mut locks, mut uploads) = (Vec::new(), Vec::new(), Vec::new());
     let manifests = [("env-0", "kind: ConfigMap\n"), ("env-1", "kind: ConfigMap\n"), ("env-2", "kind: ConfigMap\n")];
     for i in 0..samples {
-        // env-2 runs nothing yet: each deploy writes a new app there (version 1 of every app exists).
-        deploys.push(timed(|| s.deploy("env-2", &repogen::app(i % apps), 1, "fail"), 200));
+        let (app, version) =
+            if hot { (0, (i % 2) as u64 + 1) } else { (i % spec.apps, ((i / spec.apps) % 2) as u64 + 1) };
+        deploys.push(timed(|| s.deploy("env-2", &repogen::app(app), version, "fail"), 200));
         let path = format!("/api/environments/env-1/locks/bench-{i}");
         locks.push(timed(|| s.put_json(&path, &json!({"message": "bench"})), 200));
-        uploads.push(timed(|| s.release(&format!("bench-{i:05}"), None, &manifests), 201));
+        let name = if hot { repogen::app(0) } else { format!("bench-{i:05}") };
+        uploads.push(timed(|| s.release(&name, None, &manifests), 201));
     }
-    (
-        percentile(&mut deploys, 50.0),
-        percentile(&mut deploys, 99.0),
-        percentile(&mut locks, 50.0),
-        percentile(&mut locks, 99.0),
-        percentile(&mut uploads, 50.0),
-        percentile(&mut uploads, 99.0),
-    )
+    let p = |v: &mut Vec<Duration>| (percentile(v, 50.0), percentile(v, 99.0));
+    let row = Row { label, generated, deploy: p(&mut deploys), lock: p(&mut locks), upload: p(&mut uploads) };
+    println!(
+        "  {}: generated in {:.1}s; deploy p50 {:.2} p99 {:.2} ms; lock p50 {:.2} p99 {:.2} ms; upload p50 {:.2} p99 {:.2} ms",
+        row.label,
+        row.generated.as_secs_f64(),
+        ms(row.deploy.0),
+        ms(row.deploy.1),
+        ms(row.lock.0),
+        ms(row.lock.1),
+        ms(row.upload.0),
+        ms(row.upload.1)
+    );
+    row
 }
 
-fn latency() {
-    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
-    let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
-    let apps = 100;
-    let configs: Vec<(usize, usize)> = vec![(10, 11), (100, 101), (1_000, 1_001), (10_000, 10_001), (100, max_commits)];
-    println!("\n## latency: single requests over HTTP, {samples} of each kind, {apps} apps × 3 envs");
-    let mut rows: Vec<Row> = Vec::new();
-    for (releases, commits) in configs {
-        let spec = RepoSpec { apps, envs: 3, releases, commits };
-        let (s, generated) = server_on(&spec, &[]);
-        let (d50, d99, l50, l99, u50, u99) = measure(&s, apps.min(releases), samples);
-        let label = format!("{releases} releases, {commits} commits");
-        println!("  {label}: generated in {:.1}s; deploy p50 {:.2} p99 {:.2} ms; lock p50 {:.2} p99 {:.2} ms; upload p50 {:.2} p99 {:.2} ms",
-            generated.as_secs_f64(), ms(d50), ms(d99), ms(l50), ms(l99), ms(u50), ms(u99));
-        rows.push(Row { label, deploy: (d50, d99), lock: (l50, l99), upload: (u50, u99) });
-    }
+fn table(title: &str, rows: &[Row]) {
     let base = &rows[0];
-    println!("\n| history | deploy p50 / p99 (ms) | lock p50 / p99 (ms) | upload p50 / p99 (ms) | p50 ratio vs smallest (deploy, lock, upload) |");
+    println!("\n{title}\n");
+    println!("| repo | deploy p50 / p99 (ms) | lock p50 / p99 (ms) | upload p50 / p99 (ms) | p50 vs first row (deploy, lock, upload) |");
     println!("|---|---|---|---|---|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2}, {:.2}, {:.2} |",
             r.label,
@@ -117,8 +115,28 @@ fn latency() {
     }
 }
 
+fn latency() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
+    // Every app has releases 1 and 2; 100 apps × 3 envs.
+    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0 };
+    println!("\n## latency: single requests over HTTP, {samples} of each kind, one at a time");
+    let mut history = Vec::new();
+    for commits in [201, 1_000, 10_000, max_commits] {
+        let spec = RepoSpec { commits, ..base };
+        history.push(measure(format!("{commits} commits"), &spec, samples, false));
+    }
+    table("History length (100 apps × 3 envs, 2 releases each; padded with lock/unlock commits):", &history);
+    let mut releases = Vec::new();
+    for hot in [8, 98, 998, 9_998] {
+        let spec = RepoSpec { hot_releases: hot, ..base };
+        releases.push(measure(format!("app-00000 with {} releases", hot + 2), &spec, samples, true));
+    }
+    table("Releases of one application (deploys and uploads of that application):", &releases);
+}
+
 fn load_run(label: &str, extra: &[&str], writers: usize, per_writer: usize) -> f64 {
-    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, commits: 2 };
+    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2 };
     let (s, _) = server_on(&spec, extra);
     let mut report = load::uploads(&s, writers, per_writer, &["env-0", "env-1"]);
     let exported = Instant::now();
@@ -158,7 +176,7 @@ fn load() {
 
 fn train() {
     let apps = 1000;
-    let spec = RepoSpec { apps, envs: 2, releases: apps, commits: apps + 1 };
+    let spec = RepoSpec { apps, envs: 2, releases: apps, hot_releases: 0, commits: apps + 1 };
     let (s, _) = server_on(&spec, &[]);
     let before = peak_rss_kib(s.pid()).unwrap_or(0);
     let mut times = Vec::new();
@@ -179,6 +197,14 @@ fn train() {
         }
     }
     let after = peak_rss_kib(s.pid()).unwrap_or(0);
+    let writer_ms: Vec<u64> = s
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "committed batch")
+        .filter_map(|v| v["fields"]["ms"].as_u64())
+        .collect();
+    println!("  writer time per commit (log): {writer_ms:?} ms");
     println!("\n## train: release train over {apps} apps through the API (env-0 → env-1)");
     println!(
         "  first train {:.1} ms (later runs move nothing: {:.1} ms median)",

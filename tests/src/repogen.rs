@@ -17,6 +17,8 @@ pub struct RepoSpec {
     pub envs: usize,
     /// Release commits, spread round-robin over the applications (each with a manifest for every environment).
     pub releases: usize,
+    /// Further release commits, all of `app-00000` (an application with a long release history).
+    pub hot_releases: usize,
     /// Total commits; beyond the releases, lock/unlock commits on `env-0` (lock id `filler`) pad the history.
     pub commits: usize,
 }
@@ -62,8 +64,8 @@ pub fn generate(repo_dir: &Path, spec: &RepoSpec) -> Oid {
         .collect();
     step(&mut head, envs);
     commits += 1;
-    for r in 0..spec.releases {
-        let a = app(r % spec.apps.max(1));
+    for r in 0..spec.releases + spec.hot_releases {
+        let a = if r < spec.releases { app(r % spec.apps.max(1)) } else { app(0) };
         let manifests: serde_json::Map<String, serde_json::Value> = (0..spec.envs)
             .map(|e| {
                 let text = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {a}\n  namespace: {}\n  annotations:\n    release: \"{r}\"\n", env(e));

@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     // Before any thread exists, as libgit2's global options require.
-    railyard_export::set_network_timeouts(10_000, 60_000)?;
+    railyard_export::init_libgit2(10_000, 60_000)?;
     let filter = EnvFilter::try_from_env("RAILYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     match cfg.log_format {

@@ -172,6 +172,8 @@ fn apply_batch(
         let author = common_author(&applied);
         let message = commit::message(&applied);
         let new = commit::write_commit(repo, head, tree, &author, &message)?;
+        // The commit and every object it needs are on disk before the branch names it.
+        sync_to_disk(repo_dir)?;
         let log = format!("railyard: {}", message.lines().next().unwrap_or_default());
         let moved = retry_locked(repo_dir, || match head {
             Some(old) => repo.reference_matching(branch_ref, new, true, old, &log).map(|_| ()),
@@ -187,6 +189,8 @@ fn apply_batch(
                             .map(|_| ())
                     })?;
                 }
+                // ...and the branch and tag refs are, before anyone is answered.
+                sync_to_disk(repo_dir)?;
                 return Ok((Some(new), results));
             }
             Err(e) => {
@@ -197,6 +201,24 @@ fn apply_batch(
             }
         }
     }
+}
+
+/// True where [`sync_to_disk`] flushes the filesystem (Linux); elsewhere git fsyncs each object
+/// (`core.fsyncObjectFiles`) and refs are left to the OS.
+pub const SYNCS_FILESYSTEM: bool = cfg!(target_os = "linux");
+
+/// Flushes everything written to the repo's filesystem: one `syncfs` per batch makes its objects (written without
+/// fsync) and then its refs durable, whatever their number.
+#[cfg(target_os = "linux")]
+fn sync_to_disk(repo_dir: &Path) -> Result<(), git2::Error> {
+    let dir =
+        std::fs::File::open(repo_dir).map_err(|e| git2::Error::from_str(&format!("cannot open the repo: {e}")))?;
+    rustix::fs::syncfs(&dir).map_err(|e| git2::Error::from_str(&format!("cannot sync the repo to disk: {e}")))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_to_disk(_repo_dir: &Path) -> Result<(), git2::Error> {
+    Ok(())
 }
 
 /// Runs a ref update, waiting out a lock: one left by a killed process is removed once stale; a live one is

@@ -21,7 +21,7 @@ pub use refs::{
     resolve_tag, swap, target,
 };
 pub use status::{lag, read_status_file, status_file, write_status_file, Lag, Metrics, Status};
-pub use transport::{local_path, redact, set_network_timeouts, Credentials};
+pub use transport::{init_libgit2, local_path, redact, Credentials};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

@@ -61,7 +61,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     // Before any thread exists, as libgit2's global options require.
-    if let Err(e) = railyard_export::set_network_timeouts(10_000, 60_000) {
+    if let Err(e) = railyard_export::init_libgit2(10_000, 60_000) {
         eprintln!("railyard-export: {e}");
         return ExitCode::FAILURE;
     }

@@ -272,10 +272,13 @@ pub fn push(
     Ok(rejected)
 }
 
-/// Connect and read/write timeouts for every remote, so a remote that stops answering fails the round (and is
-/// retried) instead of hanging the exporter.
+/// libgit2's process-wide settings for both binaries, set first thing in `main`: connect and read/write timeouts for
+/// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
+/// and no re-hashing of every object read (git itself does not either: `git fsck` is the integrity check), which was
+/// the largest cost of reading a large tree.
 #[allow(unsafe_code)]
-pub fn set_network_timeouts(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
+pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
+    git2::opts::strict_hash_verification(false);
     // SAFETY: libgit2 reads these globals when it opens a connection. The binaries call this first thing in
     // `main`, before any thread exists, which is the condition git2 documents.
     unsafe {
