@@ -70,6 +70,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    /// Parameter `name` as given (percent-decoded).
+    pub fn raw(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or_default()
+    }
+
     /// Parses parameter `name` as `T` (one of the validated name types).
     pub fn get<T, E>(&self, name: &str) -> Result<T, ApiError>
     where

@@ -54,6 +54,52 @@ pub struct CreateEnvironment {
     pub external_url: Option<String>,
 }
 
+/// Changes to an environment's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateEnvironment {
+    pub name: EnvName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_group: Option<GroupName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected: Option<bool>,
+}
+
+/// Sets an environment's state to `stopped` (GitLab's stop; `force` is accepted for its clients and changes nothing,
+/// as Railyard runs no stop actions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopEnvironment {
+    pub name: EnvName,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Removes a stopped environment and everything under `environments/<env>/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteEnvironment {
+    pub name: EnvName,
+}
+
+/// Stops every unprotected, not yet stopped environment last changed (settings or a deploy) before `before`
+/// (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopStaleEnvironments {
+    pub before: String,
+}
+
+/// Deletes up to `limit` stopped review apps (`review/…`) last changed before `before` (RFC 3339); protected ones are
+/// reported as unprocessable and kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteReviewApps {
+    pub before: String,
+    pub limit: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRelease {
     pub application: AppName,
@@ -140,6 +186,11 @@ pub struct ReleaseTrain {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Request {
     CreateEnvironment(CreateEnvironment),
+    UpdateEnvironment(UpdateEnvironment),
+    StopEnvironment(StopEnvironment),
+    DeleteEnvironment(DeleteEnvironment),
+    StopStaleEnvironments(StopStaleEnvironments),
+    DeleteReviewApps(DeleteReviewApps),
     CreateRelease(CreateRelease),
     Deploy(Deploy),
     CreateLock(CreateLock),
@@ -171,6 +222,11 @@ impl Request {
     pub fn summary(&self) -> String {
         match self {
             Request::CreateEnvironment(r) => format!("create environment {}", r.name),
+            Request::UpdateEnvironment(r) => format!("update environment {}", r.name),
+            Request::StopEnvironment(r) => format!("stop environment {}", r.name),
+            Request::DeleteEnvironment(r) => format!("delete environment {}", r.name),
+            Request::StopStaleEnvironments(r) => format!("stop environments unchanged since {}", r.before),
+            Request::DeleteReviewApps(r) => format!("delete review apps stopped before {}", r.before),
             Request::CreateRelease(r) => {
                 let envs: Vec<&str> = r.manifests.keys().map(EnvName::as_str).collect();
                 let v = r.version.map_or_else(|| "(next)".to_owned(), |v| v.to_string());
@@ -211,6 +267,9 @@ impl Request {
 #[serde(untagged)]
 pub enum Outcome {
     Environment(EnvironmentCreated),
+    EnvironmentDeleted(EnvironmentDeleted),
+    EnvironmentsStopped(EnvironmentsStopped),
+    ReviewAppsDeleted(ReviewAppsDeleted),
     Release(ReleaseCreated),
     Deploy(Deployed),
     Lock(LockChanged),
@@ -277,6 +336,24 @@ pub struct EnvironmentCreated {
     pub name: EnvName,
     #[serde(flatten)]
     pub config: EnvironmentConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvironmentDeleted {
+    pub name: EnvName,
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvironmentsStopped {
+    pub stopped: Vec<EnvName>,
+}
+
+/// GitLab's answer to the review-app clean-up: what is (or would be) deleted, and what cannot be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewAppsDeleted {
+    pub scheduled_entries: Vec<EnvironmentCreated>,
+    pub unprocessable_entries: Vec<EnvironmentCreated>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -64,6 +64,29 @@ pub fn environments(stage: &Stage<'_>) -> Result<Vec<(EnvName, EnvironmentConfig
     Ok(out)
 }
 
+/// The environment with id `id`.
+pub fn env_by_id(stage: &Stage<'_>, id: u64) -> Result<Option<(EnvName, EnvironmentConfig)>> {
+    Ok(environments(stage)?.into_iter().find(|(_, c)| c.id == id))
+}
+
+/// The most recent deploy into `env`: the application with the latest `deployed_at_utc`.
+pub fn last_deploy(stage: &Stage<'_>, env: &EnvName) -> Result<Option<DeployedApp>> {
+    let mut best: Option<DeployedApp> = None;
+    for app in env_applications(stage, env)? {
+        let d = deployed_app(stage, env, &app)?;
+        if d.deployed_at_utc.is_some() && best.as_ref().is_none_or(|b| d.deployed_at_utc > b.deployed_at_utc) {
+            best = Some(d);
+        }
+    }
+    Ok(best)
+}
+
+/// When `env` last changed: its settings, or a deploy into it (RFC 3339; the later of the two).
+pub fn last_changed(stage: &Stage<'_>, env: &EnvName, config: &EnvironmentConfig) -> Result<Option<String>> {
+    let deployed = last_deploy(stage, env)?.and_then(|d| d.deployed_at_utc);
+    Ok(config.updated_at.clone().max(deployed))
+}
+
 /// The environments of `group`, sorted by name; 404 if there are none.
 pub fn group_environments(stage: &Stage<'_>, group: &GroupName) -> Result<Vec<(EnvName, EnvironmentConfig)>> {
     let envs: Vec<_> =

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use git2::Repository;
 use railyard_manifest::{Envelope, Identity, Request, Stage};
@@ -103,7 +103,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/applications/{app}/releases", get(applications::releases))
         .route("/overview", get(environments::overview))
         .route("/environments", get(environments::list).post(environments::create))
-        .route("/environments/{env}", get(environments::get))
+        .route("/environments/stop_stale", post(environments::stop_stale))
+        .route("/environments/review_apps", delete(environments::delete_review_apps))
+        .route("/environments/{env}", get(environments::get).put(environments::update).delete(environments::delete))
+        .route("/environments/{env}/stop", post(environments::stop))
         .route("/environments/{env}/applications/{app}/deploy", put(deploy::deploy))
         .route("/environments/{env}/locks", get(locks::list_env))
         .route("/environments/{env}/locks/{lock}", get(locks::get_env).put(locks::put_env).delete(locks::delete_env))

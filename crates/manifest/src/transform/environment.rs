@@ -1,11 +1,14 @@
-//! create-environment.
+//! Environments: create, update, stop, delete, stop the stale ones, clean up review apps.
 
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::model::{EnvironmentConfig, Tier};
+use crate::model::{EnvState, EnvironmentConfig, Tier, Upstream};
 use crate::names::EnvName;
-use crate::request::{CreateEnvironment, EnvironmentCreated};
+use crate::request::{
+    CreateEnvironment, DeleteEnvironment, DeleteReviewApps, EnvironmentCreated, EnvironmentDeleted,
+    EnvironmentsStopped, ReviewAppsDeleted, StopEnvironment, StopStaleEnvironments, UpdateEnvironment,
+};
 use crate::stage::Stage;
 use crate::state;
 
@@ -38,20 +41,7 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment
         return Err(Error::conflict("environment_exists", format!("\"{name}\" is a folder of environments")));
     }
     if let Some(upstream) = &r.upstream {
-        match (&upstream.environment, upstream.is_latest()) {
-            (Some(_), true) => {
-                return Err(Error::invalid("upstream", "upstream takes either latest or environment, not both"));
-            }
-            (Some(up), false) => {
-                if up == name {
-                    return Err(Error::invalid("upstream", "an environment cannot be its own upstream"));
-                }
-                if state::env_config(stage, up)?.is_none() {
-                    return Err(Error::not_found("upstream environment", up));
-                }
-            }
-            _ => {}
-        }
+        check_upstream(stage, name, upstream)?;
     }
     let config = EnvironmentConfig {
         upstream: r.upstream.clone(),
@@ -63,9 +53,140 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment
         updated_at: Some(ctx.at.to_owned()),
         ..EnvironmentConfig::default()
     };
-    let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
-    stage.write(&layout::env_config(name), &json)?;
+    store(stage, name, &config)?;
     Ok(EnvironmentCreated { name: name.clone(), config })
+}
+
+fn check_upstream(stage: &Stage<'_>, name: &EnvName, upstream: &Upstream) -> Result<()> {
+    match (&upstream.environment, upstream.is_latest()) {
+        (Some(_), true) => Err(Error::invalid("upstream", "upstream takes either latest or environment, not both")),
+        (Some(up), false) if up == name => Err(Error::invalid("upstream", "an environment cannot be its own upstream")),
+        (Some(up), false) if state::env_config(stage, up)?.is_none() => {
+            Err(Error::not_found("upstream environment", up))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn store(stage: &mut Stage<'_>, name: &EnvName, config: &EnvironmentConfig) -> Result<()> {
+    let json = serde_json::to_vec_pretty(config).map_err(|e| Error::invalid("config", e.to_string()))?;
+    stage.write(&layout::env_config(name), &json)?;
+    Ok(())
+}
+
+pub(super) fn update(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &UpdateEnvironment) -> Result<EnvironmentCreated> {
+    let name = &r.name;
+    let mut config = state::require_env(stage, name)?;
+    if r.external_url.is_none()
+        && r.tier.is_none()
+        && r.upstream.is_none()
+        && r.environment_group.is_none()
+        && r.protected.is_none()
+    {
+        return Err(Error::invalid(
+            "body",
+            "nothing to update: give external_url, tier, upstream, environmentGroup or protected",
+        ));
+    }
+    if let Some(upstream) = &r.upstream {
+        check_upstream(stage, name, upstream)?;
+        config.upstream = Some(upstream.clone());
+    }
+    if let Some(url) = &r.external_url {
+        config.external_url = Some(url.clone()).filter(|u| !u.is_empty());
+    }
+    if let Some(tier) = r.tier {
+        config.tier = tier;
+    }
+    if let Some(group) = &r.environment_group {
+        config.environment_group = Some(group.clone());
+    }
+    if let Some(protected) = r.protected {
+        config.protected = protected;
+    }
+    config.updated_at = Some(ctx.at.to_owned());
+    store(stage, name, &config)?;
+    Ok(EnvironmentCreated { name: name.clone(), config })
+}
+
+pub(super) fn stop(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &StopEnvironment) -> Result<EnvironmentCreated> {
+    let mut config = state::require_env(stage, &r.name)?;
+    if config.state != EnvState::Stopped {
+        config.state = EnvState::Stopped;
+        config.updated_at = Some(ctx.at.to_owned());
+        store(stage, &r.name, &config)?;
+    }
+    Ok(EnvironmentCreated { name: r.name.clone(), config })
+}
+
+pub(super) fn delete(stage: &mut Stage<'_>, r: &DeleteEnvironment) -> Result<EnvironmentDeleted> {
+    let config = state::require_env(stage, &r.name)?;
+    if config.state != EnvState::Stopped {
+        return Err(Error::conflict(
+            "environment_not_stopped",
+            format!("environment \"{}\" is {}; stop it before deleting it", r.name, state_name(config.state)),
+        ));
+    }
+    stage.remove_dir(&layout::env_dir(&r.name))?;
+    Ok(EnvironmentDeleted { name: r.name.clone(), id: config.id })
+}
+
+fn state_name(s: EnvState) -> &'static str {
+    match s {
+        EnvState::Available => "available",
+        EnvState::Stopping => "stopping",
+        EnvState::Stopped => "stopped",
+    }
+}
+
+/// True when `t` (RFC 3339) is before `limit` (RFC 3339); an unreadable time counts as old.
+fn earlier(t: Option<&str>, limit: &str) -> Result<bool> {
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let limit =
+        time::OffsetDateTime::parse(limit, fmt).map_err(|_| Error::invalid("before", "not an RFC 3339 time"))?;
+    Ok(t.and_then(|t| time::OffsetDateTime::parse(t, fmt).ok()).is_none_or(|t| t < limit))
+}
+
+pub(super) fn stop_stale(
+    stage: &mut Stage<'_>,
+    ctx: &Ctx<'_>,
+    r: &StopStaleEnvironments,
+) -> Result<EnvironmentsStopped> {
+    let mut stopped = Vec::new();
+    for (name, mut config) in state::environments(stage)? {
+        if config.protected || config.state == EnvState::Stopped {
+            continue;
+        }
+        if earlier(state::last_changed(stage, &name, &config)?.as_deref(), &r.before)? {
+            config.state = EnvState::Stopped;
+            config.updated_at = Some(ctx.at.to_owned());
+            store(stage, &name, &config)?;
+            stopped.push(name);
+        }
+    }
+    Ok(EnvironmentsStopped { stopped })
+}
+
+/// The folder review apps live in.
+const REVIEW_FOLDER: &str = "review/";
+
+pub(super) fn delete_review_apps(stage: &mut Stage<'_>, r: &DeleteReviewApps) -> Result<ReviewAppsDeleted> {
+    let mut out = ReviewAppsDeleted { scheduled_entries: Vec::new(), unprocessable_entries: Vec::new() };
+    for (name, config) in state::environments(stage)? {
+        if !name.as_str().starts_with(REVIEW_FOLDER) || config.state != EnvState::Stopped {
+            continue;
+        }
+        if !earlier(state::last_changed(stage, &name, &config)?.as_deref(), &r.before)? {
+            continue;
+        }
+        if config.protected {
+            out.unprocessable_entries.push(EnvironmentCreated { name, config });
+        } else if out.scheduled_entries.len() < r.limit {
+            stage.remove_dir(&layout::env_dir(&name))?;
+            out.scheduled_entries.push(EnvironmentCreated { name, config });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -129,5 +250,43 @@ mod tests {
         create_env(&mut s, "review/fix-a", latest(), None);
         let names: Vec<String> = state::environments(&s).unwrap().into_iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(names, vec!["dev", "review/fix-a"]);
+    }
+
+    #[test]
+    fn stop_stale_stops_what_did_not_change_since_before_and_spares_protected_and_recently_deployed() {
+        use crate::request::{Outcome, Request, StopStaleEnvironments, UpdateEnvironment};
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        create_env(&mut s, "staging", from_env("dev"), None);
+        create_env(&mut s, "prod", from_env("staging"), None);
+        let protect = UpdateEnvironment {
+            name: env("prod"),
+            external_url: None,
+            tier: None,
+            upstream: None,
+            environment_group: None,
+            protected: Some(true),
+        };
+        run(&mut s, Request::UpdateEnvironment(protect)).unwrap();
+        // a deploy into dev after the cut-off keeps dev alive
+        s.write(&crate::layout::env_app_deployed_at(&env("dev"), &app("web")), b"2026-12-05T00:00:00Z").unwrap();
+        let out = run(
+            &mut s,
+            Request::StopStaleEnvironments(StopStaleEnvironments { before: "2026-12-01T00:00:00Z".into() }),
+        )
+        .unwrap();
+        let Outcome::EnvironmentsStopped(out) = out else { panic!("{out:?}") };
+        assert_eq!(out.stopped, vec![env("staging")]);
+        assert_eq!(state::env_config(&s, &env("staging")).unwrap().unwrap().state, crate::EnvState::Stopped);
+        assert_eq!(state::env_config(&s, &env("prod")).unwrap().unwrap().state, crate::EnvState::Available);
+        assert_eq!(state::env_config(&s, &env("dev")).unwrap().unwrap().state, crate::EnvState::Available);
+        // an earlier cut-off stops nothing
+        let out = run(
+            &mut s,
+            Request::StopStaleEnvironments(StopStaleEnvironments { before: "2026-01-01T00:00:00Z".into() }),
+        )
+        .unwrap();
+        assert!(matches!(out, Outcome::EnvironmentsStopped(o) if o.stopped.is_empty()));
     }
 }

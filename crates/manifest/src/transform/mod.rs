@@ -28,6 +28,11 @@ pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> 
     stage.begin();
     let result = match &envelope.request {
         Request::CreateEnvironment(r) => environment::create(stage, &ctx, r).map(Outcome::Environment),
+        Request::UpdateEnvironment(r) => environment::update(stage, &ctx, r).map(Outcome::Environment),
+        Request::StopEnvironment(r) => environment::stop(stage, &ctx, r).map(Outcome::Environment),
+        Request::DeleteEnvironment(r) => environment::delete(stage, r).map(Outcome::EnvironmentDeleted),
+        Request::StopStaleEnvironments(r) => environment::stop_stale(stage, &ctx, r).map(Outcome::EnvironmentsStopped),
+        Request::DeleteReviewApps(r) => environment::delete_review_apps(stage, r).map(Outcome::ReviewAppsDeleted),
         Request::CreateRelease(r) => release::create(stage, &ctx, r).map(Outcome::Release),
         Request::Deploy(r) => deploy::deploy(stage, &ctx, r).map(Outcome::Deploy),
         Request::CreateLock(r) => lock::create(stage, &ctx, r).map(Outcome::Lock),
