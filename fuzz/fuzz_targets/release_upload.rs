@@ -38,6 +38,7 @@ fn harness() -> &'static Harness {
                 export_status: None,
                 metrics: std::sync::Arc::new(railyard_api::metrics::ApiMetrics::new()),
                 minimize_exported_data: false,
+                build_webhook: None,
             };
             let app = railyard_api::routes::router(state, 1 << 20);
             // an environment for uploads to name

@@ -232,7 +232,7 @@ impl Reply {
         Self { status, content_type, text, json }
     }
 
-    fn from_response(r: reqwest::blocking::Response) -> Self {
+    pub fn from_response(r: reqwest::blocking::Response) -> Self {
         let status = r.status().as_u16();
         let content_type =
             r.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();

@@ -60,6 +60,10 @@ pub struct Config {
     /// `text` or `json`.
     #[arg(long, env = "RAILYARD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// URL a release candidate created with `trigger_build_workflow: true` is POSTed to (its answer is recorded with
+    /// the candidate). Without it, such a request is refused with 400.
+    #[arg(long, env = "RAILYARD_BUILD_WEBHOOK")]
+    pub build_webhook: Option<String>,
     /// Credentials for the remote (embedded export only).
     #[command(flatten)]
     pub credentials: railyard_export::CredentialArgs,

@@ -75,6 +75,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         branch: cfg.branch.clone(),
         export_status,
         metrics: std::sync::Arc::new(metrics),
+        build_webhook: cfg.build_webhook.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
     };
     let app = routes::router(state, cfg.max_body_bytes);

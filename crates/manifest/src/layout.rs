@@ -102,6 +102,21 @@ pub fn app_releases_dir(app: &AppName) -> String {
     format!("{APPLICATIONS}/{app}/releases")
 }
 
+/// What the build webhook answered when a release candidate asked for a build.
+pub fn release_build(app: &AppName, version: Version) -> String {
+    format!("{}/build.json", release_dir(app, version))
+}
+
+/// The deployment records of `app` in `env`.
+pub fn app_deployments_dir(app: &AppName, env: &EnvName) -> String {
+    format!("{APPLICATIONS}/{app}/deployments/{env}")
+}
+
+/// One deployment record.
+pub fn deployment_record(app: &AppName, env: &EnvName, id: u64) -> String {
+    format!("{}/{id}.json", app_deployments_dir(app, env))
+}
+
 pub fn release_dir(app: &AppName, version: Version) -> String {
     format!("{APPLICATIONS}/{app}/releases/{version}")
 }

@@ -120,6 +120,51 @@ pub struct CreateRelease {
     pub manifests: BTreeMap<EnvName, String>,
 }
 
+/// An Aviator-style release candidate of a project (an application): a release whose `display_version` is the
+/// candidate's version (`<release>-rc<N>`), cut at `commit` of `repository`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateReleaseCandidate {
+    pub application: AppName,
+    pub release_candidate_version: String,
+    pub repository: String,
+    pub commit: String,
+    #[serde(default)]
+    pub manifests: BTreeMap<EnvName, String>,
+    /// What the build webhook answered, when a build was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<serde_json::Value>,
+}
+
+/// Deploys a release candidate to an environment and records the deployment (status `pending`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployReleaseCandidate {
+    pub application: AppName,
+    pub environment: EnvName,
+    pub release_candidate_version: String,
+}
+
+/// Sets the status of the latest deployment of a release candidate in an environment, recording one (without
+/// deploying) if there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetDeploymentStatus {
+    pub application: AppName,
+    pub environment: EnvName,
+    pub release_candidate_version: String,
+    pub status: DeploymentStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    Pending,
+    InProgress,
+    Success,
+    Failure,
+    Canceling,
+    Canceled,
+    Unknown,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deploy {
     pub environment: EnvName,
@@ -192,6 +237,9 @@ pub enum Request {
     StopStaleEnvironments(StopStaleEnvironments),
     DeleteReviewApps(DeleteReviewApps),
     CreateRelease(CreateRelease),
+    CreateReleaseCandidate(CreateReleaseCandidate),
+    DeployReleaseCandidate(DeployReleaseCandidate),
+    SetDeploymentStatus(SetDeploymentStatus),
     Deploy(Deploy),
     CreateLock(CreateLock),
     DeleteLock(DeleteLock),
@@ -232,6 +280,19 @@ impl Request {
                 let v = r.version.map_or_else(|| "(next)".to_owned(), |v| v.to_string());
                 format!("release {} {v} ({})", r.application, envs.join(", "))
             }
+            Request::CreateReleaseCandidate(r) => {
+                format!("release candidate {} {}", r.application, r.release_candidate_version)
+            }
+            Request::DeployReleaseCandidate(r) => {
+                format!("deploy {} {} to {}", r.application, r.release_candidate_version, r.environment)
+            }
+            Request::SetDeploymentStatus(r) => format!(
+                "deployment of {} {} in {}: {}",
+                r.application,
+                r.release_candidate_version,
+                r.environment,
+                serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            ),
             Request::Deploy(r) => format!("deploy {} {} to {}", r.application, r.version, r.environment),
             Request::CreateLock(r) => format!("lock {}: {}", target_text(&r.target), r.lock_id),
             Request::DeleteLock(r) => format!("unlock {}: {}", target_text(&r.target), r.lock_id),
@@ -270,6 +331,8 @@ pub enum Outcome {
     EnvironmentDeleted(EnvironmentDeleted),
     EnvironmentsStopped(EnvironmentsStopped),
     ReviewAppsDeleted(ReviewAppsDeleted),
+    ReleaseCandidate(ReleaseCandidateCreated),
+    Deployment(DeploymentRecord),
     Release(ReleaseCreated),
     Deploy(Deployed),
     Lock(LockChanged),
@@ -336,6 +399,38 @@ pub struct EnvironmentCreated {
     pub name: EnvName,
     #[serde(flatten)]
     pub config: EnvironmentConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseCandidateCreated {
+    pub project: AppName,
+    pub release_candidate_version: String,
+    /// The Railyard release number that holds the candidate.
+    pub version: Version,
+    pub created: bool,
+    pub repo: String,
+    pub commit: String,
+    pub deployed: Vec<EnvName>,
+    pub queued: Vec<EnvName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_workflow: Option<serde_json::Value>,
+}
+
+/// A deployment record, as stored in `applications/<app>/deployments/<env>/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: u64,
+    pub project: AppName,
+    pub environment: EnvName,
+    pub release_candidate_version: String,
+    pub version: Version,
+    pub status: DeploymentStatus,
+    /// True when Railyard deployed it (POST); false when only the status was reported (PATCH).
+    pub deployed: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by_name: String,
+    pub created_by_email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

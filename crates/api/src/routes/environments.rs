@@ -72,7 +72,9 @@ pub fn slug(name: &EnvName) -> String {
 /// An environment as the API shows it: its stored settings, `name`, `slug` and `last_deployment`.
 fn env_json(stage: &Stage<'_>, name: &EnvName, config: &EnvironmentConfig) -> railyard_manifest::Result<Value> {
     let mut v = json!(config);
-    let last = state::last_deploy(stage, name)?.map(|d| {
+    // A deployment record (release candidates) if there is one, else the latest deploy read from the files.
+    let record = railyard_manifest::transform::candidate::last_record(stage, name)?.map(|r| json!(r));
+    let last = record.or(state::last_deploy(stage, name)?.map(|d| {
         json!({
             "application": d.application,
             "version": d.version,
@@ -81,7 +83,7 @@ fn env_json(stage: &Stage<'_>, name: &EnvName, config: &EnvironmentConfig) -> ra
             "deployed_at": d.deployed_at_utc,
             "status": "success",
         })
-    });
+    }));
     if let Value::Object(m) = &mut v {
         m.insert("name".into(), json!(name));
         m.insert("slug".into(), json!(slug(name)));

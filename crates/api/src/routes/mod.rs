@@ -2,6 +2,7 @@
 //! writer or a read, and map the result.
 
 mod applications;
+mod candidates;
 mod deploy;
 mod environments;
 mod health;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// The embedded exporter's status (None: a separate `railyard-export` writes its status file).
     pub export_status: Option<Arc<Mutex<railyard_export::Status>>>,
     pub metrics: Arc<crate::metrics::ApiMetrics>,
+    /// `--build-webhook`: where a release candidate with `trigger_build_workflow` is announced.
+    pub build_webhook: Option<String>,
     /// `--minimize-exported-data`: a train that changes nothing makes no commit and no tag.
     pub minimize_exported_data: bool,
 }
@@ -72,6 +75,22 @@ impl AppState {
     pub async fn simulate(&self, request: Request) -> ApiResult<railyard_manifest::Outcome> {
         let mut envelope = Envelope { author: Identity::default(), at: now(), request };
         self.with_stage(move |stage| railyard_manifest::apply(stage, &mut envelope).map_err(ApiError::from)).await
+    }
+
+    /// Writes manifests into the object store (before their request is queued: the request and its commit trailer
+    /// name them by blob id); returns the blob ids by environment.
+    pub async fn write_blobs(
+        &self,
+        contents: std::collections::BTreeMap<railyard_manifest::EnvName, Vec<u8>>,
+    ) -> ApiResult<std::collections::BTreeMap<railyard_manifest::EnvName, String>> {
+        let dir = self.repo_dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, git2::Error> {
+            let repo = Repository::open_bare(&dir)?;
+            contents.into_iter().map(|(env, body)| Ok((env, repo.blob(&body)?.to_string()))).collect()
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
     }
 
     /// Queues `request` for the writer and waits for its commit.
@@ -121,6 +140,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(locks::get_team).put(locks::put_team).delete(locks::delete_team),
         )
         .route("/environment-groups/{group}/locks/{lock}", put(locks::put_group).delete(locks::delete_group))
+        .route("/releases/{project}/releases/{rc}", post(candidates::create))
+        .route(
+            "/releases/{project}/environments/{env}/deployments",
+            post(candidates::deploy).patch(candidates::set_status),
+        )
         .route("/environments/{env}/releasetrain", put(trains::environment))
         .route("/environments/{env}/releasetrain/prognosis", get(trains::prognosis))
         .route("/environment-groups/{group}/releasetrain", put(trains::group));

@@ -6,7 +6,6 @@ use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use git2::Repository;
 use railyard_manifest::request::CreateRelease;
 use railyard_manifest::{AppName, EnvName, Outcome, Request, TeamName, Version};
 use serde_json::Value;
@@ -100,15 +99,7 @@ pub async fn create(
     if up.manifests.is_empty() {
         return Err(ApiError::bad_request("manifests", "at least one part \"manifests[<environment>]\" is required"));
     }
-    // Manifests go into the object store first; the request (and its commit trailer) names them by blob id.
-    let dir = st.repo_dir.clone();
-    let contents = up.manifests;
-    let manifests = tokio::task::spawn_blocking(move || -> Result<BTreeMap<EnvName, String>, git2::Error> {
-        let repo = Repository::open_bare(&dir)?;
-        contents.into_iter().map(|(env, body)| Ok((env, repo.blob(&body)?.to_string()))).collect()
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let manifests = st.write_blobs(up.manifests).await?;
     let request = CreateRelease {
         application,
         version: up.version,

@@ -1,6 +1,7 @@
 //! Transformers: each turns one request into edits of a staged tree, or an error that leaves it untouched.
 
 mod application;
+pub mod candidate;
 mod deploy;
 mod environment;
 mod lock;
@@ -34,6 +35,9 @@ pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> 
         Request::StopStaleEnvironments(r) => environment::stop_stale(stage, &ctx, r).map(Outcome::EnvironmentsStopped),
         Request::DeleteReviewApps(r) => environment::delete_review_apps(stage, r).map(Outcome::ReviewAppsDeleted),
         Request::CreateRelease(r) => release::create(stage, &ctx, r).map(Outcome::Release),
+        Request::CreateReleaseCandidate(r) => candidate::create(stage, &ctx, r).map(Outcome::ReleaseCandidate),
+        Request::DeployReleaseCandidate(r) => candidate::deploy(stage, &ctx, r).map(Outcome::Deployment),
+        Request::SetDeploymentStatus(r) => candidate::set_status(stage, &ctx, r).map(Outcome::Deployment),
         Request::Deploy(r) => deploy::deploy(stage, &ctx, r).map(Outcome::Deploy),
         Request::CreateLock(r) => lock::create(stage, &ctx, r).map(Outcome::Lock),
         Request::DeleteLock(r) => lock::delete(stage, r).map(Outcome::Lock),

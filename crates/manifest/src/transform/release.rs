@@ -30,6 +30,12 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) ->
     if r.manifests.is_empty() {
         return Err(Error::invalid("manifests", "a release needs at least one manifests[<environment>] part"));
     }
+    store(stage, ctx, r)
+}
+
+/// Stores release `r` (a release candidate may have no manifests yet) and deploys it to `upstream.latest`
+/// environments; an identical existing release is answered with `created: false`.
+pub(super) fn store(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) -> Result<ReleaseCreated> {
     let app = &r.application;
     let manifests = manifest_oids(stage, r)?;
     let mut configs = BTreeMap::new();
