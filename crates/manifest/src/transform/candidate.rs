@@ -231,3 +231,29 @@ pub fn last_record(stage: &Stage<'_>, env: &EnvName) -> Result<Option<Deployment
     }
     Ok(best)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_candidate_versions_need_the_rc_suffix() {
+        for ok in ["1.4.0-rc1", "v2-rc10", "2026.11.23_build-7-rc0", "x-rc1"] {
+            assert!(valid_release_candidate_version(ok), "{ok}");
+        }
+        for bad in ["1.4.0", "1.4.0-rc", "1.4.0-rcX", "-rc1", "1.4.0-RC1", "1.4 .0-rc1", "1/4-rc1", "1.4.0-rc1 ", ""] {
+            assert!(!valid_release_candidate_version(bad), "{bad}");
+        }
+        assert!(!valid_release_candidate_version(&format!("{}-rc1", "a".repeat(97))));
+    }
+
+    #[test]
+    fn commit_hashes_are_7_to_40_or_64_hex_digits() {
+        for ok in ["abcdef0", "4f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", &"a".repeat(64), "ABCDEF0"] {
+            assert!(valid_commit_hash(ok), "{ok}");
+        }
+        for bad in ["abcdef", &"a".repeat(41), &"a".repeat(63), &"a".repeat(65), "abcdefg", ""] {
+            assert!(!valid_commit_hash(bad), "{bad}");
+        }
+    }
+}
