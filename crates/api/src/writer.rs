@@ -80,7 +80,7 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         // A request that tags its commit ends the batch, so the tag marks the state right after it.
-        while jobs.len() < cfg.batch_max && jobs.last().is_none_or(|j| j.envelope.request.git_tag().is_none()) {
+        while jobs.len() < cfg.batch_max && jobs.last().is_none_or(|j| j.envelope.request.git_tags().is_empty()) {
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
@@ -139,22 +139,31 @@ fn apply_batch(
         let mut claimed: Vec<String> = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs.iter_mut() {
-            if let Some(tag) = job.envelope.request.git_tag() {
-                if claimed.iter().any(|c| c == tag.as_str())
-                    || railyard_export::resolve_tag(repo, tag.as_str())?.is_some()
+            let tags: Vec<String> = job.envelope.request.git_tags().iter().map(|t| t.to_string()).collect();
+            let mut taken = None;
+            for (i, tag) in tags.iter().enumerate() {
+                if claimed.contains(tag)
+                    || tags[..i].contains(tag)
+                    || railyard_export::resolve_tag(repo, tag)?.is_some()
                 {
-                    results.push(Err(railyard_manifest::Error::conflict(
-                        "tag_exists",
-                        format!("tag {tag} already exists"),
-                    )));
-                    continue;
+                    taken = Some(tag.clone());
+                    break;
                 }
             }
+            if let Some(tag) = taken {
+                results
+                    .push(Err(railyard_manifest::Error::conflict("tag_exists", format!("tag {tag} already exists"))));
+                continue;
+            }
             let result = railyard_manifest::apply(&mut stage, &mut job.envelope);
-            if result.is_ok() {
-                if let Some(tag) = job.envelope.request.git_tag() {
-                    claimed.push(tag.to_string());
-                }
+            // A flow run that failed keeps only its record: no tag.
+            let tagged = match &result {
+                Ok(Outcome::FlowRun(run)) => run.status == railyard_manifest::request::RunStatus::Succeeded,
+                Ok(_) => true,
+                Err(_) => false,
+            };
+            if tagged {
+                claimed.extend(tags);
             }
             results.push(result);
         }

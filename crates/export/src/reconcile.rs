@@ -159,9 +159,20 @@ fn replay(
         for raw in commit::request_trailers(message) {
             match serde_json::from_str::<Envelope>(raw) {
                 Ok(mut envelope) => match railyard_manifest::apply(&mut stage, &mut envelope) {
+                    // A flow run that no longer succeeds keeps its (failed) record; its tags are not created.
+                    Ok(railyard_manifest::Outcome::FlowRun(run))
+                        if run.status != railyard_manifest::request::RunStatus::Succeeded =>
+                    {
+                        for tag in envelope.request.git_tags() {
+                            let reason =
+                                format!("its flow run failed in a replay: {}", run.error.clone().unwrap_or_default());
+                            failed_tags.push((tag.to_string(), old.id(), reason));
+                        }
+                        applied.push(envelope);
+                    }
                     Ok(_) => applied.push(envelope),
                     Err(e) => {
-                        if let Some(tag) = envelope.request.git_tag() {
+                        for tag in envelope.request.git_tags() {
                             failed_tags.push((
                                 tag.to_string(),
                                 old.id(),

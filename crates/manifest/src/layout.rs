@@ -102,6 +102,24 @@ pub fn app_releases_dir(app: &AppName) -> String {
     format!("{APPLICATIONS}/{app}/releases")
 }
 
+/// Release-flow templates and runs.
+pub const RELEASE_FLOWS: &str = "release-flows";
+
+/// The template of flow `flow`.
+pub fn flow_template(flow: &EnvName) -> String {
+    format!("{RELEASE_FLOWS}/{flow}.yaml")
+}
+
+/// The run records of flow `flow`.
+pub fn flow_runs_dir(flow: &EnvName) -> String {
+    format!("{RELEASE_FLOWS}/{flow}/runs")
+}
+
+/// One run record.
+pub fn flow_run(flow: &EnvName, id: u64) -> String {
+    format!("{}/{id}.json", flow_runs_dir(flow))
+}
+
 /// What the build webhook answered when a release candidate asked for a build.
 pub fn release_build(app: &AppName, version: Version) -> String {
     format!("{}/build.json", release_dir(app, version))

@@ -3,6 +3,7 @@
 
 pub mod commit;
 pub mod error;
+pub mod flow;
 pub mod layout;
 pub mod model;
 pub mod names;

@@ -120,6 +120,26 @@ pub struct CreateRelease {
     pub manifests: BTreeMap<EnvName, String>,
 }
 
+/// Stores a release-flow template (validated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutFlow {
+    pub flow: EnvName,
+    pub template: crate::flow::Template,
+}
+
+/// Runs a flow: its steps, resolved from the template with the run's inputs, applied in order to one tree; all or
+/// nothing. The run record is written either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFlow {
+    pub flow: EnvName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub inputs: crate::flow::RunInputs,
+    pub steps: Vec<crate::flow::Step>,
+}
+
 /// An Aviator-style release candidate of a project (an application): a release whose `display_version` is the
 /// candidate's version (`<release>-rc<N>`), cut at `commit` of `repository`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +257,8 @@ pub enum Request {
     StopStaleEnvironments(StopStaleEnvironments),
     DeleteReviewApps(DeleteReviewApps),
     CreateRelease(CreateRelease),
+    PutFlow(PutFlow),
+    RunFlow(RunFlow),
     CreateReleaseCandidate(CreateReleaseCandidate),
     DeployReleaseCandidate(DeployReleaseCandidate),
     SetDeploymentStatus(SetDeploymentStatus),
@@ -280,6 +302,13 @@ impl Request {
                 let v = r.version.map_or_else(|| "(next)".to_owned(), |v| v.to_string());
                 format!("release {} {v} ({})", r.application, envs.join(", "))
             }
+            Request::PutFlow(r) => {
+                format!("release flow {}: store template ({} steps)", r.flow, r.template.steps.len())
+            }
+            Request::RunFlow(r) => {
+                let name = r.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+                format!("release flow {}: run{name} ({} steps)", r.flow, r.steps.len())
+            }
             Request::CreateReleaseCandidate(r) => {
                 format!("release candidate {} {}", r.application, r.release_candidate_version)
             }
@@ -314,11 +343,20 @@ impl Request {
         }
     }
 
-    /// The tag this request asks the exporter to create on its commit.
-    pub fn git_tag(&self) -> Option<&TagName> {
+    /// The tags this request asks the exporter to create on its commit.
+    pub fn git_tags(&self) -> Vec<&TagName> {
         match self {
-            Request::ReleaseTrain(r) => r.git_tag.as_ref(),
-            _ => None,
+            Request::ReleaseTrain(r) => r.git_tag.iter().collect(),
+            Request::RunFlow(r) => r
+                .steps
+                .iter()
+                .flat_map(|s| match &s.action {
+                    crate::flow::Action::Tag { tag } => vec![tag],
+                    crate::flow::Action::Request { request } => request.git_tags(),
+                    crate::flow::Action::DeployCandidate { .. } => vec![],
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -332,6 +370,8 @@ pub enum Outcome {
     EnvironmentsStopped(EnvironmentsStopped),
     ReviewAppsDeleted(ReviewAppsDeleted),
     ReleaseCandidate(ReleaseCandidateCreated),
+    FlowStored(FlowStored),
+    FlowRun(FlowRunRecord),
     Deployment(DeploymentRecord),
     Release(ReleaseCreated),
     Deploy(Deployed),
@@ -399,6 +439,65 @@ pub struct EnvironmentCreated {
     pub name: EnvName,
     #[serde(flatten)]
     pub config: EnvironmentConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowStored {
+    pub flow: EnvName,
+    pub steps: usize,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Applied,
+    Failed,
+    NotRun,
+}
+
+/// One step of a run, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    #[serde(rename = "ref")]
+    pub step_ref: String,
+    pub kind: String,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run record, as stored in `release-flows/<flow>/runs/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowRunRecord {
+    pub id: u64,
+    pub flow: EnvName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub arguments: BTreeMap<String, String>,
+    pub overrides: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(rename = "releaseNodeOverrides")]
+    pub release_node_overrides: BTreeMap<AppName, crate::flow::NodeOverride>,
+    pub created_at: String,
+    pub created_by_name: String,
+    pub created_by_email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

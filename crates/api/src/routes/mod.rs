@@ -5,6 +5,7 @@ mod applications;
 mod candidates;
 mod deploy;
 mod environments;
+mod flows;
 mod health;
 mod locks;
 mod releases;
@@ -140,6 +141,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(locks::get_team).put(locks::put_team).delete(locks::delete_team),
         )
         .route("/environment-groups/{group}/locks/{lock}", put(locks::put_group).delete(locks::delete_group))
+        .route("/release-flows/{flow}", get(flows::get).put(flows::put))
+        .route("/release-flows/{flow}/runs", get(flows::runs).post(flows::run))
+        .route("/release-flows/{flow}/runs/{id}", get(flows::run_record))
         .route("/releases/{project}/releases/{rc}", post(candidates::create))
         .route(
             "/releases/{project}/environments/{env}/deployments",

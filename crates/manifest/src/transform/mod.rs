@@ -4,6 +4,7 @@ mod application;
 pub mod candidate;
 mod deploy;
 mod environment;
+pub mod flow;
 mod lock;
 mod release;
 mod train;
@@ -35,6 +36,8 @@ pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> 
         Request::StopStaleEnvironments(r) => environment::stop_stale(stage, &ctx, r).map(Outcome::EnvironmentsStopped),
         Request::DeleteReviewApps(r) => environment::delete_review_apps(stage, r).map(Outcome::ReviewAppsDeleted),
         Request::CreateRelease(r) => release::create(stage, &ctx, r).map(Outcome::Release),
+        Request::PutFlow(r) => flow::put(stage, r).map(Outcome::FlowStored),
+        Request::RunFlow(r) => flow::run_flow(stage, &ctx, r).map(Outcome::FlowRun),
         Request::CreateReleaseCandidate(r) => candidate::create(stage, &ctx, r).map(Outcome::ReleaseCandidate),
         Request::DeployReleaseCandidate(r) => candidate::deploy(stage, &ctx, r).map(Outcome::Deployment),
         Request::SetDeploymentStatus(r) => candidate::set_status(stage, &ctx, r).map(Outcome::Deployment),
