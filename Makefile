@@ -30,7 +30,7 @@ bench:
 	$(CARGO) build --release --bins
 	$(CARGO) bench --workspace
 
-FUZZ_TARGETS = names trailers release_upload
+FUZZ_TARGETS = names trailers release_upload flow_template
 FUZZ_SECONDS ?= 600
 
 ## Fuzzing with cargo-fuzz (nightly): each target for FUZZ_SECONDS, corpus in fuzz/corpus/<target>.
