@@ -310,6 +310,51 @@ pub async fn delete_review_apps(State(st): State<AppState>, Query(q): Query<Hash
     Ok((status, Json(body)))
 }
 
+/// Kuberpult's `POST /api/environments/{env}/`: a multipart form whose `config` part is Kuberpult's
+/// EnvironmentConfig JSON (`upstream`, `environmentGroup`; `argocd` is accepted and not used).
+pub async fn kuberpult_create(
+    State(st): State<AppState>,
+    p: Params,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Reply {
+    let mut multipart = multipart.map_err(|e| crate::extract::rejection(e.status(), "body", e.body_text()))?;
+    let mut config: Option<Value> = None;
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| crate::extract::rejection(e.status(), "body", e.body_text()))?
+    {
+        if field.name() == Some("config") {
+            let bytes =
+                field.bytes().await.map_err(|e| crate::extract::rejection(e.status(), "config", e.body_text()))?;
+            config = Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request("config", format!("config is not JSON: {e}")))?,
+            );
+        }
+    }
+    let config = config.unwrap_or_else(|| json!({}));
+    let upstream = match config.get("upstream") {
+        None | Some(Value::Null) => None,
+        Some(u) => Some(
+            serde_json::from_value::<Upstream>(u.clone())
+                .map_err(|e| ApiError::bad_request("config", format!("config.upstream: {e}")))?,
+        ),
+    };
+    let environment_group = config
+        .get("environmentGroup")
+        .and_then(Value::as_str)
+        .map(GroupName::parse)
+        .transpose()
+        .map_err(Error::from)?;
+    let request = CreateEnvironment {
+        name: p.get::<EnvName, _>("env")?,
+        upstream,
+        environment_group,
+        tier: None,
+        external_url: None,
+    };
+    Ok(written(StatusCode::CREATED, st.write(Request::CreateEnvironment(request)).await?))
+}
+
 pub async fn overview(State(st): State<AppState>) -> Reply {
     let envs = st.read(state::overview).await?;
     Ok((StatusCode::OK, Json(json!({ "environments": envs }))))

@@ -17,6 +17,12 @@ use crate::extract::{OptionalJson, Params};
 pub struct LockBody {
     #[serde(default)]
     message: String,
+    /// Sent by newer Kuberpult clients; accepted and not stored.
+    #[serde(rename = "ciLink", default)]
+    _ci_link: Option<String>,
+    /// Sent by newer Kuberpult clients; accepted and not stored (locks do not expire).
+    #[serde(rename = "suggestedLifeTime", default)]
+    _suggested_life_time: Option<String>,
 }
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;

@@ -152,8 +152,19 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/environments/{env}/releasetrain", put(trains::environment))
         .route("/environments/{env}/releasetrain/prognosis", get(trains::prognosis))
         .route("/environment-groups/{group}/releasetrain", put(trains::group));
+    // Kuberpult's paths (kuberpult-client and curl scripts), onto the same handlers.
+    let kuberpult = Router::new()
+        .route("/release", post(releases::create))
+        .route("/environments/{env}/locks/{lock}", put(locks::put_env).delete(locks::delete_env))
+        .route("/environments/{env}/applications/{app}/locks/{lock}", put(locks::put_app).delete(locks::delete_app))
+        .route("/environment-groups/{group}/locks/{lock}", put(locks::put_group).delete(locks::delete_group))
+        .route("/api/environments/{env}/lock/team/{team}/{lock}", put(locks::put_team).delete(locks::delete_team))
+        .route("/environments/{env}/releasetrain", put(trains::environment))
+        .route("/environment-groups/{group}/releasetrain", put(trains::group))
+        .route("/api/environments/{env}/", post(environments::kuberpult_create));
     Router::new()
         .nest("/api", api)
+        .merge(kuberpult)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
