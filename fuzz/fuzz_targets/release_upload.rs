@@ -39,6 +39,7 @@ fn harness() -> &'static Harness {
                 metrics: std::sync::Arc::new(railyard_api::metrics::ApiMetrics::new()),
                 minimize_exported_data: false,
                 build_webhook: None,
+                project: "railyard".into(),
             };
             let app = railyard_api::routes::router(state, 1 << 20);
             // an environment for uploads to name

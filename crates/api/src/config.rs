@@ -60,6 +60,9 @@ pub struct Config {
     /// `text` or `json`.
     #[arg(long, env = "RAILYARD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// The project name the GitLab-compatible API answers to (`/api/v4/projects/{1 or this name}`).
+    #[arg(long, env = "RAILYARD_PROJECT", default_value = "railyard")]
+    pub project: String,
     /// URL a release candidate created with `trigger_build_workflow: true` is POSTed to (its answer is recorded with
     /// the candidate). Without it, such a request is refused with 400.
     #[arg(long, env = "RAILYARD_BUILD_WEBHOOK")]

@@ -70,6 +70,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    /// Parameters built by hand (a compatibility surface calling a native handler).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
     /// Parameter `name` as given (percent-decoded).
     pub fn raw(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or_default()

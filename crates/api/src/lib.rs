@@ -76,6 +76,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         export_status,
         metrics: std::sync::Arc::new(metrics),
         build_webhook: cfg.build_webhook.clone(),
+        project: cfg.project.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
     };
     let app = routes::router(state, cfg.max_body_bytes);

@@ -6,6 +6,7 @@ mod candidates;
 mod deploy;
 mod environments;
 mod flows;
+mod gitlab;
 mod health;
 mod locks;
 mod releases;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::ApiMetrics>,
     /// `--build-webhook`: where a release candidate with `trigger_build_workflow` is announced.
     pub build_webhook: Option<String>,
+    /// `--project`: the one project the GitLab-compatible surface serves (id 1).
+    pub project: String,
     /// `--minimize-exported-data`: a train that changes nothing makes no commit and no tag.
     pub minimize_exported_data: bool,
 }
@@ -163,6 +166,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/environment-groups/{group}/releasetrain", put(trains::group))
         .route("/api/environments/{env}/", post(environments::kuberpult_create));
     Router::new()
+        .nest("/api/v4", gitlab::router())
         .nest("/api", api)
         .merge(kuberpult)
         .route("/healthz", get(health::healthz))

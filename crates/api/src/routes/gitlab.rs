@@ -1,0 +1,290 @@
+//! GitLab's environments API under `/api/v4/projects/{project}/…`, for python-gitlab, glab and curl scripts: the
+//! native handlers (one implementation) answered in GitLab's shapes — bare arrays with `page`/`per_page` and the
+//! `X-*` and `Link` headers, JSON or form bodies, errors as `{"message": "404 Environment Not Found"}`.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::{environments, AppState};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, Params};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}", get(project))
+        .route("/projects/{project}/environments", get(list).post(create))
+        .route("/projects/{project}/environments/stop_stale", post(stop_stale))
+        .route("/projects/{project}/environments/review_apps", delete(review_apps))
+        .route("/projects/{project}/environments/{env}", get(get_env).put(update).delete(delete_env))
+        .route("/projects/{project}/environments/{env}/stop", post(stop))
+}
+
+/// A GitLab-shaped error: `{"message": "404 Environment Not Found"}` (or the reason, for 4xx other than 404).
+struct GitLabError(ApiError);
+
+impl From<ApiError> for GitLabError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for GitLabError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let message = match (e.status, e.extra.get("what").and_then(Value::as_str)) {
+            (StatusCode::NOT_FOUND, Some("environment")) => "404 Environment Not Found".to_owned(),
+            (StatusCode::NOT_FOUND, _) => format!("404 {}", e.message),
+            (status, _) if status.is_server_error() => {
+                return e.into_response();
+            }
+            _ => e.message.clone(),
+        };
+        let mut body = json!({ "message": message });
+        if let Some(field) = e.extra.get("field") {
+            body["field"] = field.clone();
+        }
+        (e.status, Json(body)).into_response()
+    }
+}
+
+type GitLabResult<T> = Result<T, GitLabError>;
+
+fn not_found_project() -> GitLabError {
+    GitLabError(ApiError::new(StatusCode::NOT_FOUND, "not_found", "Project Not Found"))
+}
+
+/// `{project}` is `1` or the project's name (URL-encoded, so `group%2Fname` works too).
+fn check_project(st: &AppState, project: &str) -> GitLabResult<()> {
+    if project == "1" || project == st.project {
+        Ok(())
+    } else {
+        Err(not_found_project())
+    }
+}
+
+fn project_json(st: &AppState, headers: &HeaderMap) -> Value {
+    json!({
+        "id": 1,
+        "name": st.project,
+        "path": st.project,
+        "path_with_namespace": st.project,
+        "name_with_namespace": st.project,
+        "web_url": format!("{}/{}", base_url(headers), st.project),
+        "default_branch": st.branch,
+    })
+}
+
+async fn project(
+    State(st): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> GitLabResult<Json<Value>> {
+    check_project(&st, &project)?;
+    Ok(Json(project_json(&st, &headers)))
+}
+
+/// `scheme://host` of this request, for the absolute URLs of `Link`.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+fn page_param(q: &HashMap<String, String>, key: &str, default: usize, max: usize) -> GitLabResult<usize> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(|n| n.min(max))
+            .ok_or_else(|| GitLabError(ApiError::bad_request(key, format!("{key} is invalid")))),
+    }
+}
+
+/// `GET …/environments?name=&search=&states=&page=&per_page=`: a bare array, paginated.
+async fn list(
+    State(st): State<AppState>,
+    Path(project): Path<String>,
+    Query(mut q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    let page = page_param(&q, "page", 1, usize::MAX)?;
+    let per_page = page_param(&q, "per_page", 20, 100)?;
+    let filters: HashMap<String, String> =
+        ["name", "search", "states"].into_iter().filter_map(|k| q.remove(k).map(|v| (k.to_owned(), v))).collect();
+    let (_, Json(all)) = environments::list(State(st), Query(filters)).await?;
+    let all = all["environments"].as_array().cloned().unwrap_or_default();
+    let total = all.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let items: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let mut resp = (StatusCode::OK, Json(Value::Array(items))).into_response();
+    let h = resp.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("x-total", total.to_string());
+    set("x-total-pages", pages.to_string());
+    set("x-page", page.to_string());
+    set("x-per-page", per_page.to_string());
+    set("x-next-page", if page < pages { (page + 1).to_string() } else { String::new() });
+    set("x-prev-page", if page > 1 { (page - 1).to_string() } else { String::new() });
+    // Link: absolute URLs of the same query with another page.
+    let path = format!("/api/v4/projects/{project}/environments");
+    let mut query: Vec<(String, String)> = q.into_iter().filter(|(k, _)| k != "page" && k != "per_page").collect();
+    query.sort();
+    let url = |p: usize| {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &query {
+            pairs.append_pair(k, v);
+        }
+        pairs.append_pair("page", &p.to_string());
+        pairs.append_pair("per_page", &per_page.to_string());
+        format!("{}{path}?{}", base_url(&headers), pairs.finish())
+    };
+    let mut links = Vec::new();
+    if page < pages {
+        links.push(format!("<{}>; rel=\"next\"", url(page + 1)));
+    }
+    if page > 1 {
+        links.push(format!("<{}>; rel=\"prev\"", url(page - 1)));
+    }
+    links.push(format!("<{}>; rel=\"first\"", url(1)));
+    links.push(format!("<{}>; rel=\"last\"", url(pages)));
+    set("link", links.join(", "));
+    Ok(resp)
+}
+
+/// A JSON or form-encoded body as a map of fields (GitLab accepts both).
+fn body_fields(headers: &HeaderMap, body: &Bytes) -> GitLabResult<Map<String, Value>> {
+    if body.is_empty() {
+        return Ok(Map::new());
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        return Ok(url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(GitLabError(ApiError::bad_request("body", "the body must be a JSON object or a form"))),
+    }
+}
+
+/// Keeps the fields the native request takes (GitLab ignores the ones it does not know); `protected` from a form is
+/// text.
+fn keep(mut fields: Map<String, Value>, known: &[&str]) -> Value {
+    fields.retain(|k, _| known.contains(&k.as_str()));
+    if let Some(Value::String(p)) = fields.get("protected").cloned() {
+        fields.insert("protected".into(), Value::Bool(p == "true" || p == "1"));
+    }
+    Value::Object(fields)
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(v: Value) -> GitLabResult<T> {
+    serde_json::from_value(v).map_err(|e| GitLabError(ApiError::bad_request("body", e.to_string())))
+}
+
+/// The environment of a native answer, without Railyard's `commit`.
+fn env_answer(status: StatusCode, mut v: Value) -> Response {
+    if let Value::Object(m) = &mut v {
+        m.remove("commit");
+    }
+    (status, Json(v)).into_response()
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    let fields = keep(body_fields(&headers, &body)?, &["name", "external_url", "tier", "upstream", "environmentGroup"]);
+    let (status, Json(v)) = environments::create(State(st), JsonBody(parse_body(fields)?)).await?;
+    Ok(env_answer(status, v))
+}
+
+async fn get_env(State(st): State<AppState>, Path((project, env)): Path<(String, String)>) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    let (status, Json(v)) = environments::get(State(st), Params::from_pairs(&[("env", &env)])).await?;
+    Ok(env_answer(status, v))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Path((project, env)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    let fields =
+        keep(body_fields(&headers, &body)?, &["external_url", "tier", "upstream", "environmentGroup", "protected"]);
+    let p = Params::from_pairs(&[("env", &env)]);
+    let (status, Json(v)) = environments::update(State(st), p, JsonBody(parse_body(fields)?)).await?;
+    Ok(env_answer(status, v))
+}
+
+async fn delete_env(
+    State(st): State<AppState>,
+    Path((project, env)): Path<(String, String)>,
+) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    Ok(environments::delete(State(st), Params::from_pairs(&[("env", &env)])).await?)
+}
+
+async fn stop(
+    State(st): State<AppState>,
+    Path((project, env)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    // `force` may come in the query or the body.
+    let mut q = q;
+    if let Some(force) = body_fields(&headers, &body)?.get("force") {
+        q.insert("force".into(), force.as_str().map_or_else(|| force.to_string(), str::to_owned));
+    }
+    let (status, Json(v)) = environments::stop(State(st), Params::from_pairs(&[("env", &env)]), Query(q)).await?;
+    Ok(env_answer(status, v))
+}
+
+async fn stop_stale(
+    State(st): State<AppState>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> GitLabResult<Json<Value>> {
+    check_project(&st, &project)?;
+    let _stopped = environments::stop_stale(State(st), Query(q)).await?;
+    Ok(Json(json!({ "message": "Successfully requested stop for all stale environments" })))
+}
+
+async fn review_apps(
+    State(st): State<AppState>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> GitLabResult<Response> {
+    check_project(&st, &project)?;
+    let (_, Json(mut v)) = environments::delete_review_apps(State(st), Query(q)).await?;
+    if let Value::Object(m) = &mut v {
+        m.remove("commit");
+        m.remove("dry_run");
+    }
+    // GitLab answers 202 Accepted, with the lists.
+    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+}
