@@ -9,6 +9,7 @@ mod flows;
 mod gitlab;
 mod health;
 mod locks;
+mod northflank;
 mod releases;
 mod trains;
 
@@ -167,6 +168,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/environments/{env}/", post(environments::kuberpult_create));
     Router::new()
         .nest("/api/v4", gitlab::router())
+        .nest("/v1", northflank::router())
         .nest("/api", api)
         .merge(kuberpult)
         .route("/healthz", get(health::healthz))
