@@ -72,3 +72,28 @@ fn kuberpult_paths_work_unchanged() {
     s.wait_exported();
     assert_eq!(s.remote_file("environments/production/applications/shop/version").as_deref(), Some("1"));
 }
+
+#[test]
+fn rfc_5987_part_names_are_decoded_and_nameless_parts_refused() {
+    let s = Server::start();
+    s.create_env("review/fix-a", json!({"latest": true}), None).assert_status(201);
+    // reqwest sends a name with `/` as `name*=utf-8''manifests%5Breview%2Ffix-a%5D`
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("application", "web")
+        .text("manifests[review/fix-a]", "kind: Review\n");
+    let resp = s.client().post(s.at("/api/release")).multipart(form).send().expect("POST");
+    assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().unwrap_or_default());
+    s.wait_exported();
+    assert_eq!(
+        s.remote_file("environments/review/fix-a/applications/web/manifests/manifests.yaml").as_deref(),
+        Some("kind: Review\n")
+    );
+    let head = s.local_head();
+    let body = b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nweb\r\n--XyZ--\r\n".to_vec();
+    s.send_raw_body("POST", "/api/release", "multipart/form-data; boundary=XyZ", body).assert_error(
+        400,
+        "invalid_input",
+        Some("body"),
+    );
+    assert_eq!(s.local_head(), head);
+}

@@ -45,6 +45,38 @@ fn manifest_env(name: &str) -> Option<&str> {
     name.strip_prefix("manifests[")?.strip_suffix(']')
 }
 
+/// A part's name: `name="…"`, or RFC 5987's `name*=utf-8''…` (percent-encoded), which some clients (reqwest, for
+/// names with `/` such as `manifests[review/x]`) send instead. A part with neither is refused, not ignored.
+fn part_name(field: &Field<'_>) -> ApiResult<String> {
+    if let Some(name) = field.name() {
+        return Ok(name.to_owned());
+    }
+    let disposition =
+        field.headers().get(axum::http::header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    for param in disposition.split(';').map(str::trim) {
+        let Some(value) = param.strip_prefix("name*=") else { continue };
+        let value = value.trim_matches('"');
+        let encoded =
+            value.split_once("''").map_or(
+                value,
+                |(charset, rest)| {
+                    if charset.eq_ignore_ascii_case("utf-8") {
+                        rest
+                    } else {
+                        value
+                    }
+                },
+            );
+        let decoded: Vec<u8> = url::form_urlencoded::parse(format!("n={}", encoded.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())
+            .unwrap_or_default();
+        return String::from_utf8(decoded)
+            .map_err(|_| ApiError::bad_request("body", "a multipart part name is not UTF-8"));
+    }
+    Err(ApiError::bad_request("body", format!("a multipart part has no name (Content-Disposition: {disposition:?})")))
+}
+
 async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
     let mut up = Upload::default();
     loop {
@@ -53,7 +85,7 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
             .await
             .map_err(|e| rejection(e.status(), "body", format!("malformed multipart body: {}", e.body_text())))?;
         let Some(field) = field else { break };
-        let name = field.name().unwrap_or_default().to_owned();
+        let name = part_name(&field)?;
         if let Some(env) = manifest_env(&name) {
             let env = EnvName::parse(env)
                 .map_err(|e| ApiError::from(railyard_manifest::Error::from(e)).with("field", name.clone().into()))?;
