@@ -47,3 +47,66 @@ fn python_gitlab_manages_environments_across_pages() {
     assert!(!paths.iter().any(|p| p.starts_with("environments/review/app-00/")), "cleaned up");
     assert!(!paths.iter().any(|p| p.starts_with("environments/dev/")), "deleted");
 }
+
+#[test]
+fn gitlab_surface_takes_form_bodies_and_answers_gitlab_headers_and_errors() {
+    let s = Server::start();
+    let form = |method: &str, path: &str, body: &str| {
+        s.send_raw_body(method, path, "application/x-www-form-urlencoded", body.as_bytes().to_vec())
+    };
+    for i in 0..5 {
+        let r = form(
+            "POST",
+            "/api/v4/projects/railyard/environments",
+            &format!("name=env-{i}&external_url=https%3A%2F%2Fe{i}.example.com&tier=staging&unknown_gitlab_field=x"),
+        );
+        r.assert_status(201);
+        assert_eq!(r.json["tier"], "staging");
+        assert_eq!(r.json.get("commit"), None, "GitLab's shape");
+    }
+    let r =
+        form("PUT", "/api/v4/projects/1/environments/2", "external_url=https%3A%2F%2Fnew.example.com&protected=true");
+    r.assert_status(200);
+    assert_eq!(
+        (r.json["external_url"].as_str(), r.json["protected"].as_bool()),
+        (Some("https://new.example.com"), Some(true))
+    );
+
+    let resp =
+        s.client().get(s.at("/api/v4/projects/1/environments?per_page=2&page=2&search=env")).send().expect("GET");
+    let h = resp.headers().clone();
+    let names: Vec<String> = resp
+        .json::<serde_json::Value>()
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(names, ["env-2", "env-3"]);
+    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(
+        (header("x-total"), header("x-total-pages"), header("x-page"), header("x-per-page")),
+        ("5".into(), "3".into(), "2".into(), "2".into())
+    );
+    assert_eq!((header("x-next-page"), header("x-prev-page")), ("3".into(), "1".into()));
+    let link = header("link");
+    assert!(
+        link.contains(&format!(
+            "<{}/api/v4/projects/1/environments?search=env&page=3&per_page=2>; rel=\"next\"",
+            s.url
+        )),
+        "{link}"
+    );
+    assert!(link.contains("rel=\"prev\"") && link.contains("rel=\"first\"") && link.contains("rel=\"last\""), "{link}");
+
+    let r = s.get("/api/v4/projects/1/environments/99");
+    r.assert_status(404);
+    assert_eq!(r.json, serde_json::json!({"message": "404 Environment Not Found"}));
+    let r = s.get("/api/v4/projects/2/environments");
+    r.assert_status(404);
+    assert_eq!(r.json["message"], "404 Project Not Found");
+    let r = s.get("/api/v4/projects/1/environments?per_page=0");
+    r.assert_status(400);
+    assert!(r.json["message"].is_string());
+}

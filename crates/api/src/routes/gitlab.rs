@@ -117,6 +117,8 @@ async fn list(
     headers: HeaderMap,
 ) -> GitLabResult<Response> {
     check_project(&st, &project)?;
+    // The Link URLs repeat the whole query (filters included) with another page.
+    let link_query = q.clone();
     let page = page_param(&q, "page", 1, usize::MAX)?;
     let per_page = page_param(&q, "per_page", 20, 100)?;
     let filters: HashMap<String, String> =
@@ -141,7 +143,8 @@ async fn list(
     set("x-prev-page", if page > 1 { (page - 1).to_string() } else { String::new() });
     // Link: absolute URLs of the same query with another page.
     let path = format!("/api/v4/projects/{project}/environments");
-    let mut query: Vec<(String, String)> = q.into_iter().filter(|(k, _)| k != "page" && k != "per_page").collect();
+    let mut query: Vec<(String, String)> =
+        link_query.into_iter().filter(|(k, _)| k != "page" && k != "per_page").collect();
     query.sort();
     let url = |p: usize| {
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
