@@ -54,6 +54,10 @@ pub struct Config {
     /// Larger request bodies get 413.
     #[arg(long, env = "RAILYARD_MAX_BODY_BYTES", default_value_t = 12 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// YAML list of `{token_sha256, name, email, roles}`: turns authentication on (every request but /healthz,
+    /// /readyz and /metrics needs `Authorization: Bearer <token>` or `PRIVATE-TOKEN`).
+    #[arg(long, env = "RAILYARD_AUTH_TOKENS")]
+    pub auth_tokens: Option<PathBuf>,
     /// Allow listening on a non-loopback address without authentication.
     #[arg(long, env = "RAILYARD_INSECURE_NO_AUTH", default_value_t = false)]
     pub insecure_no_auth: bool,

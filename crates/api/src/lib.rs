@@ -1,5 +1,6 @@
 //! Railyard's API server as a library: the binary parses flags and calls [`serve`].
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -35,9 +36,17 @@ fn open_or_init(cfg: &Config) -> anyhow::Result<Repository> {
 
 /// Runs the server until ctrl-c / SIGTERM.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
-    if !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
+    let tokens = match &cfg.auth_tokens {
+        Some(file) => {
+            let t = auth::Tokens::load(file)?;
+            tracing::info!(tokens = t.len(), file = %file.display(), "authentication on");
+            Some(std::sync::Arc::new(t))
+        }
+        None => None,
+    };
+    if tokens.is_none() && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
         anyhow::bail!(
-            "refusing to listen on {} without authentication; listen on 127.0.0.1 or pass --insecure-no-auth",
+            "refusing to listen on {} without authentication; pass --auth-tokens FILE, listen on 127.0.0.1, or pass --insecure-no-auth",
             cfg.listen
         );
     }
@@ -79,7 +88,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         project: cfg.project.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
     };
-    let app = routes::router(state, cfg.max_body_bytes);
+    let app = routes::router_with_auth(state, cfg.max_body_bytes, tokens);
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(listen = %listener.local_addr()?, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");

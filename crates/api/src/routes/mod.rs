@@ -98,10 +98,142 @@ impl AppState {
         .map_err(ApiError::from)
     }
 
-    /// Queues `request` for the writer and waits for its commit.
+    /// Queues `request` for the writer and waits for its commit. With auth on, the caller's roles must allow it (403
+    /// otherwise) and the caller is its author.
     pub async fn write(&self, request: Request) -> ApiResult<Applied> {
-        let envelope = Envelope { author: Identity::default(), at: now(), request };
+        let author = match crate::auth::caller() {
+            Some(caller) => {
+                self.authorize(&caller, &request).await?;
+                caller.identity
+            }
+            None => Identity::default(),
+        };
+        let envelope = Envelope { author, at: now(), request };
         self.writer.submit(envelope).await
+    }
+
+    /// Checks `request` against the caller's roles: the action it is, on the environments and team it touches.
+    fn authorize<'a>(
+        &'a self,
+        caller: &'a crate::auth::Caller,
+        request: &'a Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<()>> + Send + 'a>> {
+        use crate::auth::{forbidden, Action};
+        use railyard_manifest::{state, LockTarget, TrainTarget};
+        Box::pin(async move {
+            let need = |ok: bool, what: String| if ok { Ok(()) } else { Err(forbidden(what)) };
+            let app_team = |app: railyard_manifest::AppName| async move {
+                self.read(move |s| Ok(state::app_team(s, &app)?.map(|t| t.to_string()))).await
+            };
+            let group_envs = |g: railyard_manifest::GroupName| async move {
+                self.read(move |s| {
+                    Ok(state::group_environments(s, &g)?.into_iter().map(|(e, _)| e.to_string()).collect::<Vec<_>>())
+                })
+                .await
+            };
+            match request {
+                Request::CreateEnvironment(r) => need(
+                    caller.may(Action::Environment, Some(r.name.as_str()), None),
+                    format!("environment on {}", r.name),
+                ),
+                Request::UpdateEnvironment(r) => need(
+                    caller.may(Action::Environment, Some(r.name.as_str()), None),
+                    format!("environment on {}", r.name),
+                ),
+                Request::StopEnvironment(r) => need(
+                    caller.may(Action::Environment, Some(r.name.as_str()), None),
+                    format!("environment on {}", r.name),
+                ),
+                Request::DeleteEnvironment(r) => need(
+                    caller.may(Action::Environment, Some(r.name.as_str()), None),
+                    format!("environment on {}", r.name),
+                ),
+                Request::StopStaleEnvironments(_) | Request::DeleteReviewApps(_) => {
+                    need(caller.may_everywhere(Action::Environment), "environment on every environment".into())
+                }
+                Request::CreateRelease(r) => {
+                    let team = match &r.team {
+                        Some(t) => Some(t.to_string()),
+                        None => app_team(r.application.clone()).await?,
+                    };
+                    need(caller.may(Action::Release, None, team.as_deref()), format!("release of {}", r.application))
+                }
+                Request::CreateReleaseCandidate(r) => {
+                    let team = app_team(r.application.clone()).await?;
+                    need(caller.may(Action::Release, None, team.as_deref()), format!("release of {}", r.application))
+                }
+                Request::UpdateApplication(r) => {
+                    let current = app_team(r.application.clone()).await?;
+                    let new = r.team.as_ref().map(ToString::to_string);
+                    need(
+                        caller.may(Action::Release, None, current.as_deref())
+                            && caller.may(Action::Release, None, new.as_deref()),
+                        format!("release of {}", r.application),
+                    )
+                }
+                Request::Deploy(r) => {
+                    let team = app_team(r.application.clone()).await?;
+                    let ok = caller.may(Action::Deploy, Some(r.environment.as_str()), team.as_deref());
+                    need(ok, format!("deploy of {} to {}", r.application, r.environment))
+                }
+                Request::DeployReleaseCandidate(r) => {
+                    let team = app_team(r.application.clone()).await?;
+                    let ok = caller.may(Action::Deploy, Some(r.environment.as_str()), team.as_deref());
+                    need(ok, format!("deploy of {} to {}", r.application, r.environment))
+                }
+                Request::SetDeploymentStatus(r) => {
+                    let team = app_team(r.application.clone()).await?;
+                    let ok = caller.may(Action::Deploy, Some(r.environment.as_str()), team.as_deref());
+                    need(ok, format!("deploy of {} to {}", r.application, r.environment))
+                }
+                Request::CreateLock(railyard_manifest::request::CreateLock { target, .. })
+                | Request::DeleteLock(railyard_manifest::request::DeleteLock { target, .. }) => {
+                    let (envs, team) = match target {
+                        LockTarget::Environment { environment } => (vec![environment.to_string()], None),
+                        LockTarget::Application { environment, application } => {
+                            (vec![environment.to_string()], app_team(application.clone()).await?)
+                        }
+                        LockTarget::Team { environment, team } => {
+                            (vec![environment.to_string()], Some(team.to_string()))
+                        }
+                        LockTarget::EnvironmentGroup { group } => (group_envs(group.clone()).await?, None),
+                    };
+                    let ok = envs.iter().all(|e| caller.may(Action::Lock, Some(e), team.as_deref()));
+                    need(ok, format!("lock on {}", envs.join(", ")))
+                }
+                Request::ReleaseTrain(r) => {
+                    let envs = match &r.target {
+                        TrainTarget::Environment { environment } => vec![environment.to_string()],
+                        TrainTarget::EnvironmentGroup { group } => group_envs(group.clone()).await?,
+                    };
+                    // A train without `team` moves every team's applications.
+                    let ok = envs.iter().all(|e| match &r.team {
+                        Some(t) => caller.may(Action::Train, Some(e), Some(t.as_str())),
+                        None => caller.may_all_teams(Action::Train, e),
+                    });
+                    let teams = r.team.as_ref().map_or_else(|| "every team".to_owned(), |t| format!("team {t}"));
+                    need(ok, format!("a release train of {teams} to {}", envs.join(", ")))
+                }
+                Request::PutFlow(r) => need(caller.may(Action::Flow, None, None), format!("release flow {}", r.flow)),
+                Request::RunFlow(r) => {
+                    need(caller.may(Action::Flow, None, None), format!("release flow {}", r.flow))?;
+                    for step in &r.steps {
+                        match &step.action {
+                            railyard_manifest::flow::Action::Request { request } => {
+                                self.authorize(caller, request).await?;
+                            }
+                            railyard_manifest::flow::Action::DeployCandidate { application, environment, .. } => {
+                                let team = app_team(application.clone()).await?;
+                                let ok = caller.may(Action::Deploy, Some(environment.as_str()), team.as_deref());
+                                need(ok, format!("deploy of {application} to {environment}"))?;
+                            }
+                            railyard_manifest::flow::Action::Tag { .. } => {}
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        })
     }
 }
 
@@ -121,6 +253,11 @@ pub fn written(status: StatusCode, applied: Applied) -> (StatusCode, Json<Value>
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    router_with_auth(state, max_body_bytes, None)
+}
+
+/// The router, with `--auth-tokens` (None: auth off).
+pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<Arc<crate::auth::Tokens>>) -> Router {
     let api = Router::new()
         .route("/release", post(releases::create))
         .route("/applications/{app}", put(applications::update))
@@ -177,6 +314,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(tokens, crate::auth::authenticate))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
