@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test lint bench build fuzz fuzz-smoke
+.PHONY: run test lint bench build fuzz fuzz-smoke helm-check
 
 build:
 	$(CARGO) build --release --bins
@@ -40,3 +40,10 @@ fuzz:
 ## The bounded run CI does: 20 s per target.
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
+
+## Lints and renders the Helm chart with Helm's own engine (PyPI helm-python-sdk; no helm binary) and validates the
+## rendered objects against the Kubernetes schemas (scripts/helm-check.py).
+helm-check:
+	python3 -m venv .venv-tools
+	.venv-tools/bin/pip install --quiet helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3
+	.venv-tools/bin/python scripts/helm-check.py
