@@ -29,6 +29,7 @@ fn harness() -> &'static Harness {
                 batch_max: 10,
                 queue_capacity: 64,
                 on_commit: None,
+                metrics: Default::default(),
             })
             .expect("writer");
             let state = railyard_api::routes::AppState {

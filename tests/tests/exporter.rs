@@ -188,6 +188,11 @@ fn metrics_show_export_lag_and_counters() {
         "railyard_export_pushes_total",
         "railyard_export_push_failures_total",
         "railyard_writer_queue_depth",
+        "railyard_writer_commits_total 2",
+        "railyard_writer_batch_size_count 2",
+        "railyard_writer_commit_seconds_bucket",
+        "railyard_http_requests_total{method=\"POST\",route=\"/api/environments\",status=\"201\"} 2",
+        "railyard_http_request_seconds_bucket",
     ] {
         assert!(m.text.contains(name), "{name} missing from:\n{}", m.text);
     }

@@ -77,6 +77,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         batch_max: cfg.batch_max as usize,
         queue_capacity: cfg.queue_capacity as usize,
         on_commit,
+        metrics: metrics.writer.clone(),
     })?;
     let state = routes::AppState {
         writer,

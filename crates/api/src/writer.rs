@@ -36,6 +36,8 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     /// Woken after every commit (the exporter).
     pub on_commit: Option<Arc<Notify>>,
+    /// Batch sizes and commit latency.
+    pub metrics: crate::metrics::WriterMetrics,
 }
 
 impl Writer {
@@ -93,6 +95,9 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
             Ok((commit, results)) => {
                 if let Some(c) = commit {
                     tracing::info!(commit = %c, requests = n, ms = started.elapsed().as_millis() as u64, "committed batch");
+                    cfg.metrics.batch_size.observe(n as f64);
+                    cfg.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                    cfg.metrics.commits.inc();
                     if let Some(w) = &cfg.on_commit {
                         w.notify_one();
                     }

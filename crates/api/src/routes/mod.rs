@@ -315,6 +315,7 @@ pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<A
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(tokens, crate::auth::authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::count))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
