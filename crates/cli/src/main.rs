@@ -37,6 +37,209 @@ enum Command {
     /// Move a target environment (or every environment of a group) to its upstream's versions.
     #[command(name = "release-train")]
     ReleaseTrain(TrainArgs),
+    /// Upload a release: `railyard release --application web --manifest dev=dev.yaml --manifest prod=prod.yaml`.
+    Release(ReleaseArgs),
+    /// Deploy a release of an application to an environment.
+    Deploy(DeployArgs),
+    /// Lock an environment, an application or a team in it, or an environment group.
+    Lock(LockArgs),
+    /// Remove a lock.
+    Unlock(LockArgs),
+    /// Environments: list, get, create, update, stop, delete.
+    #[command(subcommand, name = "envs")]
+    Envs(EnvsCommand),
+    /// Create a release candidate (`<version>-rc<N>`) of a project (an application).
+    #[command(name = "release-candidate")]
+    ReleaseCandidate(CandidateArgs),
+    /// Deployments of release candidates: create one (deploys), or report a status.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
+    /// Release flows: store a template, show it, run it, list its runs.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Print a shell completion script: `railyard completions bash > /etc/bash_completion.d/railyard`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args)]
+struct ReleaseArgs {
+    #[arg(long)]
+    application: String,
+    /// `ENV=FILE` (repeat for each environment); `-` reads standard input.
+    #[arg(long = "manifest", required = true, value_name = "ENV=FILE")]
+    manifests: Vec<String>,
+    /// The release number (default: the next one).
+    #[arg(long)]
+    version: Option<u64>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long = "source-commit-id")]
+    source_commit_id: Option<String>,
+    #[arg(long = "source-author")]
+    source_author: Option<String>,
+    #[arg(long = "source-message")]
+    source_message: Option<String>,
+    #[arg(long = "display-version")]
+    display_version: Option<String>,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    #[arg(long)]
+    environment: String,
+    #[arg(long)]
+    application: String,
+    #[arg(long)]
+    version: u64,
+    /// What to do when a lock is in the way.
+    #[arg(long = "lock-behavior", value_parser = ["fail", "queue", "ignore"], default_value = "fail")]
+    lock_behavior: String,
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("where").required(true).args(["environment", "environment_group"]))]
+struct LockArgs {
+    #[arg(long)]
+    environment: Option<String>,
+    #[arg(long = "environment-group")]
+    environment_group: Option<String>,
+    /// Lock only this application in the environment.
+    #[arg(long, conflicts_with_all = ["team", "environment_group"])]
+    application: Option<String>,
+    /// Lock only this team's applications in the environment.
+    #[arg(long, conflicts_with = "environment_group")]
+    team: Option<String>,
+    #[arg(long = "lock-id")]
+    lock_id: String,
+    /// Why (locks only).
+    #[arg(long, default_value = "")]
+    message: String,
+}
+
+#[derive(Subcommand)]
+enum EnvsCommand {
+    /// List environments.
+    List {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        search: Option<String>,
+        /// `available`, `stopping`, `stopped` (comma-separated).
+        #[arg(long)]
+        states: Option<String>,
+    },
+    /// Show one environment (name or id).
+    Get { env: String },
+    /// Create an environment.
+    Create {
+        name: String,
+        /// Takes every new release at once.
+        #[arg(long = "upstream-latest", conflicts_with = "upstream")]
+        upstream_latest: bool,
+        /// Release trains take the versions of this environment.
+        #[arg(long)]
+        upstream: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        tier: Option<String>,
+        #[arg(long = "external-url")]
+        external_url: Option<String>,
+    },
+    /// Change an environment's settings.
+    Update {
+        env: String,
+        #[arg(long)]
+        upstream: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        tier: Option<String>,
+        #[arg(long = "external-url")]
+        external_url: Option<String>,
+        #[arg(long)]
+        protected: Option<bool>,
+    },
+    /// Stop an environment.
+    Stop {
+        env: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete a stopped environment.
+    Delete { env: String },
+}
+
+#[derive(Args)]
+struct CandidateArgs {
+    #[arg(long)]
+    project: String,
+    /// `<release-version>-rc<N>`.
+    #[arg(long = "rc")]
+    rc: String,
+    /// `org/repo`.
+    #[arg(long)]
+    repo: String,
+    #[arg(long)]
+    commit: String,
+    /// `ENV=FILE` (repeat); optional.
+    #[arg(long = "manifest", value_name = "ENV=FILE")]
+    manifests: Vec<String>,
+    #[arg(long = "trigger-build")]
+    trigger_build: bool,
+}
+
+#[derive(Subcommand)]
+enum DeploymentCommand {
+    /// Deploy a release candidate to an environment (records a `pending` deployment).
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        environment: String,
+        #[arg(long = "rc")]
+        rc: String,
+    },
+    /// Report a deployment's status (`pending`, `in_progress`, `success`, `failure`, `canceling`, `canceled`, `unknown`).
+    Status {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        environment: String,
+        #[arg(long = "rc")]
+        rc: String,
+        #[arg(long)]
+        status: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// Store a template (YAML or JSON file; `-` reads standard input).
+    Put { flow: String, file: String },
+    /// Show a template.
+    Get { flow: String },
+    /// Run a flow.
+    Run {
+        flow: String,
+        /// `NAME=VALUE` (repeat).
+        #[arg(long = "arg", value_name = "NAME=VALUE")]
+        args: Vec<String>,
+        /// `REF.FIELD=VALUE` (repeat).
+        #[arg(long = "override", value_name = "REF.FIELD=VALUE")]
+        overrides: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
+    /// List a flow's runs.
+    Runs { flow: String },
 }
 
 #[derive(Args)]
@@ -77,8 +280,20 @@ fn token(cli: &Cli) -> Option<String> {
     cli.token.clone().or_else(|| std::env::var("KUBERPULT_DEX_ACCESS_TOKEN").ok())
 }
 
+/// A request body.
+enum Body {
+    None,
+    Json(Value),
+    /// Content type and bytes.
+    Raw(String, Vec<u8>),
+}
+
 /// Sends the request; Ok(body) on 2xx, Err(message) otherwise.
 fn call(cli: &Cli, method: reqwest::Method, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
+    send(cli, method, path, query, Body::None)
+}
+
+fn send(cli: &Cli, method: reqwest::Method, path: &str, query: &[(&str, String)], body: Body) -> Result<Value, String> {
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
         .build()
@@ -87,12 +302,17 @@ fn call(cli: &Cli, method: reqwest::Method, path: &str, query: &[(&str, String)]
     if let Some(t) = token(cli) {
         req = req.bearer_auth(t);
     }
+    req = match body {
+        Body::None => req,
+        Body::Json(v) => req.json(&v),
+        Body::Raw(content_type, bytes) => req.header("content-type", content_type).body(bytes),
+    };
     let resp = req.send().map_err(|e| format!("cannot reach {}: {e}", cli.url))?;
     let status = resp.status();
     let text = resp.text().map_err(|e| format!("cannot read the answer: {e}"))?;
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
-        Ok(body)
+        Ok(if status == reqwest::StatusCode::NO_CONTENT { serde_json::json!({"deleted": true}) } else { body })
     } else {
         let msg = body.get("error").and_then(Value::as_str).map_or_else(|| body.to_string(), str::to_owned);
         Err(format!("{} {}: {msg}", status.as_u16(), status.canonical_reason().unwrap_or("")))
@@ -137,7 +357,279 @@ fn train_table(body: &Value) -> String {
     out
 }
 
+/// `ENV=FILE` → (env, contents); `-` reads standard input.
+fn manifest(spec: &str) -> Result<(String, Vec<u8>), String> {
+    let (env, file) = spec.split_once('=').ok_or_else(|| format!("--manifest {spec:?}: expected ENV=FILE"))?;
+    let bytes = if file == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| format!("reading stdin: {e}"))?;
+        buf
+    } else {
+        std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?
+    };
+    Ok((env.to_owned(), bytes))
+}
+
+/// A multipart/form-data body of `parts` (names sent as they are, as Kuberpult's clients do).
+fn multipart(parts: &[(String, Vec<u8>)]) -> Body {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let boundary = format!("railyard-boundary-{}-{nanos:x}", std::process::id());
+    let mut body = Vec::new();
+    for (name, value) in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Body::Raw(format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A generic table: a list of objects as rows (their scalar fields as columns), an object as `key: value` lines.
+fn table(body: &Value) -> String {
+    let list = match body {
+        Value::Array(items) => Some(items.clone()),
+        Value::Object(m) => m
+            .values()
+            .find_map(|v| v.as_array().filter(|a| a.iter().all(Value::is_object)).cloned())
+            .filter(|_| m.len() <= 2),
+        _ => None,
+    };
+    if let Some(items) = list.filter(|i| !i.is_empty()) {
+        let mut cols: Vec<String> = Vec::new();
+        for item in &items {
+            for (k, v) in item.as_object().into_iter().flatten() {
+                if !v.is_object() && !v.is_array() && !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+        let mut rows = vec![cols.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()];
+        for item in &items {
+            rows.push(cols.iter().map(|c| show(&item[c])).collect());
+        }
+        let widths: Vec<usize> =
+            (0..cols.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let mut out = String::new();
+        for r in rows {
+            let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        return out;
+    }
+    match body {
+        Value::Object(m) => {
+            let width = m.keys().map(String::len).max().unwrap_or(0);
+            m.iter().map(|(k, v)| format!("{k:<width$}  {}\n", show(v))).collect()
+        }
+        other => format!("{}\n", show(other)),
+    }
+}
+
+fn pairs(specs: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
+    specs
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("{what} {s:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn lock_path(a: &LockArgs) -> String {
+    let id = segment(&a.lock_id);
+    match (&a.environment, &a.environment_group, &a.application, &a.team) {
+        (Some(env), _, Some(app), _) => {
+            format!("/api/environments/{}/applications/{}/locks/{id}", segment(env), segment(app))
+        }
+        (Some(env), _, None, Some(team)) => {
+            format!("/api/environments/{}/teams/{}/locks/{id}", segment(env), segment(team))
+        }
+        (Some(env), _, None, None) => format!("/api/environments/{}/locks/{id}", segment(env)),
+        (None, Some(group), _, _) => format!("/api/environment-groups/{}/locks/{id}", segment(group)),
+        (None, None, _, _) => unreachable!("clap requires a target"),
+    }
+}
+
+fn other(cli: &Cli) -> Result<Value, String> {
+    use reqwest::Method;
+    match &cli.command {
+        Command::ReleaseTrain(_) | Command::Completions { .. } => unreachable!("handled in run"),
+        Command::Release(a) => {
+            let mut parts: Vec<(String, Vec<u8>)> = vec![("application".into(), a.application.clone().into_bytes())];
+            for (key, value) in [
+                ("version", a.version.map(|v| v.to_string())),
+                ("team", a.team.clone()),
+                ("source_commit_id", a.source_commit_id.clone()),
+                ("source_author", a.source_author.clone()),
+                ("source_message", a.source_message.clone()),
+                ("display_version", a.display_version.clone()),
+            ] {
+                if let Some(v) = value {
+                    parts.push((key.into(), v.into_bytes()));
+                }
+            }
+            for m in &a.manifests {
+                let (env, bytes) = manifest(m)?;
+                parts.push((format!("manifests[{env}]"), bytes));
+            }
+            send(cli, Method::POST, "/api/release", &[], multipart(&parts))
+        }
+        Command::Deploy(a) => {
+            let path = format!(
+                "/api/environments/{}/applications/{}/deploy",
+                segment(&a.environment),
+                segment(&a.application)
+            );
+            send(
+                cli,
+                Method::PUT,
+                &path,
+                &[],
+                Body::Json(serde_json::json!({"version": a.version, "lockBehavior": a.lock_behavior})),
+            )
+        }
+        Command::Lock(a) => {
+            send(cli, Method::PUT, &lock_path(a), &[], Body::Json(serde_json::json!({"message": a.message})))
+        }
+        Command::Unlock(a) => call(cli, Method::DELETE, &lock_path(a), &[]),
+        Command::Envs(c) => match c {
+            EnvsCommand::List { name, search, states } => {
+                let mut q = Vec::new();
+                for (k, v) in [("name", name), ("search", search), ("states", states)] {
+                    if let Some(v) = v {
+                        q.push((k, v.clone()));
+                    }
+                }
+                call(cli, Method::GET, "/api/environments", &q)
+            }
+            EnvsCommand::Get { env } => call(cli, Method::GET, &format!("/api/environments/{}", segment(env)), &[]),
+            EnvsCommand::Create { name, upstream_latest, upstream, group, tier, external_url } => {
+                let mut body = serde_json::json!({ "name": name });
+                if *upstream_latest {
+                    body["upstream"] = serde_json::json!({"latest": true});
+                } else if let Some(u) = upstream {
+                    body["upstream"] = serde_json::json!({"environment": u});
+                }
+                for (k, v) in [("environmentGroup", group), ("tier", tier), ("external_url", external_url)] {
+                    if let Some(v) = v {
+                        body[k] = Value::String(v.clone());
+                    }
+                }
+                send(cli, Method::POST, "/api/environments", &[], Body::Json(body))
+            }
+            EnvsCommand::Update { env, upstream, group, tier, external_url, protected } => {
+                let mut body = serde_json::json!({});
+                if let Some(u) = upstream {
+                    body["upstream"] = serde_json::json!({"environment": u});
+                }
+                for (k, v) in [("environmentGroup", group), ("tier", tier), ("external_url", external_url)] {
+                    if let Some(v) = v {
+                        body[k] = Value::String(v.clone());
+                    }
+                }
+                if let Some(p) = protected {
+                    body["protected"] = Value::Bool(*p);
+                }
+                send(cli, Method::PUT, &format!("/api/environments/{}", segment(env)), &[], Body::Json(body))
+            }
+            EnvsCommand::Stop { env, force } => call(
+                cli,
+                Method::POST,
+                &format!("/api/environments/{}/stop", segment(env)),
+                &[("force", force.to_string())],
+            ),
+            EnvsCommand::Delete { env } => {
+                call(cli, Method::DELETE, &format!("/api/environments/{}", segment(env)), &[])
+            }
+        },
+        Command::ReleaseCandidate(a) => {
+            let mut manifests = serde_json::Map::new();
+            for m in &a.manifests {
+                let (env, bytes) = manifest(m)?;
+                manifests.insert(env, Value::String(String::from_utf8(bytes).map_err(|_| format!("{m}: not UTF-8"))?));
+            }
+            let body = serde_json::json!({"repo": a.repo, "commit": a.commit, "trigger_build_workflow": a.trigger_build, "manifests": manifests});
+            let path = format!("/api/releases/{}/releases/{}", segment(&a.project), segment(&a.rc));
+            send(cli, Method::POST, &path, &[], Body::Json(body))
+        }
+        Command::Deployment(c) => match c {
+            DeploymentCommand::Create { project, environment, rc } => {
+                let path =
+                    format!("/api/releases/{}/environments/{}/deployments", segment(project), segment(environment));
+                send(cli, Method::POST, &path, &[], Body::Json(serde_json::json!({"release_candidate_version": rc})))
+            }
+            DeploymentCommand::Status { project, environment, rc, status } => {
+                let path =
+                    format!("/api/releases/{}/environments/{}/deployments", segment(project), segment(environment));
+                let body = serde_json::json!({"release_candidate_version": rc, "status": status});
+                send(cli, Method::PATCH, &path, &[], Body::Json(body))
+            }
+        },
+        Command::Flow(c) => match c {
+            FlowCommand::Put { flow, file } => {
+                let (_, bytes) = manifest(&format!("x={file}"))?;
+                let json = bytes.first().is_some_and(|b| *b == b'{');
+                let ct = if json { "application/json" } else { "application/yaml" };
+                send(
+                    cli,
+                    Method::PUT,
+                    &format!("/api/release-flows/{}", segment(flow)),
+                    &[],
+                    Body::Raw(ct.into(), bytes),
+                )
+            }
+            FlowCommand::Get { flow } => call(cli, Method::GET, &format!("/api/release-flows/{}", segment(flow)), &[]),
+            FlowCommand::Runs { flow } => {
+                call(cli, Method::GET, &format!("/api/release-flows/{}/runs", segment(flow)), &[])
+            }
+            FlowCommand::Run { flow, args, overrides, name, description, dry_run } => {
+                let mut body = serde_json::json!({"arguments": {}, "overrides": {}, "dryRun": dry_run});
+                for (k, v) in pairs(args, "--arg")? {
+                    body["arguments"][k] = Value::String(v);
+                }
+                for (k, v) in pairs(overrides, "--override")? {
+                    let (r, field) =
+                        k.split_once('.').ok_or_else(|| format!("--override {k}: expected REF.FIELD=VALUE"))?;
+                    if body["overrides"].get(r).is_none() {
+                        body["overrides"][r] = serde_json::json!({});
+                    }
+                    body["overrides"][r][field] = Value::String(v);
+                }
+                if let Some(n) = name {
+                    body["name"] = Value::String(n.clone());
+                }
+                if let Some(d) = description {
+                    body["description"] = Value::String(d.clone());
+                }
+                send(cli, Method::POST, &format!("/api/release-flows/{}/runs", segment(flow)), &[], Body::Json(body))
+            }
+        },
+    }
+}
+
 fn run(cli: &Cli) -> Result<String, String> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "railyard", &mut out);
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        }
+        Command::ReleaseTrain(_) => train(cli),
+        _ => {
+            let body = other(cli)?;
+            Ok(match cli.output {
+                Output::Json => format!("{body:#}\n"),
+                Output::Table => table(&body),
+            })
+        }
+    }
+}
+
+fn train(cli: &Cli) -> Result<String, String> {
     match &cli.command {
         Command::ReleaseTrain(a) => {
             let path = match (&a.target_environment, &a.target_environment_group) {
@@ -160,6 +652,7 @@ fn run(cli: &Cli) -> Result<String, String> {
                 Output::Table => train_table(&body),
             })
         }
+        _ => unreachable!("only release-train comes here"),
     }
 }
 
