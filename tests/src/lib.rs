@@ -616,3 +616,24 @@ pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
     samples[rank.min(samples.len() - 1)]
 }
+
+/// Polls `/readyz` (asserting 200 and `ready: true` each time: export trouble never makes the API unready) until
+/// `pred` holds on its `export` member; panics after `limit`.
+pub fn wait_readyz(
+    s: &Server,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = s.get("/readyz");
+        r.assert_status(200);
+        assert_eq!(r.json["ready"], true, "{}", r.text);
+        if pred(&r.json["export"]) {
+            return r.json;
+        }
+        assert!(Instant::now() < deadline, "{what}: /readyz is {}", r.text);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -7,10 +7,10 @@
 //! harness's `dir/remote.git`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use railyard_tests::git_http::{base64_decode, base64_encode, GitHttpServer};
-use railyard_tests::Server;
+use railyard_tests::{wait_readyz, Server};
 use serde_json::{json, Value};
 
 /// A temp dir with an empty bare `remote.git` (the API only creates local-path remotes) served over HTTP.
@@ -69,21 +69,6 @@ fn assert_secret_hidden(s: &Server, secret: &str) {
                 assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret in {}", path.display());
             }
         }
-    }
-}
-
-/// Polls `/readyz` (asserting 200 and `ready: true` each time) until `pred` holds on `export`.
-fn wait_readyz(s: &Server, limit: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let r = s.get("/readyz");
-        r.assert_status(200);
-        assert_eq!(r.json["ready"], true, "{}", r.text);
-        if pred(&r.json["export"]) {
-            return r.json;
-        }
-        assert!(Instant::now() < deadline, "{what}: /readyz is {}", r.text);
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

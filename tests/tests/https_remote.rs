@@ -7,10 +7,10 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use railyard_tests::git_http::{Connection, GitHttpServer};
-use railyard_tests::Server;
+use railyard_tests::{wait_readyz, Server};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
@@ -117,21 +117,6 @@ fn assert_refused_before_any_request(s: &Server, https: &GitHttpServer) -> Strin
     assert_eq!(https.count(|s| &s.requests), 0, "{}", https.log());
     s.assert_healthy();
     ready["export"]["last_error"].as_str().unwrap().to_owned()
-}
-
-/// Polls `/readyz` (asserting 200 and `ready: true` each time) until `pred` holds on `export`.
-fn wait_readyz(s: &Server, limit: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let r = s.get("/readyz");
-        r.assert_status(200);
-        assert_eq!(r.json["ready"], true, "{}", r.text);
-        if pred(&r.json["export"]) {
-            return r.json;
-        }
-        assert!(Instant::now() < deadline, "{what}: /readyz is {}", r.text);
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -4,23 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use railyard_tests::{free_port, GitDaemon, Server};
+use railyard_tests::{free_port, wait_readyz, GitDaemon, Server};
 use serde_json::{json, Value};
-
-/// Polls `/readyz` until `pred` holds on its `export` member; panics after `limit`.
-fn wait_readyz(s: &Server, limit: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let r = s.get("/readyz");
-        r.assert_status(200);
-        assert_eq!(r.json["ready"], true, "{}", r.text);
-        if pred(&r.json["export"]) {
-            return r.json;
-        }
-        assert!(Instant::now() < deadline, "{what}: /readyz is {}", r.text);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Makes a handful of writes of every kind; returns the number of commits they made.
 fn some_writes(s: &Server) -> usize {

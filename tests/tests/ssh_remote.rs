@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use railyard_tests::{free_port, Server};
+use railyard_tests::{free_port, wait_readyz, Server};
 use serde_json::{json, Value};
 
 /// False (with a warning) when there is no sshd and `RAILYARD_REQUIRE_SSHD` is unset, so `make test` passes on a
@@ -219,21 +219,6 @@ fn assert_release_on_remote(s: &Server, sshd: &Sshd, commit: &str) {
     assert_eq!(s.remote_commit_count(), 2);
     s.assert_remote_layout();
     assert!(sshd.accepted() >= 1, "sshd logged no accepted login:\n{}", sshd.log());
-}
-
-/// Polls `/readyz` (asserting 200 and `ready: true` each time) until `pred` holds on `export`.
-fn wait_readyz(s: &Server, limit: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let r = s.get("/readyz");
-        r.assert_status(200);
-        assert_eq!(r.json["ready"], true, "{}", r.text);
-        if pred(&r.json["export"]) {
-            return r.json;
-        }
-        assert!(Instant::now() < deadline, "{what}: /readyz is {}", r.text);
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Waits for repeated export failures (ready staying true), asserts nothing reached the remote and returns

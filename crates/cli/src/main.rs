@@ -439,6 +439,15 @@ fn pairs(specs: &[String], what: &str) -> Result<Vec<(String, String)>, String> 
         .collect()
 }
 
+/// Sets each given string field of a JSON body.
+fn set_strings(body: &mut Value, fields: &[(&str, &Option<String>)]) {
+    for (k, v) in fields {
+        if let Some(v) = v {
+            body[*k] = Value::String(v.clone());
+        }
+    }
+}
+
 fn lock_path(a: &LockArgs) -> String {
     let id = segment(&a.lock_id);
     match (&a.environment, &a.environment_group, &a.application, &a.team) {
@@ -514,11 +523,7 @@ fn other(cli: &Cli) -> Result<Value, String> {
                 } else if let Some(u) = upstream {
                     body["upstream"] = serde_json::json!({"environment": u});
                 }
-                for (k, v) in [("environmentGroup", group), ("tier", tier), ("external_url", external_url)] {
-                    if let Some(v) = v {
-                        body[k] = Value::String(v.clone());
-                    }
-                }
+                set_strings(&mut body, &[("environmentGroup", group), ("tier", tier), ("external_url", external_url)]);
                 send(cli, Method::POST, "/api/environments", &[], Body::Json(body))
             }
             EnvsCommand::Update { env, upstream, group, tier, external_url, protected } => {
@@ -526,11 +531,7 @@ fn other(cli: &Cli) -> Result<Value, String> {
                 if let Some(u) = upstream {
                     body["upstream"] = serde_json::json!({"environment": u});
                 }
-                for (k, v) in [("environmentGroup", group), ("tier", tier), ("external_url", external_url)] {
-                    if let Some(v) = v {
-                        body[k] = Value::String(v.clone());
-                    }
-                }
+                set_strings(&mut body, &[("environmentGroup", group), ("tier", tier), ("external_url", external_url)]);
                 if let Some(p) = protected {
                     body["protected"] = Value::Bool(*p);
                 }
