@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test lint bench build fuzz fuzz-smoke helm-check
+.PHONY: run test lint bench build fuzz fuzz-smoke helm-check api-fuzz
 
 build:
 	$(CARGO) build --release --bins
@@ -47,3 +47,7 @@ helm-check:
 	python3 -m venv .venv-tools
 	.venv-tools/bin/pip install --quiet helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3
 	.venv-tools/bin/python scripts/helm-check.py
+
+## Schema-driven API fuzzing with schemathesis against /api/openapi.json on 127.0.0.1 (bounded; 0 server errors).
+api-fuzz:
+	scripts/api-fuzz.sh

@@ -10,6 +10,7 @@ mod gitlab;
 mod health;
 mod locks;
 mod northflank;
+pub mod openapi;
 mod releases;
 mod trains;
 
@@ -259,6 +260,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 /// The router, with `--auth-tokens` (None: auth off).
 pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<Arc<crate::auth::Tokens>>) -> Router {
     let api = Router::new()
+        .route("/openapi.json", get(openapi::serve))
         .route("/release", post(releases::create))
         .route("/applications/{app}", put(applications::update))
         .route("/applications/{app}/releases", get(applications::releases))

@@ -1,0 +1,320 @@
+//! The OpenAPI 3 document of the native API (`GET /api/openapi.json`), built from one table of operations kept
+//! beside the router; a test (`tests/tests/openapi.rs`) fails when a route of the router is missing from it.
+//! The compatibility surfaces (Kuberpult, GitLab `/api/v4`, Northflank `/v1`) follow their vendors' documents.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// How an operation takes its body.
+enum Body {
+    None,
+    Json(fn() -> Value),
+    Multipart(fn() -> Value),
+    /// YAML (or JSON) text.
+    Template,
+}
+
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    query: &'static [(&'static str, &'static str)],
+    body: Body,
+    ok: u16,
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn upstream() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "latest": {"type": "boolean"}, "environment": {"type": "string"}}})
+}
+
+fn create_env() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
+        "name": string(), "external_url": string(),
+        "tier": {"type": "string", "enum": ["production", "staging", "testing", "development", "other"]},
+        "upstream": upstream(), "environmentGroup": string()}})
+}
+
+fn update_env() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "external_url": string(),
+        "tier": {"type": "string", "enum": ["production", "staging", "testing", "development", "other"]},
+        "upstream": upstream(), "environmentGroup": string(), "protected": {"type": "boolean"}}})
+}
+
+fn lock() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {"message": string()}})
+}
+
+fn deploy() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["version"], "properties": {
+        "version": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+        "lockBehavior": {"type": "string", "enum": ["fail", "queue", "ignore"]}}})
+}
+
+fn application() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {"team": string(), "repository": string()}})
+}
+
+fn release() -> Value {
+    json!({"type": "object", "required": ["application"], "properties": {
+        "application": string(), "version": string(), "team": string(), "source_commit_id": string(),
+        "source_author": string(), "source_message": string(), "display_version": string()},
+        "description": "plus one part `manifests[<environment>]` per environment"})
+}
+
+fn candidate() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["repo", "commit"], "properties": {
+        "repo": string(), "commit": string(), "trigger_build_workflow": {"type": "boolean"},
+        "manifests": {"type": "object", "additionalProperties": string()}}})
+}
+
+fn deployment() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["release_candidate_version"],
+        "properties": {"release_candidate_version": string()}})
+}
+
+fn deployment_status() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["release_candidate_version", "status"],
+        "properties": {"release_candidate_version": string(), "status": {"type": "string",
+            "enum": ["pending", "in_progress", "success", "failure", "canceling", "canceled", "unknown"]}}})
+}
+
+fn run() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "name": {"type": "string", "minLength": 3, "maxLength": 39},
+        "description": {"type": "string", "maxLength": 200},
+        "arguments": {"type": "object"}, "overrides": {"type": "object"},
+        "releaseNodeOverrides": {"type": "object"}, "dryRun": {"type": "boolean"}}})
+}
+
+const TRAIN_QUERY: &[(&str, &str)] = &[
+    ("team", "only this team's applications"),
+    ("sourceGitTag", "take the source versions from this tag"),
+    ("gitTag", "tag the train's commit"),
+    ("dryRun", "true: answer what would move, write nothing"),
+];
+
+/// Every operation of the native API, in the router's order.
+fn ops() -> Vec<Op> {
+    use Body::*;
+    let op = |method, path, summary, query, body, ok| Op { method, path, summary, query, body, ok };
+    vec![
+        op("get", "/healthz", "Liveness", &[], None, 200),
+        op("get", "/readyz", "Readiness and export status", &[], None, 200),
+        op("get", "/metrics", "Prometheus metrics", &[], None, 200),
+        op("get", "/api/openapi.json", "This document", &[], None, 200),
+        op("post", "/api/release", "Upload a release (Kuberpult's multipart form)", &[], Multipart(release), 201),
+        op("put", "/api/applications/{app}", "Set an application's team or repository", &[], Json(application), 200),
+        op("get", "/api/applications/{app}/releases", "An application's releases", &[], None, 200),
+        op("get", "/api/overview", "Every environment with what runs there and its locks", &[], None, 200),
+        op(
+            "get",
+            "/api/environments",
+            "List environments",
+            &[
+                ("name", "exactly this name"),
+                ("search", "names containing this (3+ characters)"),
+                ("states", "available, stopping, stopped (comma-separated)"),
+            ],
+            None,
+            200,
+        ),
+        op("post", "/api/environments", "Create an environment", &[], Json(create_env), 201),
+        op(
+            "post",
+            "/api/environments/stop_stale",
+            "Stop environments unchanged since `before`",
+            &[("before", "ISO 8601, between 10 years and 1 week ago")],
+            None,
+            200,
+        ),
+        op(
+            "delete",
+            "/api/environments/review_apps",
+            "Delete stopped review apps",
+            &[
+                ("before", "ISO 8601 (default 30 days ago)"),
+                ("limit", "1 to 1000 (default 100)"),
+                ("dry_run", "default true"),
+            ],
+            None,
+            200,
+        ),
+        op("get", "/api/environments/{env}", "An environment (name or id)", &[], None, 200),
+        op("put", "/api/environments/{env}", "Update an environment", &[], Json(update_env), 200),
+        op("delete", "/api/environments/{env}", "Delete a stopped environment", &[], None, 204),
+        op(
+            "post",
+            "/api/environments/{env}/stop",
+            "Stop an environment",
+            &[("force", "accepted, changes nothing")],
+            None,
+            200,
+        ),
+        op("put", "/api/environments/{env}/applications/{app}/deploy", "Deploy a release", &[], Json(deploy), 200),
+        op("get", "/api/environments/{env}/locks", "An environment's locks", &[], None, 200),
+        op("get", "/api/environments/{env}/locks/{lock}", "An environment lock", &[], None, 200),
+        op("put", "/api/environments/{env}/locks/{lock}", "Lock an environment", &[], Json(lock), 200),
+        op("delete", "/api/environments/{env}/locks/{lock}", "Unlock an environment", &[], None, 200),
+        op(
+            "get",
+            "/api/environments/{env}/applications/{app}/locks",
+            "An application's locks in an environment",
+            &[],
+            None,
+            200,
+        ),
+        op("get", "/api/environments/{env}/applications/{app}/locks/{lock}", "An application lock", &[], None, 200),
+        op(
+            "put",
+            "/api/environments/{env}/applications/{app}/locks/{lock}",
+            "Lock an application in an environment",
+            &[],
+            Json(lock),
+            200,
+        ),
+        op(
+            "delete",
+            "/api/environments/{env}/applications/{app}/locks/{lock}",
+            "Unlock an application",
+            &[],
+            None,
+            200,
+        ),
+        op("get", "/api/environments/{env}/teams/{team}/locks", "A team's locks in an environment", &[], None, 200),
+        op("get", "/api/environments/{env}/teams/{team}/locks/{lock}", "A team lock", &[], None, 200),
+        op(
+            "put",
+            "/api/environments/{env}/teams/{team}/locks/{lock}",
+            "Lock a team in an environment",
+            &[],
+            Json(lock),
+            200,
+        ),
+        op("delete", "/api/environments/{env}/teams/{team}/locks/{lock}", "Unlock a team", &[], None, 200),
+        op(
+            "put",
+            "/api/environment-groups/{group}/locks/{lock}",
+            "Lock every environment of a group",
+            &[],
+            Json(lock),
+            201,
+        ),
+        op("delete", "/api/environment-groups/{group}/locks/{lock}", "Unlock a group", &[], None, 200),
+        op("get", "/api/release-flows/{flow}", "A release-flow template", &[], None, 200),
+        op("put", "/api/release-flows/{flow}", "Store a release-flow template (YAML or JSON)", &[], Template, 201),
+        op("get", "/api/release-flows/{flow}/runs", "A flow's runs", &[], None, 200),
+        op("post", "/api/release-flows/{flow}/runs", "Run a flow (one commit, all steps or none)", &[], Json(run), 201),
+        op("get", "/api/release-flows/{flow}/runs/{id}", "One run", &[], None, 200),
+        op("post", "/api/releases/{project}/releases/{rc}", "Create a release candidate", &[], Json(candidate), 201),
+        op(
+            "post",
+            "/api/releases/{project}/environments/{env}/deployments",
+            "Deploy a release candidate",
+            &[],
+            Json(deployment),
+            201,
+        ),
+        op(
+            "patch",
+            "/api/releases/{project}/environments/{env}/deployments",
+            "Set a deployment's status",
+            &[],
+            Json(deployment_status),
+            200,
+        ),
+        op("put", "/api/environments/{env}/releasetrain", "Release train into an environment", TRAIN_QUERY, None, 200),
+        op(
+            "get",
+            "/api/environments/{env}/releasetrain/prognosis",
+            "What a release train would move",
+            TRAIN_QUERY,
+            None,
+            200,
+        ),
+        op(
+            "put",
+            "/api/environment-groups/{group}/releasetrain",
+            "Release train into every environment of a group",
+            TRAIN_QUERY,
+            None,
+            200,
+        ),
+    ]
+}
+
+/// The document.
+pub fn document() -> Value {
+    let error = json!({"type": "object", "required": ["error", "code"], "properties": {
+        "error": {"type": "string"}, "code": {"type": "string"}, "field": {"type": "string"}}});
+    let mut paths = Map::new();
+    for op in ops() {
+        let mut parameters: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        parameters.extend(op.query.iter().map(|(name, d)| {
+            json!({"name": name, "in": "query", "required": false, "description": d, "schema": {"type": "string"}})
+        }));
+        let mut operation = json!({
+            "operationId": format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "summary": op.summary,
+            "parameters": parameters,
+            "responses": {
+                op.ok.to_string(): {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "401": {"description": "no valid token (with --auth-tokens)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "403": {"description": "no role allows it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "404": {"description": "not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "409": {"description": "conflicts with the current state (locked, exists, not stopped, …)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if op.ok == 204 {
+            operation["responses"]["204"] = json!({"description": "deleted"});
+        }
+        let body = match op.body {
+            Body::None => None,
+            Body::Json(schema) => {
+                Some(json!({"required": true, "content": {"application/json": {"schema": schema()}}}))
+            }
+            Body::Multipart(schema) => {
+                Some(json!({"required": true, "content": {"multipart/form-data": {"schema": schema()}}}))
+            }
+            Body::Template => Some(json!({"required": true, "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object", "required": ["steps"], "properties": {
+                    "steps": {"type": "array", "items": {"type": "object"}}}}}}})),
+        };
+        if let Some(b) = body {
+            operation["requestBody"] = b;
+        }
+        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Railyard", "version": env!("CARGO_PKG_VERSION"),
+            "description": "GitOps release controller: every accepted write is a commit in the manifest repo."},
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": error},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "privateToken": {"type": "apiKey", "in": "header", "name": "PRIVATE-TOKEN"}
+            }
+        },
+        "security": [{"bearer": []}, {"privateToken": []}, {}],
+    })
+}
+
+/// `GET /api/openapi.json`
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
