@@ -11,7 +11,7 @@ python3 -m venv .venv-tools
 cargo build --quiet --bin railyard-api
 dir="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-target/debug/railyard-api --listen "127.0.0.1:$port" --repo-dir "$dir/repo.git" --git-url "$dir/remote.git" >"$dir/api.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/railyard-api" --listen "127.0.0.1:$port" --repo-dir "$dir/repo.git" --git-url "$dir/remote.git" >"$dir/api.log" 2>&1 &
 api=$!
 trap 'kill $api 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
