@@ -56,7 +56,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut export_status = None;
     let mut on_commit = None;
     if cfg.export == ExportMode::Embedded {
-        railyard_export::ensure_local_remote(&cfg.git_url).context("creating the local remote repo")?;
+        railyard_export::ensure_local_remote(&cfg.git_url, &cfg.branch).context("creating the local remote repo")?;
         let exporter = railyard_export::Exporter::new(
             railyard_export::Config {
                 repo_dir: cfg.repo_dir.clone(),

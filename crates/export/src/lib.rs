@@ -106,14 +106,16 @@ impl CredentialArgs {
     }
 }
 
-/// If `url` names a local path (no scheme) that does not exist yet, creates a bare repo there.
-pub fn ensure_local_remote(url: &str) -> Result<(), ExportError> {
+/// If `url` names a local path (no scheme) that does not exist yet, creates a bare repo there, its `HEAD` on
+/// `branch` (so a clone of it checks that branch out).
+pub fn ensure_local_remote(url: &str, branch: &str) -> Result<(), ExportError> {
     if url.contains("://") || url.contains('@') {
         return Ok(());
     }
     let path = Path::new(url);
     if !path.exists() {
-        Repository::init_bare(path)?;
+        let repo = Repository::init_bare(path)?;
+        repo.set_head(&branch_ref(branch))?;
         tracing::info!(remote = %url, "created local bare remote repo");
     }
     Ok(())

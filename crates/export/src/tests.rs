@@ -16,7 +16,7 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
     let remote_path = dir.path().join("remote.git");
-    ensure_local_remote(remote_path.to_str().unwrap()).unwrap();
+    ensure_local_remote(remote_path.to_str().unwrap(), "main").unwrap();
     let remote = Repository::open_bare(&remote_path).unwrap();
     let cfg = Config {
         repo_dir: dir.path().join("local.git"),
@@ -101,6 +101,12 @@ fn pushes_branch_records_progress_and_counts_lag() {
     assert_eq!(s.local.refname_to_id(&exported_ref("main")).unwrap(), c2);
     assert_eq!(lag(&s.cfg.repo_dir, "main").unwrap().commits, 0);
     assert!(!round(&s.cfg, true).unwrap().pushed, "nothing new: no push");
+}
+
+#[test]
+fn a_created_local_remote_has_its_head_on_the_branch() {
+    let s = setup();
+    assert_eq!(s.remote.find_reference("HEAD").unwrap().symbolic_target(), Some("refs/heads/main"));
 }
 
 #[test]
