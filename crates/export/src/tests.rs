@@ -106,7 +106,7 @@ fn pushes_branch_records_progress_and_counts_lag() {
 #[test]
 fn a_created_local_remote_has_its_head_on_the_branch() {
     let s = setup();
-    assert_eq!(s.remote.find_reference("HEAD").unwrap().symbolic_target(), Some("refs/heads/main"));
+    assert_eq!(s.remote.find_reference("HEAD").unwrap().symbolic_target().unwrap(), Some("refs/heads/main"));
 }
 
 #[test]
