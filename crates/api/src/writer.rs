@@ -133,11 +133,7 @@ fn apply_batch(
     jobs: &mut [Job],
 ) -> Result<BatchResults, git2::Error> {
     loop {
-        let head = match repo.find_reference(branch_ref) {
-            Ok(r) => r.target(),
-            Err(e) if e.code() == ErrorCode::NotFound => None,
-            Err(e) => return Err(e),
-        };
+        let head = railyard_export::target(repo, branch_ref)?;
         let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
         let base_id = base.as_ref().map(|t| t.id());
         let mut stage = Stage::new(repo, base);

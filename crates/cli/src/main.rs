@@ -463,10 +463,12 @@ fn lock_path(a: &LockArgs) -> String {
     }
 }
 
-fn other(cli: &Cli) -> Result<Value, String> {
+/// Sends the request a command stands for; the API's answer.
+fn request(cli: &Cli) -> Result<Value, String> {
     use reqwest::Method;
     match &cli.command {
-        Command::ReleaseTrain(_) | Command::Completions { .. } => unreachable!("handled in run"),
+        Command::Completions { .. } => unreachable!("completions make no request"),
+        Command::ReleaseTrain(a) => train(cli, a),
         Command::Release(a) => {
             let mut parts: Vec<(String, Vec<u8>)> = vec![("application".into(), a.application.clone().into_bytes())];
             for (key, value) in [
@@ -613,48 +615,35 @@ fn other(cli: &Cli) -> Result<Value, String> {
 }
 
 fn run(cli: &Cli) -> Result<String, String> {
-    match &cli.command {
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "railyard", &mut out);
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        }
-        Command::ReleaseTrain(_) => train(cli),
-        _ => {
-            let body = other(cli)?;
-            Ok(match cli.output {
-                Output::Json => format!("{body:#}\n"),
-                Output::Table => table(&body),
-            })
-        }
+    if let Command::Completions { shell } = &cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "railyard", &mut out);
+        return Ok(String::from_utf8_lossy(&out).into_owned());
     }
+    let body = request(cli)?;
+    Ok(match (cli.output, &cli.command) {
+        (Output::Json, _) => format!("{body:#}\n"),
+        (Output::Table, Command::ReleaseTrain(_)) => train_table(&body),
+        (Output::Table, _) => table(&body),
+    })
 }
 
-fn train(cli: &Cli) -> Result<String, String> {
-    match &cli.command {
-        Command::ReleaseTrain(a) => {
-            let path = match (&a.target_environment, &a.target_environment_group) {
-                (Some(env), _) => format!("/api/environments/{}/releasetrain", segment(env)),
-                (None, Some(group)) => format!("/api/environment-groups/{}/releasetrain", segment(group)),
-                (None, None) => unreachable!("clap requires a target"),
-            };
-            let mut query = Vec::new();
-            for (key, value) in [("team", &a.team), ("sourceGitTag", &a.source_git_tag), ("gitTag", &a.git_tag)] {
-                if let Some(v) = value {
-                    query.push((key, v.clone()));
-                }
-            }
-            if a.dry_run {
-                query.push(("dryRun", "true".into()));
-            }
-            let body = call(cli, reqwest::Method::PUT, &path, &query)?;
-            Ok(match cli.output {
-                Output::Json => format!("{body:#}\n"),
-                Output::Table => train_table(&body),
-            })
+fn train(cli: &Cli, a: &TrainArgs) -> Result<Value, String> {
+    let path = match (&a.target_environment, &a.target_environment_group) {
+        (Some(env), _) => format!("/api/environments/{}/releasetrain", segment(env)),
+        (None, Some(group)) => format!("/api/environment-groups/{}/releasetrain", segment(group)),
+        (None, None) => unreachable!("clap requires a target"),
+    };
+    let mut query = Vec::new();
+    for (key, value) in [("team", &a.team), ("sourceGitTag", &a.source_git_tag), ("gitTag", &a.git_tag)] {
+        if let Some(v) = value {
+            query.push((key, v.clone()));
         }
-        _ => unreachable!("only release-train comes here"),
     }
+    if a.dry_run {
+        query.push(("dryRun", "true".into()));
+    }
+    call(cli, reqwest::Method::PUT, &path, &query)
 }
 
 fn main() -> ExitCode {

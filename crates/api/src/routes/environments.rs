@@ -295,13 +295,7 @@ pub async fn delete_review_apps(State(st): State<AppState>, Query(q): Query<Hash
     let dry_run = bool_param(&q, "dry_run", true)?;
     let request = Request::DeleteReviewApps(DeleteReviewApps { before: rfc3339(before), limit });
     if dry_run {
-        let outcome = st.simulate(request).await?;
-        let mut body = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
-        if let Value::Object(m) = &mut body {
-            m.insert("dry_run".into(), json!(true));
-            m.insert("commit".into(), Value::Null);
-        }
-        return Ok((StatusCode::OK, Json(body)));
+        return Ok(super::dry_run_answer(&st.simulate(request).await?, "dry_run"));
     }
     let (status, Json(mut body)) = written(StatusCode::OK, st.write(request).await?);
     if let Value::Object(m) = &mut body {

@@ -176,13 +176,7 @@ pub async fn run(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<Ru
     let request =
         Request::RunFlow(RunFlow { flow, name: b.name.clone(), description: b.description.clone(), inputs, steps });
     if b.dry_run {
-        let outcome = st.simulate(request).await?;
-        let mut body = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
-        if let Value::Object(m) = &mut body {
-            m.insert("dryRun".into(), json!(true));
-            m.insert("commit".into(), Value::Null);
-        }
-        return Ok((StatusCode::OK, Json(body)));
+        return Ok(super::dry_run_answer(&st.simulate(request).await?, "dryRun"));
     }
     let applied = st.write(request).await?;
     let failed = matches!(&applied.outcome, Outcome::FlowRun(r) if r.status == RunStatus::Failed);

@@ -120,6 +120,10 @@ impl AppState {
         request: &'a Request,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<()>> + Send + 'a>> {
         use crate::auth::{forbidden, Action};
+        use railyard_manifest::request::{
+            CreateEnvironment, CreateLock, DeleteEnvironment, DeleteLock, Deploy, DeployReleaseCandidate,
+            SetDeploymentStatus, StopEnvironment, UpdateEnvironment,
+        };
         use railyard_manifest::{state, LockTarget, TrainTarget};
         Box::pin(async move {
             let need = |ok: bool, what: String| if ok { Ok(()) } else { Err(forbidden(what)) };
@@ -133,22 +137,12 @@ impl AppState {
                 .await
             };
             match request {
-                Request::CreateEnvironment(r) => need(
-                    caller.may(Action::Environment, Some(r.name.as_str()), None),
-                    format!("environment on {}", r.name),
-                ),
-                Request::UpdateEnvironment(r) => need(
-                    caller.may(Action::Environment, Some(r.name.as_str()), None),
-                    format!("environment on {}", r.name),
-                ),
-                Request::StopEnvironment(r) => need(
-                    caller.may(Action::Environment, Some(r.name.as_str()), None),
-                    format!("environment on {}", r.name),
-                ),
-                Request::DeleteEnvironment(r) => need(
-                    caller.may(Action::Environment, Some(r.name.as_str()), None),
-                    format!("environment on {}", r.name),
-                ),
+                Request::CreateEnvironment(CreateEnvironment { name, .. })
+                | Request::UpdateEnvironment(UpdateEnvironment { name, .. })
+                | Request::StopEnvironment(StopEnvironment { name, .. })
+                | Request::DeleteEnvironment(DeleteEnvironment { name }) => {
+                    need(caller.may(Action::Environment, Some(name.as_str()), None), format!("environment on {name}"))
+                }
                 Request::StopStaleEnvironments(_) | Request::DeleteReviewApps(_) => {
                     need(caller.may_everywhere(Action::Environment), "environment on every environment".into())
                 }
@@ -172,23 +166,14 @@ impl AppState {
                         format!("release of {}", r.application),
                     )
                 }
-                Request::Deploy(r) => {
-                    let team = app_team(r.application.clone()).await?;
-                    let ok = caller.may(Action::Deploy, Some(r.environment.as_str()), team.as_deref());
-                    need(ok, format!("deploy of {} to {}", r.application, r.environment))
+                Request::Deploy(Deploy { application, environment, .. })
+                | Request::DeployReleaseCandidate(DeployReleaseCandidate { application, environment, .. })
+                | Request::SetDeploymentStatus(SetDeploymentStatus { application, environment, .. }) => {
+                    let team = app_team(application.clone()).await?;
+                    let ok = caller.may(Action::Deploy, Some(environment.as_str()), team.as_deref());
+                    need(ok, format!("deploy of {application} to {environment}"))
                 }
-                Request::DeployReleaseCandidate(r) => {
-                    let team = app_team(r.application.clone()).await?;
-                    let ok = caller.may(Action::Deploy, Some(r.environment.as_str()), team.as_deref());
-                    need(ok, format!("deploy of {} to {}", r.application, r.environment))
-                }
-                Request::SetDeploymentStatus(r) => {
-                    let team = app_team(r.application.clone()).await?;
-                    let ok = caller.may(Action::Deploy, Some(r.environment.as_str()), team.as_deref());
-                    need(ok, format!("deploy of {} to {}", r.application, r.environment))
-                }
-                Request::CreateLock(railyard_manifest::request::CreateLock { target, .. })
-                | Request::DeleteLock(railyard_manifest::request::DeleteLock { target, .. }) => {
+                Request::CreateLock(CreateLock { target, .. }) | Request::DeleteLock(DeleteLock { target, .. }) => {
                     let (envs, team) = match target {
                         LockTarget::Environment { environment } => (vec![environment.to_string()], None),
                         LockTarget::Application { environment, application } => {
@@ -251,6 +236,17 @@ pub fn written(status: StatusCode, applied: Applied) -> (StatusCode, Json<Value>
         map.insert("commit".into(), json!(applied.commit.map(|c| c.to_string())));
     }
     (status, Json(body))
+}
+
+/// The answer to a dry run: what the write would do, `commit: null`, and `flag` (the surface's name for "dry run")
+/// true.
+pub fn dry_run_answer(outcome: &railyard_manifest::Outcome, flag: &str) -> (StatusCode, Json<Value>) {
+    let mut body = serde_json::to_value(outcome).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut body {
+        m.insert("commit".into(), Value::Null);
+        m.insert(flag.into(), json!(true));
+    }
+    (StatusCode::OK, Json(body))
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {

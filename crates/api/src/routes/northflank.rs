@@ -49,7 +49,7 @@ impl IntoResponse for NorthflankError {
 type NfResult = Result<Response, NorthflankError>;
 
 /// Northflank answers every success with 200 (its client takes anything else for an error).
-fn data(_native: StatusCode, v: Value) -> Response {
+fn data(v: Value) -> Response {
     (StatusCode::OK, Json(json!({ "data": v }))).into_response()
 }
 
@@ -67,8 +67,8 @@ async fn get_flow(
     Path((project, pipeline, stage)): Path<(String, String, String)>,
 ) -> NfResult {
     let p = flow_of(&st, &project, &pipeline, &stage)?;
-    let (status, Json(v)) = flows::get(State(st), p).await?;
-    Ok(data(status, v))
+    let (_, Json(v)) = flows::get(State(st), p).await?;
+    Ok(data(v))
 }
 
 /// The template: Railyard's `{"steps": [...]}`, also accepted inside Northflank's `{"spec": …}`.
@@ -86,8 +86,8 @@ async fn put_flow(
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-    let (status, Json(out)) = flows::put(State(st), p, headers, bytes).await?;
-    Ok(data(status, out))
+    let (_, Json(out)) = flows::put(State(st), p, headers, bytes).await?;
+    Ok(data(out))
 }
 
 async fn run(
@@ -113,7 +113,7 @@ async fn run(
         let body = json!({ "error": { "status": 409, "message": message, "code": "flow_run_failed" }, "data": out });
         return Ok((status, Json(body)).into_response());
     }
-    Ok(data(status, out))
+    Ok(data(out))
 }
 
 async fn list_runs(
@@ -121,8 +121,8 @@ async fn list_runs(
     Path((project, pipeline, stage)): Path<(String, String, String)>,
 ) -> NfResult {
     let p = flow_of(&st, &project, &pipeline, &stage)?;
-    let (status, Json(v)) = flows::runs(State(st), p).await?;
-    Ok(data(status, v))
+    let (_, Json(v)) = flows::runs(State(st), p).await?;
+    Ok(data(v))
 }
 
 async fn get_run(
@@ -131,6 +131,6 @@ async fn get_run(
 ) -> NfResult {
     let mut p = flow_of(&st, &project, &pipeline, &stage)?;
     p = Params::from_pairs(&[("flow", p.raw("flow")), ("id", &run)]);
-    let (status, Json(v)) = flows::run_record(State(st), p).await?;
-    Ok(data(status, v))
+    let (_, Json(v)) = flows::run_record(State(st), p).await?;
+    Ok(data(v))
 }

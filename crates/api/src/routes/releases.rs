@@ -67,11 +67,9 @@ fn part_name(field: &Field<'_>) -> ApiResult<String> {
                     }
                 },
             );
-        let decoded: Vec<u8> = url::form_urlencoded::parse(format!("n={}", encoded.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned().into_bytes())
-            .unwrap_or_default();
-        return String::from_utf8(decoded)
+        return percent_encoding::percent_decode_str(encoded)
+            .decode_utf8()
+            .map(|n| n.into_owned())
             .map_err(|_| ApiError::bad_request("body", "a multipart part name is not UTF-8"));
     }
     Err(ApiError::bad_request("body", format!("a multipart part has no name (Content-Disposition: {disposition:?})")))

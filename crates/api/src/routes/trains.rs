@@ -87,12 +87,7 @@ async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, forc
                 t.tag = None;
             }
         }
-        let mut body = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
-        if let Value::Object(m) = &mut body {
-            m.insert("commit".into(), Value::Null);
-            m.insert("dryRun".into(), json!(true));
-        }
-        return Ok((StatusCode::OK, Json(body)));
+        return Ok(super::dry_run_answer(&outcome, "dryRun"));
     }
     Ok(written(StatusCode::OK, st.write(request).await?))
 }
