@@ -18,7 +18,7 @@ pub use push::TagsPushed;
 pub use reconcile::{Adoption, Reconciled};
 pub use refs::{
     branch_ref, clear_stale_locks, exported_ref, failed_tag_ref, pending_tag_ref, pending_tags, replayed_ref,
-    resolve_tag, swap, target,
+    resolve_tag, swap, tag_conflict, tags_conflict, target, TagConflict,
 };
 pub use status::{lag, read_status_file, status_file, write_status_file, Lag, Metrics, Status};
 pub use transport::{init_libgit2, local_path, redact, Credentials};
