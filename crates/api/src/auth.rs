@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use railyard_manifest::Identity;
+use railyard_manifest::{state, AppName, EnvName, Identity, Stage, TeamName};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -130,34 +130,174 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
+/// How much of one dimension (environments or teams) a permission must cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The request is not tied to one: any role of the action will do.
+    Any,
+    /// This one environment or team.
+    One(String),
+    /// Every environment or team: only a role whose patterns include `*` covers it.
+    Every,
+}
+
+impl Scope {
+    fn of(name: Option<&impl ToString>) -> Self {
+        name.map_or(Scope::Any, |n| Scope::One(n.to_string()))
+    }
+
+    fn covered_by(&self, patterns: &[String]) -> bool {
+        match self {
+            Scope::Any => true,
+            Scope::One(name) => patterns.iter().any(|g| glob(g, name)),
+            Scope::Every => patterns.iter().any(|g| g == "*"),
+        }
+    }
+}
+
+/// One permission a request needs: an action on environments and teams, and how a 403 names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    pub action: Action,
+    pub environment: Scope,
+    pub team: Scope,
+    pub what: String,
+}
+
+impl Need {
+    fn new(action: Action, environment: Scope, team: Scope, what: String) -> Self {
+        Self { action, environment, team, what }
+    }
+}
+
 impl Caller {
-    /// True when a role grants `action` on environment `env` (None: the action is not tied to one) for team `team`
-    /// (None: no team involved).
-    pub fn may(&self, action: Action, env: Option<&str>, team: Option<&str>) -> bool {
+    /// True when one of the caller's roles covers `need`.
+    pub fn allows(&self, need: &Need) -> bool {
         self.roles.iter().any(|r| {
-            (r.action == action || r.action == Action::Admin)
-                && env.is_none_or(|e| r.environments.iter().any(|g| glob(g, e)))
-                && team.is_none_or(|t| r.teams.iter().any(|g| glob(g, t)))
+            (r.action == need.action || r.action == Action::Admin)
+                && need.environment.covered_by(&r.environments)
+                && need.team.covered_by(&r.teams)
         })
     }
 
-    /// True when some role grants `action` on environment `env` for every team.
-    pub fn may_all_teams(&self, action: Action, env: &str) -> bool {
-        self.roles.iter().any(|r| {
-            (r.action == action || r.action == Action::Admin)
-                && r.environments.iter().any(|g| glob(g, env))
-                && r.teams.iter().any(|g| g == "*")
-        })
+    /// 403 naming the first of `needs` no role covers.
+    pub fn check(&self, needs: &[Need]) -> Result<(), ApiError> {
+        match needs.iter().find(|n| !self.allows(n)) {
+            Some(n) => Err(forbidden(&n.what)),
+            None => Ok(()),
+        }
     }
+}
 
-    /// True when some role grants `action` on every environment and team (`*`).
-    pub fn may_everywhere(&self, action: Action) -> bool {
-        self.roles.iter().any(|r| {
-            (r.action == action || r.action == Action::Admin)
-                && r.environments.iter().any(|g| g == "*")
-                && r.teams.iter().any(|g| g == "*")
-        })
-    }
+/// What storing or running release flow `flow` needs before its steps: the flow role.
+pub fn flow_need(flow: &EnvName) -> Need {
+    Need::new(Action::Flow, Scope::Any, Scope::Any, format!("release flow {flow}"))
+}
+
+/// What `request` needs, read from `stage`, the state it is applied to: an application's stored team, a group's
+/// environments. The writer checks it on its own stage, so a change queued before this request (a team or a group
+/// that changed) is what counts; handlers may check it earlier on a snapshot, before any side effect.
+pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> railyard_manifest::Result<Vec<Need>> {
+    use railyard_manifest::request::{
+        CreateEnvironment, CreateLock, DeleteEnvironment, DeleteLock, Deploy, DeployReleaseCandidate,
+        SetDeploymentStatus, StopEnvironment, UpdateEnvironment,
+    };
+    use railyard_manifest::{flow, LockTarget, Request, TrainTarget};
+    use Scope::{Any, Every};
+    let one = |name: &dyn ToString| Scope::One(name.to_string());
+    let app_team =
+        |app: &AppName| -> railyard_manifest::Result<Scope> { Ok(Scope::of(state::app_team(stage, app)?.as_ref())) };
+    let group_envs = |g: &railyard_manifest::GroupName| -> railyard_manifest::Result<Vec<EnvName>> {
+        Ok(state::group_environments(stage, g)?.into_iter().map(|(e, _)| e).collect())
+    };
+    // Releasing an application needs its stored team; giving it another team needs that team too.
+    let release = |app: &AppName, new_team: Option<&TeamName>| -> railyard_manifest::Result<Vec<Need>> {
+        let what = format!("release of {app}");
+        let stored = state::app_team(stage, app)?;
+        let mut needs = vec![Need::new(Action::Release, Any, Scope::of(stored.as_ref().or(new_team)), what.clone())];
+        if let (Some(stored), Some(new)) = (&stored, new_team) {
+            if stored != new {
+                needs.push(Need::new(
+                    Action::Release,
+                    Any,
+                    one(new),
+                    format!("{what} (moving it from team {stored} to {new})"),
+                ));
+            }
+        }
+        Ok(needs)
+    };
+    let deploy = |app: &AppName, env: &EnvName| -> railyard_manifest::Result<Need> {
+        Ok(Need::new(Action::Deploy, one(env), app_team(app)?, format!("deploy of {app} to {env}")))
+    };
+    Ok(match request {
+        Request::CreateEnvironment(CreateEnvironment { name, .. })
+        | Request::UpdateEnvironment(UpdateEnvironment { name, .. })
+        | Request::StopEnvironment(StopEnvironment { name, .. })
+        | Request::DeleteEnvironment(DeleteEnvironment { name }) => {
+            vec![Need::new(Action::Environment, one(name), Any, format!("environment on {name}"))]
+        }
+        Request::StopStaleEnvironments(_) | Request::DeleteReviewApps(_) => {
+            vec![Need::new(Action::Environment, Every, Every, "environment on every environment".into())]
+        }
+        Request::CreateRelease(r) => release(&r.application, r.team.as_ref())?,
+        Request::CreateReleaseCandidate(r) => release(&r.application, None)?,
+        Request::UpdateApplication(r) => release(&r.application, r.team.as_ref())?,
+        Request::Deploy(Deploy { application, environment, .. })
+        | Request::DeployReleaseCandidate(DeployReleaseCandidate { application, environment, .. })
+        | Request::SetDeploymentStatus(SetDeploymentStatus { application, environment, .. }) => {
+            vec![deploy(application, environment)?]
+        }
+        Request::CreateLock(CreateLock { target, .. }) | Request::DeleteLock(DeleteLock { target, .. }) => {
+            // A lock on a whole environment or group holds back every team: it needs a role for every team.
+            let (envs, team) = match target {
+                LockTarget::Environment { environment } => (vec![environment.clone()], Every),
+                LockTarget::Application { environment, application } => {
+                    (vec![environment.clone()], app_team(application)?)
+                }
+                LockTarget::Team { environment, team } => (vec![environment.clone()], one(team)),
+                LockTarget::EnvironmentGroup { group } => (group_envs(group)?, Every),
+            };
+            envs.iter()
+                .map(|e| {
+                    let teams = match &team {
+                        Every => " for every team".to_owned(),
+                        Scope::One(t) => format!(" for team {t}"),
+                        Any => String::new(),
+                    };
+                    Need::new(Action::Lock, one(e), team.clone(), format!("lock on {e}{teams}"))
+                })
+                .collect()
+        }
+        Request::ReleaseTrain(r) => {
+            let envs = match &r.target {
+                TrainTarget::Environment { environment } => vec![environment.clone()],
+                TrainTarget::EnvironmentGroup { group } => group_envs(group)?,
+            };
+            // A train without `team` moves every team's applications.
+            let (team, teams) = match &r.team {
+                Some(t) => (one(t), format!("team {t}")),
+                None => (Every, "every team".to_owned()),
+            };
+            envs.iter()
+                .map(|e| Need::new(Action::Train, one(e), team.clone(), format!("a release train of {teams} to {e}")))
+                .collect()
+        }
+        Request::PutFlow(r) => vec![flow_need(&r.flow)],
+        Request::RunFlow(r) => {
+            let mut needs = vec![flow_need(&r.flow)];
+            for step in &r.steps {
+                match &step.action {
+                    flow::Action::Request { request } => needs.extend(required(stage, request)?),
+                    flow::Action::DeployCandidate { application, environment, .. } => {
+                        needs.push(deploy(application, environment)?)
+                    }
+                    flow::Action::Tag { .. } => {}
+                }
+            }
+            needs
+        }
+    })
 }
 
 tokio::task_local! {
@@ -242,9 +382,10 @@ mod tests {
         let c = t.find("s3cret").expect("found");
         assert_eq!(c.identity.name, "Ada");
         assert!(t.find("s3cret ").is_none() && t.find("").is_none());
-        assert!(c.may(Action::Deploy, Some("staging-eu"), Some("core")));
-        assert!(!c.may(Action::Deploy, Some("prod"), None));
-        assert!(!c.may(Action::Lock, Some("staging-eu"), None));
+        let need = |action, env: &str, team: Scope| Need::new(action, Scope::One(env.into()), team, String::new());
+        assert!(c.allows(&need(Action::Deploy, "staging-eu", Scope::One("core".into()))));
+        assert!(!c.allows(&need(Action::Deploy, "prod", Scope::Any)));
+        assert!(!c.allows(&need(Action::Lock, "staging-eu", Scope::Any)));
         std::fs::write(&file, "- token_sha256: abc\n  name: Bad\n  email: b@x\n").unwrap();
         let err = Tokens::load(&file).unwrap_err().to_string();
         assert!(err.contains("entry 1 (Bad)"), "{err}");

@@ -51,6 +51,16 @@ pub struct Config {
     /// Requests that may wait for the writer; beyond that the API answers 503 with Retry-After.
     #[arg(long, env = "RAILYARD_QUEUE_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue_capacity: u32,
+    /// Seconds a client has to send a request's headers; a slower one is disconnected.
+    #[arg(long, env = "RAILYARD_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub header_read_timeout_seconds: u32,
+    /// Seconds a keep-alive connection may sit idle (no request in progress, nothing sent) before it is closed.
+    #[arg(long, env = "RAILYARD_IDLE_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
+    pub idle_timeout_seconds: u32,
+    /// Most client connections held at once (lowered to fit the open-file limit); at the limit, the connection
+    /// idle the longest is closed to make room.
+    #[arg(long, env = "RAILYARD_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
     /// Larger request bodies get 413.
     #[arg(long, env = "RAILYARD_MAX_BODY_BYTES", default_value_t = 12 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -71,7 +81,24 @@ pub struct Config {
     /// the candidate). Without it, such a request is refused with 400.
     #[arg(long, env = "RAILYARD_BUILD_WEBHOOK")]
     pub build_webhook: Option<String>,
+    /// The URL clients reach this API at (e.g. `https://railyard.example.com`), for the absolute URLs in answers
+    /// (GitLab's `Link` header and `web_url`). Default: `http://<listen address>`, or relative URLs when listening
+    /// on every address. A request's `Host` header is never used.
+    #[arg(long, env = "RAILYARD_EXTERNAL_URL", value_parser = parse_external_url)]
+    pub external_url: Option<String>,
     /// Credentials for the remote (embedded export only).
     #[command(flatten)]
     pub credentials: railyard_export::CredentialArgs,
+}
+
+/// An absolute http(s) URL, kept without a trailing `/`.
+fn parse_external_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or a fragment".into());
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
 }

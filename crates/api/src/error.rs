@@ -53,15 +53,63 @@ impl From<DomainError> for ApiError {
                 tracing::error!(error = %message, "corrupt repository data");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_repository", message)
             }
-            DomainError::Git(g) => Self::internal(format!("git: {g}")),
+            DomainError::Git(g) => g.into(),
         }
     }
 }
 
+/// A failed repository operation. The answer never carries git's own message, which names server paths; the log
+/// line does.
 impl From<git2::Error> for ApiError {
     fn from(e: git2::Error) -> Self {
-        Self::internal(format!("git: {e}"))
+        tracing::error!(error = %e, "repository operation failed");
+        if says_disk_full(&e.to_string()) {
+            return disk_full("the repository operation failed");
+        }
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "repository_error",
+            "a repository operation failed; the server log has the details",
+        )
     }
+}
+
+fn says_disk_full(message: &str) -> bool {
+    message.contains("No space left on device") || message.contains("os error 28")
+}
+
+fn disk_full(context: &str) -> ApiError {
+    ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", format!("no space left on the repo's disk: {context}"))
+}
+
+/// Free bytes below which a failed write is put down to a full disk: libgit2 does not always say so (it has
+/// answered "no error" for a short write).
+const NEARLY_FULL: u64 = 1024 * 1024;
+
+/// True when the filesystem of `dir` has (nearly) no space left.
+#[cfg(target_os = "linux")]
+fn disk_nearly_full(dir: &std::path::Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < NEARLY_FULL)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn disk_nearly_full(_dir: &std::path::Path) -> bool {
+    false
+}
+
+/// The answer to a write the repo in `repo_dir` could not store: 507 when its disk is full, else 500; `context`
+/// says what happened to the request. The git error goes to the log only (it names server paths).
+pub fn storage_error(repo_dir: &std::path::Path, e: &git2::Error, context: &str) -> ApiError {
+    if says_disk_full(&e.to_string()) || disk_nearly_full(repo_dir) {
+        tracing::error!(error = %e, repo = %repo_dir.display(), "no space left on the repo's disk");
+        return disk_full(context);
+    }
+    tracing::error!(error = %e, "repository write failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "repository_error",
+        format!("{context} (the server log has the details)"),
+    )
 }
 
 impl IntoResponse for ApiError {

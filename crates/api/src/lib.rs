@@ -6,6 +6,8 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod routes;
+pub mod serve;
+pub mod tags;
 pub mod writer;
 
 use anyhow::Context;
@@ -79,6 +81,26 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         on_commit,
         metrics: metrics.writer.clone(),
     })?;
+    let limits = serve::Limits {
+        header_read_timeout: std::time::Duration::from_secs(cfg.header_read_timeout_seconds.into()),
+        idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_seconds.into()),
+        max_connections: cfg.max_connections as usize,
+    }
+    .within_file_limit();
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_read_timeout_s = cfg.header_read_timeout_seconds,
+        idle_timeout_s = cfg.idle_timeout_seconds,
+        "connection limits"
+    );
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let bound = listener.local_addr()?;
+    let external_url = match &cfg.external_url {
+        Some(url) => url.clone(),
+        None if bound.ip().is_unspecified() => String::new(),
+        None => format!("http://{bound}"),
+    };
     let state = routes::AppState {
         writer,
         repo_dir: cfg.repo_dir.clone(),
@@ -88,12 +110,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         build_webhook: cfg.build_webhook.clone(),
         project: cfg.project.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
+        external_url,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, tokens);
-    let listener =
-        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
+    serve::serve(listener, app, limits, shutdown()).await?;
     Ok(())
 }
 

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use git2::{ErrorCode, Oid, Repository};
+use git2::{ErrorCode, ObjectType, Oid, Repository};
 use railyard_manifest::{commit, Envelope, Identity, Outcome, Stage};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::error::ApiError;
+use crate::auth::Caller;
+use crate::error::{storage_error, ApiError, ApiResult};
 
 /// A write that was applied: what it did and the commit that holds it (None: it changed nothing).
 #[derive(Debug)]
@@ -18,15 +19,25 @@ pub struct Applied {
     pub commit: Option<Oid>,
 }
 
-struct Job {
-    envelope: Envelope,
-    reply: oneshot::Sender<Result<Applied, ApiError>>,
+/// One queued write.
+pub struct Job {
+    pub envelope: Envelope,
+    /// Who asked (None: auth is off); checked against the state the request is applied to.
+    pub caller: Option<Caller>,
+    /// The blobs the request names by id (a release's manifests): written only once the caller is authorized, and
+    /// removed again when the request fails, so a refused upload leaves the object store as it was.
+    pub blobs: Vec<Vec<u8>>,
+}
+
+struct Queued {
+    job: Job,
+    reply: oneshot::Sender<ApiResult<Applied>>,
 }
 
 /// The queue end the handlers hold.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Queued>,
 }
 
 pub struct WriterConfig {
@@ -52,10 +63,10 @@ impl Writer {
         Ok(Self { tx })
     }
 
-    /// Queues one request and waits for its commit. A full queue is 503.
-    pub async fn submit(&self, envelope: Envelope) -> Result<Applied, ApiError> {
+    /// Queues one write and waits for its commit. A full queue is 503.
+    pub async fn submit(&self, job: Job) -> ApiResult<Applied> {
         let (reply, rx) = oneshot::channel();
-        self.tx.try_send(Job { envelope, reply }).map_err(|e| match e {
+        self.tx.try_send(Queued { job, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "queue_full",
@@ -77,41 +88,33 @@ impl Writer {
     }
 }
 
-fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
+fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
     let branch_ref = railyard_export::branch_ref(&cfg.branch);
     while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
+        let mut queued = vec![first];
         // A request that tags its commit ends the batch, so the tag marks the state right after it.
-        while jobs.len() < cfg.batch_max && jobs.last().is_none_or(|j| j.envelope.request.git_tags().is_empty()) {
+        while queued.len() < cfg.batch_max && queued.last().is_none_or(|q| q.job.envelope.request.git_tags().is_empty())
+        {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(q) => queued.push(q),
                 Err(_) => break,
             }
         }
         let started = Instant::now();
-        let results = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs);
+        let (mut jobs, replies): (Vec<Job>, Vec<_>) = queued.into_iter().map(|q| (q.job, q.reply)).unzip();
         let n = jobs.len();
-        match results {
-            Ok((commit, results)) => {
-                if let Some(c) = commit {
-                    tracing::info!(commit = %c, requests = n, ms = started.elapsed().as_millis() as u64, "committed batch");
-                    cfg.metrics.batch_size.observe(n as f64);
-                    cfg.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-                    cfg.metrics.commits.inc();
-                    if let Some(w) = &cfg.on_commit {
-                        w.notify_one();
-                    }
-                }
-                for (job, result) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(result.map(|outcome| Applied { outcome, commit }).map_err(ApiError::from));
-                }
+        let (commit, results) = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs);
+        if let Some(c) = commit {
+            tracing::info!(commit = %c, requests = n, ms = started.elapsed().as_millis() as u64, "committed batch");
+            cfg.metrics.batch_size.observe(n as f64);
+            cfg.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            cfg.metrics.commits.inc();
+            if let Some(w) = &cfg.on_commit {
+                w.notify_one();
             }
-            Err(e) => {
-                tracing::error!(error = %e, requests = n, "batch failed; nothing written");
-                for job in jobs {
-                    let _ = job.reply.send(Err(ApiError::internal(format!("commit failed: {e}"))));
-                }
-            }
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result.map(|outcome| Applied { outcome, commit }));
         }
     }
     tracing::info!("writer stopped");
@@ -122,95 +125,172 @@ const STALE_LOCK: Duration = Duration::from_secs(2);
 /// How long the writer waits for a locked branch before failing the batch.
 const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
-type BatchResults = (Option<Oid>, Vec<railyard_manifest::Result<Outcome>>);
+type Results = Vec<ApiResult<Outcome>>;
 
 /// Applies every job to the branch head and commits; when the branch moved meanwhile (the exporter adopted a
-/// remote branch), the batch is rebuilt on the new head.
-fn apply_batch(
-    repo: &Repository,
-    repo_dir: &Path,
-    branch_ref: &str,
-    jobs: &mut [Job],
-) -> Result<BatchResults, git2::Error> {
+/// remote branch), the batch is rebuilt on the new head. Each job gets its own answer, and each answer says what
+/// really happened: a job refused alone fails alone, and nothing committed is ever answered as "not written".
+fn apply_batch(repo: &Repository, repo_dir: &Path, branch_ref: &str, jobs: &mut [Job]) -> (Option<Oid>, Results) {
     loop {
-        let head = railyard_export::target(repo, branch_ref)?;
-        let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
-        let base_id = base.as_ref().map(|t| t.id());
-        let mut stage = Stage::new(repo, base);
-        let mut claimed: Vec<String> = Vec::new();
-        let mut results = Vec::with_capacity(jobs.len());
-        for job in jobs.iter_mut() {
-            let tags: Vec<String> = job.envelope.request.git_tags().iter().map(|t| t.to_string()).collect();
-            let mut taken = None;
-            for (i, tag) in tags.iter().enumerate() {
-                if claimed.contains(tag)
-                    || tags[..i].contains(tag)
-                    || railyard_export::resolve_tag(repo, tag)?.is_some()
-                {
-                    taken = Some(tag.clone());
-                    break;
-                }
-            }
-            if let Some(tag) = taken {
-                results
-                    .push(Err(railyard_manifest::Error::conflict("tag_exists", format!("tag {tag} already exists"))));
-                continue;
-            }
-            let result = railyard_manifest::apply(&mut stage, &mut job.envelope);
-            // A flow run that failed keeps only its record: no tag.
-            let tagged = match &result {
-                Ok(Outcome::FlowRun(run)) => run.status == railyard_manifest::request::RunStatus::Succeeded,
-                Ok(_) => true,
-                Err(_) => false,
-            };
-            if tagged {
-                claimed.extend(tags);
-            }
-            results.push(result);
-        }
-        let wants_commit = results.iter().any(|r| r.as_ref().is_ok_and(Outcome::wants_commit));
-        let changed =
-            if stage.is_unchanged() { None } else { Some(stage.write_tree()?).filter(|t| Some(*t) != base_id) };
-        let tree = match (changed, wants_commit, base_id) {
-            (Some(tree), _, _) => tree,
-            (None, true, Some(base)) => base,
-            (None, true, None) => stage.write_tree()?,
-            (None, false, _) => return Ok((None, untag(results))),
+        let mut results: Results = Vec::with_capacity(jobs.len());
+        let mut claims: Vec<(usize, Vec<String>)> = Vec::new();
+        let built = build_commit(repo, repo_dir, branch_ref, jobs, &mut results, &mut claims);
+        let (head, new, log) = match built {
+            Ok(Some(commit)) => commit,
+            Ok(None) => return (None, untag(results)),
+            Err(e) => return (None, not_written(results, repo_dir, &e)),
         };
-        let applied: Vec<&Envelope> =
-            jobs.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(j, _)| &j.envelope).collect();
-        let author = common_author(&applied);
-        let message = commit::message(&applied);
-        let new = commit::write_commit(repo, head, tree, &author, &message)?;
-        // The commit and every object it needs are on disk before the branch names it.
-        sync_to_disk(repo_dir)?;
-        let log = format!("railyard: {}", message.lines().next().unwrap_or_default());
         let moved = retry_locked(repo_dir, || match head {
             Some(old) => repo.reference_matching(branch_ref, new, true, old, &log).map(|_| ()),
             None => repo.reference(branch_ref, new, false, &log).map(|_| ()),
         });
         match moved {
-            Ok(_) => {
-                // Tags are recorded after the branch moved and before anyone is answered: a pending tag always
-                // names a commit on the branch, and a crash in between loses only the tag of an unanswered write.
-                for tag in &claimed {
-                    retry_locked(repo_dir, || {
-                        repo.reference(&railyard_export::pending_tag_ref(tag), new, false, "railyard: tag requested")
-                            .map(|_| ())
-                    })?;
-                }
-                // ...and the branch and tag refs are, before anyone is answered.
-                sync_to_disk(repo_dir)?;
-                return Ok((Some(new), results));
-            }
-            Err(e) => {
-                if !matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) {
-                    return Err(e);
-                }
+            Ok(()) => {}
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
                 tracing::info!("branch moved under the writer; rebuilding the batch on the new head");
+                continue;
+            }
+            Err(e) => return (None, not_written(results, repo_dir, &e)),
+        }
+        // Tags are recorded after the branch moved and before anyone is answered: a pending tag always names a
+        // commit on the branch, and a crash in between loses only the tag of an unanswered write. A tag that cannot
+        // be recorded fails its own request, which is told its changes are committed.
+        for (i, tags) in claims {
+            for tag in tags {
+                let recorded = retry_locked(repo_dir, || {
+                    repo.reference(&railyard_export::pending_tag_ref(&tag), new, false, "railyard: tag requested")
+                        .map(|_| ())
+                });
+                if let Err(e) = recorded {
+                    tracing::error!(commit = %new, tag = %tag, error = %e, "committed, but the requested tag could not be recorded");
+                    results[i] = Err(storage_error(repo_dir, &e, &format!(
+                        "the changes are committed as {new}, but tag {tag} could not be recorded; request it again with a train"
+                    )));
+                    break;
+                }
             }
         }
+        // ...and the branch and tag refs are durable before anyone is answered.
+        if let Err(e) = sync_to_disk(repo_dir) {
+            tracing::error!(commit = %new, error = %e, "committed, but the repo could not be flushed to disk");
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(storage_error(repo_dir, &e, &format!(
+                    "the changes are committed as {new}, but could not be flushed to disk: a machine crash may lose them"
+                )));
+            }
+        }
+        return (Some(new), results);
     }
+}
+
+/// Applies each job to a stage over the branch head and writes the commit (not yet on the branch). None: nothing
+/// to commit. Fills `results` with each job's answer and `claims` with the tags each applied job takes.
+fn build_commit(
+    repo: &Repository,
+    repo_dir: &Path,
+    branch_ref: &str,
+    jobs: &mut [Job],
+    results: &mut Results,
+    claims: &mut Vec<(usize, Vec<String>)>,
+) -> Result<Option<(Option<Oid>, Oid, String)>, git2::Error> {
+    let head = railyard_export::target(repo, branch_ref)?;
+    let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
+    let base_id = base.as_ref().map(|t| t.id());
+    let mut stage = Stage::new(repo, base);
+    let mut claimed: Vec<String> = Vec::new();
+    for (i, job) in jobs.iter_mut().enumerate() {
+        let result = apply_job(repo, repo_dir, &mut stage, &claimed, job);
+        // A flow run that failed keeps only its record: no tag.
+        let tagged = match &result {
+            Ok(Outcome::FlowRun(run)) => run.status == railyard_manifest::request::RunStatus::Succeeded,
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        let tags: Vec<String> = job.envelope.request.git_tags().iter().map(|t| t.to_string()).collect();
+        if tagged && !tags.is_empty() {
+            claimed.extend(tags.iter().cloned());
+            claims.push((i, tags));
+        }
+        results.push(result);
+    }
+    let wants_commit = results.iter().any(|r| r.as_ref().is_ok_and(Outcome::wants_commit));
+    let changed = if stage.is_unchanged() { None } else { Some(stage.write_tree()?).filter(|t| Some(*t) != base_id) };
+    let tree = match (changed, wants_commit, base_id) {
+        (Some(tree), _, _) => tree,
+        (None, true, Some(base)) => base,
+        (None, true, None) => stage.write_tree()?,
+        (None, false, _) => return Ok(None),
+    };
+    let applied: Vec<&Envelope> =
+        jobs.iter().zip(results.iter()).filter(|(_, r)| r.is_ok()).map(|(j, _)| &j.envelope).collect();
+    let author = common_author(&applied);
+    let message = commit::message(&applied);
+    let new = commit::write_commit(repo, head, tree, &author, &message)?;
+    // The commit and every object it needs are on disk before the branch names it.
+    sync_to_disk(repo_dir)?;
+    Ok(Some((head, new, format!("railyard: {}", message.lines().next().unwrap_or_default()))))
+}
+
+/// One job on the stage: its tags claimed, its caller authorized on this very state, its blobs written, then the
+/// request applied. On failure the stage is as before and the blobs it wrote are gone again.
+fn apply_job(
+    repo: &Repository,
+    repo_dir: &Path,
+    stage: &mut Stage<'_>,
+    claimed: &[String],
+    job: &mut Job,
+) -> ApiResult<Outcome> {
+    crate::tags::check(repo, &job.envelope.request.git_tags(), claimed)?;
+    if let Some(caller) = &job.caller {
+        caller.check(&crate::auth::required(stage, &job.envelope.request)?)?;
+    }
+    let written =
+        write_blobs(repo, &job.blobs).map_err(|e| storage_error(repo_dir, &e, "the upload could not be stored"))?;
+    let result = railyard_manifest::apply(stage, &mut job.envelope).map_err(ApiError::from);
+    if result.is_err() {
+        remove_loose_objects(repo_dir, &written);
+    }
+    result
+}
+
+/// Writes `blobs` into the object store; returns the ids of those that were not there before.
+fn write_blobs(repo: &Repository, blobs: &[Vec<u8>]) -> Result<Vec<Oid>, git2::Error> {
+    if blobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let odb = repo.odb()?;
+    let mut new = Vec::new();
+    for content in blobs {
+        let id = Oid::hash_object(ObjectType::Blob, content)?;
+        if !odb.exists(id) {
+            new.push(repo.blob(content)?);
+        }
+    }
+    Ok(new)
+}
+
+/// Removes loose objects this process just wrote and nothing names (the blobs of a request that failed).
+fn remove_loose_objects(repo_dir: &Path, ids: &[Oid]) {
+    for id in ids {
+        let hex = id.to_string();
+        let path = repo_dir.join("objects").join(&hex[..2]).join(&hex[2..]);
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(object = %hex, error = %e, "could not remove the blob of a failed request");
+        }
+    }
+}
+
+/// The answers of a batch whose commit failed before the branch moved: requests refused on their own keep their
+/// answer; the others are told, truthfully, that nothing was written.
+fn not_written(results: Results, repo_dir: &Path, e: &git2::Error) -> Results {
+    tracing::error!(error = %e, requests = results.len(), "batch failed; nothing written");
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(_) => Err(storage_error(repo_dir, e, "the commit failed; nothing was written")),
+            Err(refused) => Err(refused),
+        })
+        .collect()
 }
 
 /// True where [`sync_to_disk`] flushes the filesystem (Linux); elsewhere git fsyncs each object
@@ -247,7 +327,7 @@ fn retry_locked(repo_dir: &Path, mut update: impl FnMut() -> Result<(), git2::Er
 }
 
 /// Without a commit there is nothing to tag: trains answer `tag: null`.
-fn untag(mut results: Vec<railyard_manifest::Result<Outcome>>) -> Vec<railyard_manifest::Result<Outcome>> {
+fn untag(mut results: Results) -> Results {
     for r in results.iter_mut().flatten() {
         if let Outcome::Train(t) = r {
             t.tag = None;

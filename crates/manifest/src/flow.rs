@@ -73,7 +73,33 @@ pub struct Template {
     pub steps: Vec<BTreeMap<String, String>>,
 }
 
+/// Most flow-collection openers (`[`, `{`) a YAML template may hold. YAML parsers spend time quadratic in the
+/// depth of nested flow collections (100,000 levels took 52 s), and the count of openers bounds that depth
+/// whatever the quoting, so counting them is a check no crafted body gets past. A template needs a few per step at
+/// most; JSON bodies go to a parser with a depth limit of its own.
+pub const MAX_YAML_FLOW_OPENERS: usize = 1000;
+
 impl Template {
+    /// Reads and checks a template sent as JSON or YAML; a YAML body with more than [`MAX_YAML_FLOW_OPENERS`]
+    /// `[` and `{` is refused before it is parsed. Parsing is CPU work: call it off the async runtime's threads.
+    pub fn parse(body: &[u8], json: bool) -> Result<Template> {
+        let openers = body.iter().filter(|&&c| c == b'[' || c == b'{').count();
+        if !json && openers > MAX_YAML_FLOW_OPENERS {
+            return Err(bad(
+                "body",
+                format!(
+                    "a YAML template may hold at most {MAX_YAML_FLOW_OPENERS} `[` and `{{` (this one has {openers})"
+                ),
+            ));
+        }
+        let value: Value = if json {
+            serde_json::from_slice(body).map_err(|e| bad("body", format!("not JSON: {e}")))?
+        } else {
+            serde_yaml::from_slice(body).map_err(|e| bad("body", format!("not YAML: {e}")))?
+        };
+        Template::validate(&value)
+    }
+
     /// Checks a template: known kinds, unique refs, the fields each kind takes and needs, placeholder syntax.
     pub fn validate(value: &Value) -> Result<Template> {
         let obj = value.as_object().ok_or_else(|| bad("template", "must be an object with `steps`"))?;

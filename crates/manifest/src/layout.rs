@@ -105,6 +105,22 @@ pub fn app_releases_dir(app: &AppName) -> String {
 /// Release-flow templates and runs.
 pub const RELEASE_FLOWS: &str = "release-flows";
 
+/// The folder that holds a flow's runs; a flow named `<pipeline>/runs` would keep its files inside flow
+/// `<pipeline>`'s, so such names are refused ([`check_flow_name`]).
+const FLOW_RUNS: &str = "runs";
+
+/// Refuses a flow name whose files would lie inside another flow's: `p/runs` (its runs would be
+/// `release-flows/p/runs/runs/…`, inside the runs of flow `p`).
+pub fn check_flow_name(flow: &EnvName) -> crate::Result<()> {
+    match flow.as_str().split_once('/') {
+        Some((pipeline, FLOW_RUNS)) => Err(crate::Error::invalid(
+            "flow",
+            format!("a flow may not be named {pipeline}/{FLOW_RUNS}: flow {pipeline} keeps its runs there"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The template of flow `flow`.
 pub fn flow_template(flow: &EnvName) -> String {
     format!("{RELEASE_FLOWS}/{flow}.yaml")
@@ -112,7 +128,7 @@ pub fn flow_template(flow: &EnvName) -> String {
 
 /// The run records of flow `flow`.
 pub fn flow_runs_dir(flow: &EnvName) -> String {
-    format!("{RELEASE_FLOWS}/{flow}/runs")
+    format!("{RELEASE_FLOWS}/{flow}/{FLOW_RUNS}")
 }
 
 /// One run record.

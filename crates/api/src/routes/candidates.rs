@@ -11,7 +11,7 @@ use railyard_manifest::request::{
     CreateReleaseCandidate, DeployReleaseCandidate, DeploymentStatus, SetDeploymentStatus,
 };
 use railyard_manifest::transform::candidate::{valid_commit_hash, valid_release_candidate_version};
-use railyard_manifest::{state, AppName, EnvName, Outcome, Request};
+use railyard_manifest::{AppName, EnvName, Outcome, Request};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -71,35 +71,31 @@ pub async fn create(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody
         let env = EnvName::parse(&env).map_err(|e| ApiError::from(railyard_manifest::Error::from(e)))?;
         contents.insert(env, yaml.into_bytes());
     }
-    // The repository check comes before a build is triggered.
-    let (app, repo) = (project.clone(), b.repo.clone());
-    st.read(move |s| match state::app_repository(s, &app)? {
-        Some(r) if r != repo => Err(railyard_manifest::Error::not_found("repository", repo)),
-        _ => Ok(()),
-    })
-    .await
-    .map_err(aviator)?;
-    let build = if b.trigger_build_workflow {
+    let manifests = super::blob_ids(&contents)?;
+    let blobs: Vec<Vec<u8>> = contents.into_values().collect();
+    let mut request = CreateReleaseCandidate {
+        application: project.clone(),
+        release_candidate_version: rc.clone(),
+        repository: b.repo.clone(),
+        commit: b.commit.clone(),
+        manifests,
+        build: None,
+    };
+    if b.trigger_build_workflow {
         let Some(url) = st.build_webhook.clone() else {
             return Err(ApiError::bad_request(
                 "trigger_build_workflow",
                 "trigger_build_workflow is true but no build webhook is configured for this project (--build-webhook)",
             ));
         };
-        Some(trigger_build(&url, &project, &rc, &b.repo, &b.commit).await)
-    } else {
-        None
-    };
-    let manifests = st.write_blobs(contents).await?;
-    let request = CreateReleaseCandidate {
-        application: project,
-        release_candidate_version: rc,
-        repository: b.repo,
-        commit: b.commit,
-        manifests,
-        build,
-    };
-    let applied = st.write(Request::CreateReleaseCandidate(request)).await.map_err(aviator)?;
+        // The webhook is a side effect: it fires only for a caller who may make the candidate, and for a candidate
+        // that would be accepted as things stand (the same check the writer makes, on a scratch copy).
+        let candidate = Request::CreateReleaseCandidate(request.clone());
+        st.authorize(&candidate).await?;
+        st.simulate_with_blobs(candidate, blobs.clone()).await.map_err(aviator)?;
+        request.build = Some(trigger_build(&url, &project, &rc, &b.repo, &b.commit).await);
+    }
+    let applied = st.write_with_blobs(Request::CreateReleaseCandidate(request), blobs).await.map_err(aviator)?;
     let status = match &applied.outcome {
         Outcome::ReleaseCandidate(c) if !c.created => StatusCode::OK,
         _ => StatusCode::CREATED,

@@ -23,27 +23,27 @@ use crate::extract::{JsonBody, Params};
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
 fn flow_param(p: &Params) -> ApiResult<EnvName> {
-    EnvName::parse(p.raw("flow")).map_err(|e| {
+    let flow = EnvName::parse(p.raw("flow")).map_err(|e| {
         ApiError::bad_request(
             "flow",
             format!("invalid flow name: {e} (flow names follow environment names, optionally `pipeline/stage`)"),
         )
-    })
+    })?;
+    railyard_manifest::layout::check_flow_name(&flow)?;
+    Ok(flow)
 }
 
 /// `PUT /api/release-flows/{flow}`: JSON (`Content-Type: application/json`) or YAML (anything else).
 pub async fn put(State(st): State<AppState>, p: Params, headers: HeaderMap, body: Bytes) -> Reply {
     let flow = flow_param(&p)?;
+    // Who may store a template is known before its body is parsed.
+    st.authorize_now(&crate::auth::flow_need(&flow))?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
-    let value: Value = if json {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not JSON: {e}")))?
-    } else {
-        serde_yaml::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not YAML: {e}")))?
-    };
-    let template = Template::validate(&value)?;
+    let template =
+        tokio::task::spawn_blocking(move || Template::parse(&body, json)).await.map_err(ApiError::internal)??;
     let applied = st.write(Request::PutFlow(PutFlow { flow, template })).await?;
     let status = match &applied.outcome {
         Outcome::FlowStored(s) if !s.created => StatusCode::OK,
@@ -152,6 +152,8 @@ fn inputs(b: &RunBody) -> ApiResult<RunInputs> {
 /// 200 with `dryRun: true` (nothing written).
 pub async fn run(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<RunBody>) -> Reply {
     let flow = flow_param(&p)?;
+    // The flow role first; each step's own roles are checked by the writer on the state the run is applied to.
+    st.authorize_now(&crate::auth::flow_need(&flow))?;
     let inputs = inputs(&b)?;
     let f = flow.clone();
     let resolve_inputs = inputs.clone();

@@ -69,32 +69,21 @@ fn check_project(st: &AppState, project: &str) -> GitLabResult<()> {
     }
 }
 
-fn project_json(st: &AppState, headers: &HeaderMap) -> Value {
+fn project_json(st: &AppState) -> Value {
     json!({
         "id": 1,
         "name": st.project,
         "path": st.project,
         "path_with_namespace": st.project,
         "name_with_namespace": st.project,
-        "web_url": format!("{}/{}", base_url(headers), st.project),
+        "web_url": format!("{}/{}", st.external_url, st.project),
         "default_branch": st.branch,
     })
 }
 
-async fn project(
-    State(st): State<AppState>,
-    Path(project): Path<String>,
-    headers: HeaderMap,
-) -> GitLabResult<Json<Value>> {
+async fn project(State(st): State<AppState>, Path(project): Path<String>) -> GitLabResult<Json<Value>> {
     check_project(&st, &project)?;
-    Ok(Json(project_json(&st, &headers)))
-}
-
-/// `scheme://host` of this request, for the absolute URLs of `Link`.
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
-    format!("{proto}://{host}")
+    Ok(Json(project_json(&st)))
 }
 
 fn page_param(q: &HashMap<String, String>, key: &str, default: usize, max: usize) -> GitLabResult<usize> {
@@ -114,11 +103,12 @@ async fn list(
     State(st): State<AppState>,
     Path(project): Path<String>,
     Query(mut q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> GitLabResult<Response> {
     check_project(&st, &project)?;
-    // The Link URLs repeat the whole query (filters included) with another page.
+    // The Link URLs repeat the whole query (filters included) with another page, under --external-url (never the
+    // request's Host header, which a client would follow with its token).
     let link_query = q.clone();
+    let base = st.external_url.clone();
     let page = page_param(&q, "page", 1, usize::MAX)?;
     let per_page = page_param(&q, "per_page", 20, 100)?;
     let filters: HashMap<String, String> =
@@ -153,7 +143,7 @@ async fn list(
         }
         pairs.append_pair("page", &p.to_string());
         pairs.append_pair("per_page", &per_page.to_string());
-        format!("{}{path}?{}", base_url(&headers), pairs.finish())
+        format!("{base}{path}?{}", pairs.finish())
     };
     let mut links = Vec::new();
     if page < pages {

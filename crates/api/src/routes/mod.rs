@@ -26,7 +26,7 @@ use railyard_manifest::{Envelope, Identity, Request, Stage};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::writer::{Applied, Writer};
+use crate::writer::{Applied, Job, Writer};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -43,6 +43,9 @@ pub struct AppState {
     pub project: String,
     /// `--minimize-exported-data`: a train that changes nothing makes no commit and no tag.
     pub minimize_exported_data: bool,
+    /// The start of the absolute URLs the API answers with (GitLab's `Link` and `web_url`), without a trailing
+    /// `/`: `--external-url`, else the listen address, else empty (relative links). Never a request's `Host`.
+    pub external_url: String,
 }
 
 impl AppState {
@@ -55,7 +58,8 @@ impl AppState {
         self.with_stage(move |stage| f(stage).map_err(ApiError::from)).await
     }
 
-    /// Runs `f` on a throwaway stage over the branch head: it may edit, nothing is committed.
+    /// Runs `f` on a throwaway stage over the branch head: it may edit, nothing is committed, and the objects it
+    /// writes stay in memory (a dry run or a refused request leaves the object store as it was).
     pub async fn with_stage<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
@@ -65,11 +69,10 @@ impl AppState {
         let branch_ref = railyard_export::branch_ref(&self.branch);
         tokio::task::spawn_blocking(move || -> ApiResult<T> {
             let repo = Repository::open_bare(&dir)?;
-            let tree = match repo.find_reference(&branch_ref) {
-                Ok(r) => Some(r.peel_to_tree()?),
-                Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-                Err(e) => return Err(e.into()),
-            };
+            let odb = repo.odb()?;
+            // Ahead of the loose and packed backends, so every write lands here and is dropped with it.
+            let _scratch = odb.add_new_mempack_backend(1000)?;
+            let tree = railyard_export::target(&repo, &branch_ref)?.map(|c| repo.find_commit(c)?.tree()).transpose()?;
             let mut stage = Stage::new(&repo, tree);
             f(&mut stage)
         })
@@ -79,148 +82,61 @@ impl AppState {
 
     /// Applies `request` to the current state without writing anything (dry runs and prognoses).
     pub async fn simulate(&self, request: Request) -> ApiResult<railyard_manifest::Outcome> {
-        let mut envelope = Envelope { author: Identity::default(), at: now(), request };
-        self.with_stage(move |stage| railyard_manifest::apply(stage, &mut envelope).map_err(ApiError::from)).await
+        self.simulate_with_blobs(request, Vec::new()).await
     }
 
-    /// Writes manifests into the object store (before their request is queued: the request and its commit trailer
-    /// name them by blob id); returns the blob ids by environment.
-    pub async fn write_blobs(
+    /// [`AppState::simulate`] for a request that names `blobs` (written to the scratch store only).
+    pub async fn simulate_with_blobs(
         &self,
-        contents: std::collections::BTreeMap<railyard_manifest::EnvName, Vec<u8>>,
-    ) -> ApiResult<std::collections::BTreeMap<railyard_manifest::EnvName, String>> {
-        let dir = self.repo_dir.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, git2::Error> {
-            let repo = Repository::open_bare(&dir)?;
-            contents.into_iter().map(|(env, body)| Ok((env, repo.blob(&body)?.to_string()))).collect()
+        request: Request,
+        blobs: Vec<Vec<u8>>,
+    ) -> ApiResult<railyard_manifest::Outcome> {
+        let mut envelope = Envelope { author: Identity::default(), at: now(), request };
+        self.with_stage(move |stage| {
+            for blob in &blobs {
+                stage.repo().blob(blob)?;
+            }
+            railyard_manifest::apply(stage, &mut envelope).map_err(ApiError::from)
         })
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
     }
 
-    /// Queues `request` for the writer and waits for its commit. With auth on, the caller's roles must allow it (403
-    /// otherwise) and the caller is its author.
+    /// Checks on the current state that the caller may make `request` (403 otherwise): for handlers that do
+    /// something before queueing it. The writer checks again on the state it applies the request to.
+    pub async fn authorize(&self, request: &Request) -> ApiResult<()> {
+        let Some(caller) = crate::auth::caller() else { return Ok(()) };
+        let request = request.clone();
+        self.with_stage(move |stage| caller.check(&crate::auth::required(stage, &request)?)).await
+    }
+
+    /// Checks a need that does not depend on the state (403 otherwise), before a handler does any work.
+    pub fn authorize_now(&self, need: &crate::auth::Need) -> ApiResult<()> {
+        crate::auth::caller().map_or(Ok(()), |c| c.check(std::slice::from_ref(need)))
+    }
+
+    /// Queues `request` for the writer and waits for its commit. With auth on, the caller's roles must allow it on
+    /// the state the writer applies it to (403 otherwise), and the caller is its author.
     pub async fn write(&self, request: Request) -> ApiResult<Applied> {
-        let author = match crate::auth::caller() {
-            Some(caller) => {
-                self.authorize(&caller, &request).await?;
-                caller.identity
-            }
-            None => Identity::default(),
-        };
-        let envelope = Envelope { author, at: now(), request };
-        self.writer.submit(envelope).await
+        self.write_with_blobs(request, Vec::new()).await
     }
 
-    /// Checks `request` against the caller's roles: the action it is, on the environments and team it touches.
-    fn authorize<'a>(
-        &'a self,
-        caller: &'a crate::auth::Caller,
-        request: &'a Request,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<()>> + Send + 'a>> {
-        use crate::auth::{forbidden, Action};
-        use railyard_manifest::request::{
-            CreateEnvironment, CreateLock, DeleteEnvironment, DeleteLock, Deploy, DeployReleaseCandidate,
-            SetDeploymentStatus, StopEnvironment, UpdateEnvironment,
-        };
-        use railyard_manifest::{state, LockTarget, TrainTarget};
-        Box::pin(async move {
-            let need = |ok: bool, what: String| if ok { Ok(()) } else { Err(forbidden(what)) };
-            let app_team = |app: railyard_manifest::AppName| async move {
-                self.read(move |s| Ok(state::app_team(s, &app)?.map(|t| t.to_string()))).await
-            };
-            let group_envs = |g: railyard_manifest::GroupName| async move {
-                self.read(move |s| {
-                    Ok(state::group_environments(s, &g)?.into_iter().map(|(e, _)| e.to_string()).collect::<Vec<_>>())
-                })
-                .await
-            };
-            match request {
-                Request::CreateEnvironment(CreateEnvironment { name, .. })
-                | Request::UpdateEnvironment(UpdateEnvironment { name, .. })
-                | Request::StopEnvironment(StopEnvironment { name, .. })
-                | Request::DeleteEnvironment(DeleteEnvironment { name }) => {
-                    need(caller.may(Action::Environment, Some(name.as_str()), None), format!("environment on {name}"))
-                }
-                Request::StopStaleEnvironments(_) | Request::DeleteReviewApps(_) => {
-                    need(caller.may_everywhere(Action::Environment), "environment on every environment".into())
-                }
-                Request::CreateRelease(r) => {
-                    let team = match &r.team {
-                        Some(t) => Some(t.to_string()),
-                        None => app_team(r.application.clone()).await?,
-                    };
-                    need(caller.may(Action::Release, None, team.as_deref()), format!("release of {}", r.application))
-                }
-                Request::CreateReleaseCandidate(r) => {
-                    let team = app_team(r.application.clone()).await?;
-                    need(caller.may(Action::Release, None, team.as_deref()), format!("release of {}", r.application))
-                }
-                Request::UpdateApplication(r) => {
-                    let current = app_team(r.application.clone()).await?;
-                    let new = r.team.as_ref().map(ToString::to_string);
-                    need(
-                        caller.may(Action::Release, None, current.as_deref())
-                            && caller.may(Action::Release, None, new.as_deref()),
-                        format!("release of {}", r.application),
-                    )
-                }
-                Request::Deploy(Deploy { application, environment, .. })
-                | Request::DeployReleaseCandidate(DeployReleaseCandidate { application, environment, .. })
-                | Request::SetDeploymentStatus(SetDeploymentStatus { application, environment, .. }) => {
-                    let team = app_team(application.clone()).await?;
-                    let ok = caller.may(Action::Deploy, Some(environment.as_str()), team.as_deref());
-                    need(ok, format!("deploy of {application} to {environment}"))
-                }
-                Request::CreateLock(CreateLock { target, .. }) | Request::DeleteLock(DeleteLock { target, .. }) => {
-                    let (envs, team) = match target {
-                        LockTarget::Environment { environment } => (vec![environment.to_string()], None),
-                        LockTarget::Application { environment, application } => {
-                            (vec![environment.to_string()], app_team(application.clone()).await?)
-                        }
-                        LockTarget::Team { environment, team } => {
-                            (vec![environment.to_string()], Some(team.to_string()))
-                        }
-                        LockTarget::EnvironmentGroup { group } => (group_envs(group.clone()).await?, None),
-                    };
-                    let ok = envs.iter().all(|e| caller.may(Action::Lock, Some(e), team.as_deref()));
-                    need(ok, format!("lock on {}", envs.join(", ")))
-                }
-                Request::ReleaseTrain(r) => {
-                    let envs = match &r.target {
-                        TrainTarget::Environment { environment } => vec![environment.to_string()],
-                        TrainTarget::EnvironmentGroup { group } => group_envs(group.clone()).await?,
-                    };
-                    // A train without `team` moves every team's applications.
-                    let ok = envs.iter().all(|e| match &r.team {
-                        Some(t) => caller.may(Action::Train, Some(e), Some(t.as_str())),
-                        None => caller.may_all_teams(Action::Train, e),
-                    });
-                    let teams = r.team.as_ref().map_or_else(|| "every team".to_owned(), |t| format!("team {t}"));
-                    need(ok, format!("a release train of {teams} to {}", envs.join(", ")))
-                }
-                Request::PutFlow(r) => need(caller.may(Action::Flow, None, None), format!("release flow {}", r.flow)),
-                Request::RunFlow(r) => {
-                    need(caller.may(Action::Flow, None, None), format!("release flow {}", r.flow))?;
-                    for step in &r.steps {
-                        match &step.action {
-                            railyard_manifest::flow::Action::Request { request } => {
-                                self.authorize(caller, request).await?;
-                            }
-                            railyard_manifest::flow::Action::DeployCandidate { application, environment, .. } => {
-                                let team = app_team(application.clone()).await?;
-                                let ok = caller.may(Action::Deploy, Some(environment.as_str()), team.as_deref());
-                                need(ok, format!("deploy of {application} to {environment}"))?;
-                            }
-                            railyard_manifest::flow::Action::Tag { .. } => {}
-                        }
-                    }
-                    Ok(())
-                }
-            }
-        })
+    /// [`AppState::write`] for a request that names `blobs` by id: the writer stores them once the caller is
+    /// authorized, and only if the request succeeds.
+    pub async fn write_with_blobs(&self, request: Request, blobs: Vec<Vec<u8>>) -> ApiResult<Applied> {
+        let caller = crate::auth::caller();
+        let author = caller.as_ref().map(|c| c.identity.clone()).unwrap_or_default();
+        let envelope = Envelope { author, at: now(), request };
+        self.writer.submit(Job { envelope, caller, blobs }).await
     }
+}
+
+/// The blob ids `contents` will have, by environment; nothing is written (the writer writes them once the caller
+/// is authorized, with [`AppState::write_with_blobs`]).
+pub fn blob_ids(
+    contents: &std::collections::BTreeMap<railyard_manifest::EnvName, Vec<u8>>,
+) -> ApiResult<std::collections::BTreeMap<railyard_manifest::EnvName, String>> {
+    let hash = |body: &[u8]| git2::Oid::hash_object(git2::ObjectType::Blob, body).map(|o| o.to_string());
+    contents.iter().map(|(env, body)| Ok((env.clone(), hash(body)?))).collect()
 }
 
 /// Now as RFC 3339 UTC, whole seconds.

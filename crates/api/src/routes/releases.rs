@@ -129,7 +129,7 @@ pub async fn create(
     if up.manifests.is_empty() {
         return Err(ApiError::bad_request("manifests", "at least one part \"manifests[<environment>]\" is required"));
     }
-    let manifests = st.write_blobs(up.manifests).await?;
+    let manifests = super::blob_ids(&up.manifests)?;
     let request = CreateRelease {
         application,
         version: up.version,
@@ -140,7 +140,7 @@ pub async fn create(
         display_version: up.display_version,
         manifests,
     };
-    let applied = st.write(Request::CreateRelease(request)).await?;
+    let applied = st.write_with_blobs(Request::CreateRelease(request), up.manifests.into_values().collect()).await?;
     let status = match &applied.outcome {
         Outcome::Release(r) if !r.created => StatusCode::OK,
         _ => StatusCode::CREATED,

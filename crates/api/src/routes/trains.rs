@@ -52,16 +52,13 @@ fn parse_query(q: &HashMap<String, String>) -> ApiResult<TrainQuery> {
 async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, force_dry_run: bool) -> Reply {
     let q = parse_query(&q)?;
     let dry_run = q.dry_run || force_dry_run;
-    // Tags are checked before anything is queued: an unknown source tag is 404, a taken tag name 409.
+    // Tags are checked before anything is queued: an unknown source tag is 404, a taken or conflicting tag name
+    // 409 (the writer checks the tag again on its own state).
     let (source_tag, git_tag) = (q.source_git_tag.clone(), q.git_tag.clone());
     let source_commit = st
         .with_stage(move |stage| {
             let repo = stage.repo();
-            if let Some(tag) = &git_tag {
-                if railyard_export::resolve_tag(repo, tag.as_str())?.is_some() {
-                    return Err(Error::conflict("tag_exists", format!("tag {tag} already exists")).into());
-                }
-            }
+            crate::tags::check(repo, &git_tag.iter().collect::<Vec<_>>(), &[])?;
             match &source_tag {
                 Some(tag) => match railyard_export::resolve_tag(repo, tag.as_str())? {
                     Some(commit) => Ok(Some(commit.to_string())),

@@ -47,6 +47,7 @@ pub fn run(stage: &Stage<'_>, flow: &EnvName, id: u64) -> Result<Option<FlowRunR
 }
 
 pub(super) fn put(stage: &mut Stage<'_>, r: &PutFlow) -> Result<FlowStored> {
+    layout::check_flow_name(&r.flow)?;
     let created = stage.read(&layout::flow_template(&r.flow))?.is_none();
     stage.write_if_changed(&layout::flow_template(&r.flow), r.template.to_yaml().as_bytes())?;
     Ok(FlowStored { flow: r.flow.clone(), steps: r.template.steps.len(), created })

@@ -1,0 +1,298 @@
+//! The HTTP listener: hyper under the router, with the limits a server facing untrusted clients needs and that
+//! `axum::serve` does not set. A client gets `--header-read-timeout-seconds` to send a request's headers, an idle
+//! keep-alive connection is closed after `--idle-timeout-seconds`, and at most `--max-connections` connections are
+//! held (fewer when the process's file limit is lower, so the exporter and the repo keep descriptors of their own).
+//! At the limit, the connection idle the longest makes room for the new one: a request in progress is never cut,
+//! while a probe still gets in past a crowd of idle or slow clients.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tower::ServiceExt;
+
+/// The limits of the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// File descriptors kept free of connections: the repo, the exporter's remote, logs.
+const RESERVED_FDS: u64 = 128;
+
+/// How long, and how much, a connection closed by the server reads what its client is still sending: closing with
+/// unread data makes the kernel reset the connection, and a client that writes its whole body before reading the
+/// answer (Python's urllib and requests, many CI scripts) would see a broken pipe instead of the 413.
+/// Draining stops at the first pause this long (an idle client is closed at once), or after [`DRAIN_TIME`] or
+/// [`DRAIN_BYTES`] in all.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+const DRAIN_PAUSE: Duration = Duration::from_millis(300);
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+impl Limits {
+    /// `max_connections`, lowered to what the process's file limit leaves beside [`RESERVED_FDS`].
+    pub fn within_file_limit(mut self) -> Self {
+        if let Some(limit) = open_file_limit() {
+            let room = limit.saturating_sub(RESERVED_FDS).max(16) as usize;
+            if room < self.max_connections {
+                tracing::warn!(
+                    max_connections = self.max_connections,
+                    open_file_limit = limit,
+                    using = room,
+                    "--max-connections lowered to fit the open-file limit"
+                );
+                self.max_connections = room;
+            }
+        }
+        self
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_file_limit() -> Option<u64> {
+    None
+}
+
+/// One open connection, as the accept loop sees it.
+struct Conn {
+    /// Milliseconds since `epoch` of its last read or write.
+    last_active: AtomicU64,
+    /// Requests being answered on it.
+    in_flight: AtomicUsize,
+    /// Closes it at once (it was evicted to make room).
+    evict: Notify,
+}
+
+struct Tracker {
+    epoch: Instant,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Tracker {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Makes room for one more connection: true if there is room (possibly after evicting the connection idle the
+    /// longest), false when every connection is answering a request.
+    fn make_room(&self, max: usize) -> bool {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if conns.len() < max {
+            return true;
+        }
+        let idlest = conns
+            .values()
+            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+            .min_by_key(|c| c.last_active.load(Ordering::Acquire));
+        match idlest {
+            Some(c) => {
+                c.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in progress finish (up to 30 s).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let tracker = Arc::new(Tracker { epoch: Instant::now(), conns: Mutex::new(HashMap::new()) });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    let mut next_id = 0u64;
+    let mut refused = 0u64;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: wait for descriptors to come free instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if !tracker.make_room(limits.max_connections) {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(peer = %peer, refused, max_connections = limits.max_connections, "every connection is busy; refusing a new one");
+            }
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        next_id += 1;
+        let conn = Arc::new(Conn {
+            last_active: AtomicU64::new(tracker.now_ms()),
+            in_flight: AtomicUsize::new(0),
+            evict: Notify::new(),
+        });
+        tracker.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(next_id, conn.clone());
+        let (tracker, app, stop) = (tracker.clone(), app.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            serve_connection(stream, app, conn, &tracker, limits, stop).await;
+            tracker.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&next_id);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tracker.conns.lock().unwrap_or_else(|e| e.into_inner()).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    conn: Arc<Conn>,
+    tracker: &Arc<Tracker>,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let io = TokioIo::new(Watched { inner: stream, conn: conn.clone(), tracker: tracker.clone(), drain: None });
+    let svc_conn = conn.clone();
+    let svc_tracker = tracker.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let (conn, tracker) = (svc_conn.clone(), svc_tracker.clone());
+        conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        let answer = app.clone().oneshot(req.map(axum::body::Body::new));
+        async move {
+            let resp = answer.await;
+            conn.last_active.store(tracker.now_ms(), Ordering::Release);
+            conn.in_flight.fetch_sub(1, Ordering::AcqRel);
+            resp
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    let served = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(served);
+    let idle_ms = limits.idle_timeout.as_millis() as u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(limits.idle_timeout));
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = served.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = conn.evict.notified() => {
+                tracing::debug!("connection evicted to make room for a new one");
+                return;
+            }
+            _ = tick.tick() => {
+                let idle = tracker.now_ms().saturating_sub(conn.last_active.load(Ordering::Acquire));
+                if conn.in_flight.load(Ordering::Acquire) == 0 && idle >= idle_ms {
+                    tracing::debug!(idle_ms = idle, "closing an idle connection");
+                    return;
+                }
+            }
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    served.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// The TCP stream of one connection: records activity for the idle timeout, and drains what the client still
+/// sends before the server closes it.
+struct Watched {
+    inner: TcpStream,
+    conn: Arc<Conn>,
+    tracker: Arc<Tracker>,
+    drain: Option<Drain>,
+}
+
+/// The state of draining a connection before it is closed.
+struct Drain {
+    until: Instant,
+    pause: Pin<Box<tokio::time::Sleep>>,
+    bytes: usize,
+}
+
+impl Watched {
+    fn touch(&self) {
+        self.conn.last_active.store(self.tracker.now_ms(), Ordering::Release);
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let drain = this.drain.get_or_insert_with(|| Drain {
+            until: Instant::now() + DRAIN_TIME,
+            pause: Box::pin(tokio::time::sleep(DRAIN_PAUSE)),
+            bytes: 0,
+        });
+        let mut scratch = [0u8; 16 * 1024];
+        while drain.bytes < DRAIN_BYTES && Instant::now() < drain.until && drain.pause.as_mut().poll(cx).is_pending() {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => {
+                    drain.bytes += buf.filled().len();
+                    drain.pause.as_mut().reset(tokio::time::Instant::now() + DRAIN_PAUSE);
+                }
+                Poll::Ready(Err(_)) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        drain.bytes = DRAIN_BYTES;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
