@@ -637,3 +637,147 @@ pub fn wait_readyz(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Every object of the bare repo at `repo`, loose and packed (`git count-objects -v`: `count` + `in-pack`).
+pub fn object_count(repo: &Path) -> u64 {
+    let v = count_objects(repo);
+    v["count"] + v["in-pack"]
+}
+
+/// The disk use of the repo's objects in KiB, loose and packed (`size` + `size-pack`).
+pub fn object_kib(repo: &Path) -> u64 {
+    let v = count_objects(repo);
+    v["size"] + v["size-pack"]
+}
+
+fn count_objects(repo: &Path) -> std::collections::HashMap<String, u64> {
+    let out = Command::new("git").arg("--git-dir").arg(repo).args(["count-objects", "-v"]).output().expect("git");
+    assert!(out.status.success(), "git count-objects: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+        .collect()
+}
+
+/// Every ref of the bare repo at `repo` (branches, tags, Railyard's own refs) with what it points at.
+pub fn refs_snapshot(repo: &Path) -> std::collections::BTreeMap<String, String> {
+    let Ok(repo) = Repository::open_bare(repo) else {
+        return Default::default();
+    };
+    let refs = repo.references().expect("refs");
+    refs.flatten()
+        .filter_map(|r| {
+            let target =
+                r.target().map(|t| t.to_string()).or_else(|| r.symbolic_target().ok().flatten().map(str::to_owned))?;
+            Some((r.name().ok()?.to_owned(), target))
+        })
+        .collect()
+}
+
+/// SHA-256 of `token` in hex, computed by the system's `sha256sum` (no code shared with the server).
+pub fn sha256_hex(token: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("sha256sum");
+    child.stdin.take().expect("stdin").write_all(token.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8(out.stdout).expect("hex").split_whitespace().next().expect("digest").to_owned()
+}
+
+/// Writes a `--auth-tokens` file into `dir`: one entry per `(token, name, roles)`, `roles` a YAML flow list such as
+/// `[{action: lock, environments: [dev]}]` (`[]`: no roles). Returns its path.
+pub fn write_tokens(dir: &Path, people: &[(&str, &str, &str)]) -> PathBuf {
+    let mut yaml = String::new();
+    for (token, name, roles) in people {
+        yaml.push_str(&format!(
+            "- token_sha256: {}\n  name: {name}\n  email: {}@example.com\n  roles: {roles}\n",
+            sha256_hex(token),
+            name.to_lowercase()
+        ));
+    }
+    let file = dir.join("tokens.yaml");
+    std::fs::write(&file, yaml).expect("tokens file");
+    file
+}
+
+/// A request as a token holder sends it (`token` None: no `Authorization` header).
+pub fn call(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<&serde_json::Value>) -> Reply {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = s.client().request(m, s.at(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    Reply::from_response(req.send().expect("request"))
+}
+
+/// `POST path` with a multipart body of exactly these parts, as `token`.
+pub fn upload_as(s: &Server, path: &str, token: Option<&str>, parts: &[(String, Vec<u8>)]) -> Reply {
+    let parts: Vec<(&str, &[u8])> = parts.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+    let (content_type, body) = multipart_body(&parts);
+    let mut req = s.client().post(s.at(path)).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    Reply::from_response(req.send().expect("POST"))
+}
+
+/// A request line and the body that came with it.
+pub type Received = (String, Vec<u8>);
+
+/// An HTTP receiver on 127.0.0.1 that answers every request 202 and records its request line and body.
+pub struct Receiver {
+    pub url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    /// Listens on a free port; `url` is `http://127.0.0.1:<port>/build`.
+    pub fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/build", listener.local_addr().expect("addr"));
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let keep = keep.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    keep.lock().unwrap_or_else(|p| p.into_inner()).push((line.trim_end().to_owned(), body));
+                    let answer = r#"{"build":"queued"}"#;
+                    let mut stream = stream;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                });
+            }
+        });
+        Self { url, got }
+    }
+
+    /// The request lines and bodies received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
