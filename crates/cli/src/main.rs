@@ -352,8 +352,19 @@ fn train_table(body: &Value) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    let dry = if body["dryRun"] == Value::Bool(true) { " (dry run: nothing written)" } else { "" };
+    let dry_run = body["dryRun"] == Value::Bool(true);
+    let dry = if dry_run { " (dry run: nothing written)" } else { "" };
     out.push_str(&format!("commit: {}  tag: {}{dry}\n", show(&body["commit"]), show(&body["tag"])));
+    if body["empty"] == Value::Bool(true) {
+        out.push_str(match (dry_run, body["commit"].is_null()) {
+            (true, _) => "nothing would move\n",
+            // Kuberpult's behaviour, kept: say why a person sees a new commit.
+            (false, false) => {
+                "nothing moved: the commit changes no file (it marks the train; --minimize-exported-data skips it)\n"
+            }
+            (false, true) => "nothing moved: no commit (--minimize-exported-data)\n",
+        });
+    }
     out
 }
 
@@ -679,5 +690,16 @@ mod tests {
         assert!(t.contains("staging      web          1     2   deployed"), "{t}");
         assert!(t.contains("skipped: team_locked"));
         assert!(t.ends_with("commit: abc  tag: -\n"));
+    }
+
+    #[test]
+    fn an_empty_train_says_why_it_made_a_commit() {
+        let body = serde_json::json!({"commit": "abc", "tag": null, "empty": true, "environments": [{"environment": "staging",
+            "deployed": [], "skipped": [{"application": "web", "reason": "already_deployed"}]}]});
+        assert!(train_table(&body).ends_with(
+            "nothing moved: the commit changes no file (it marks the train; --minimize-exported-data skips it)\n"
+        ));
+        let body = serde_json::json!({"commit": null, "tag": null, "empty": true, "dryRun": true, "environments": []});
+        assert!(train_table(&body).ends_with("nothing would move\n"));
     }
 }
