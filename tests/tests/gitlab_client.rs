@@ -109,4 +109,20 @@ fn gitlab_surface_takes_form_bodies_and_answers_gitlab_headers_and_errors() {
     let r = s.get("/api/v4/projects/1/environments?per_page=0");
     r.assert_status(400);
     assert!(r.json["message"].is_string());
+
+    // what is not served: GitLab's shape, not Railyard's {"error", "code"}
+    for path in ["/api/v4/projects/1/merge_requests", "/api/v4/version", "/api/v4"] {
+        let r = s.get(path);
+        r.assert_status(404);
+        assert_eq!(r.json, serde_json::json!({"message": "404 Not Found"}), "{path}");
+        assert!(r.content_type.starts_with("application/json"), "{path}: {:?}", r.content_type);
+    }
+    for (method, path) in [("DELETE", "/api/v4/projects/1"), ("PATCH", "/api/v4/projects/1/environments/2/stop")] {
+        let r = s.send_raw_body(method, path, "application/json", b"{}".to_vec());
+        r.assert_status(405);
+        assert_eq!(r.json, serde_json::json!({"message": "405 Method Not Allowed"}), "{method} {path}");
+    }
+    let r = s.raw_http("GET", "/api/v4/projects/1/environments/%FF", None, b"");
+    r.assert_status(400);
+    assert!(r.json["message"].as_str().is_some_and(|m| !m.is_empty()) && r.json.get("code").is_none(), "{}", r.text);
 }
