@@ -1,4 +1,5 @@
-//! The `railyard` CLI: a subcommand for every API call, table and JSON output, exit codes 0/1/2, completions.
+//! The `railyard` CLI: a subcommand for every API call, table and JSON output, exit codes 0/1/2, completions; tables
+//! with their columns in the order people read them.
 
 use std::process::Command;
 
@@ -31,7 +32,6 @@ fn every_call_has_a_subcommand() {
     ok(&s, &["envs", "create", "prod", "--upstream", "dev", "--tier", "production"]);
     ok(&s, &["envs", "create", "review/fix-a", "--upstream", "dev"]);
     let table = ok(&s, &["envs", "list"]);
-    assert!(table.starts_with("CREATED_AT") || table.contains("NAME"), "{table}");
     assert!(table.contains("review/fix-a") && table.contains("production"), "{table}");
     let json: serde_json::Value =
         serde_json::from_str(&ok(&s, &["--output", "json", "envs", "get", "prod"])).expect("json");
@@ -124,4 +124,30 @@ fn every_call_has_a_subcommand() {
     let (code, script, _) = cli(&s, &["completions", "bash"]);
     assert_eq!(code, 0);
     assert!(script.contains("railyard") && script.contains("release-candidate"));
+}
+
+/// The cells of each line of a table (columns are separated by two or more spaces).
+fn cells(table: &str) -> Vec<Vec<String>> {
+    table.lines().map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()).collect()
+}
+
+#[test]
+fn environment_tables_lead_with_what_people_look_for() {
+    let s = Server::start();
+    ok(&s, &["envs", "create", "dev", "--upstream-latest"]);
+    ok(&s, &["environments", "create", "prod", "--upstream", "dev", "--tier", "production", "--group", "live"]);
+    ok(&s, &["lock", "--environment", "prod", "--lock-id", "freeze", "--message", "hold on"]);
+    for cmd in ["envs", "environments"] {
+        let rows = cells(&ok(&s, &[cmd, "list"]));
+        assert_eq!(rows[0], ["NAME", "STATE", "TIER", "UPSTREAM", "GROUP", "LOCKS", "UPDATED_AT"], "{cmd}: {rows:?}");
+        assert_eq!(rows[1][..6], ["dev", "available", "development", "latest", "-", "-"], "{rows:?}");
+        assert_eq!(rows[2][..6], ["prod", "available", "production", "dev", "live", "freeze"], "{rows:?}");
+    }
+    let one = ok(&s, &["environments", "get", "prod"]);
+    let keys: Vec<&str> = one.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(keys[..6], ["name", "id", "state", "tier", "upstream", "environmentGroup"], "{one}");
+    assert_eq!(keys.last(), Some(&"updated_at"), "{one}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&s, &["--output", "json", "environments", "list"])).expect("json");
+    assert_eq!(json["environments"][1]["upstream"]["environment"], "dev", "json is the API's answer");
 }

@@ -45,8 +45,8 @@ enum Command {
     Lock(LockArgs),
     /// Remove a lock.
     Unlock(LockArgs),
-    /// Environments: list, get, create, update, stop, delete.
-    #[command(subcommand, name = "envs")]
+    /// Environments: list, get, create, update, stop, delete (also `railyard environments …`).
+    #[command(subcommand, name = "envs", visible_alias = "environments")]
     Envs(EnvsCommand),
     /// Create a release candidate (`<version>-rc<N>`) of a project (an application).
     #[command(name = "release-candidate")]
@@ -345,13 +345,8 @@ fn train_table(body: &Value) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    let mut out = columns(&rows);
     let dry_run = body["dryRun"] == Value::Bool(true);
     let dry = if dry_run { " (dry run: nothing written)" } else { "" };
     out.push_str(&format!("commit: {}  tag: {}{dry}\n", show(&body["commit"]), show(&body["tag"])));
@@ -397,46 +392,154 @@ fn multipart(parts: &[(String, Vec<u8>)]) -> Body {
     Body::Raw(format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A generic table: a list of objects as rows (their scalar fields as columns), an object as `key: value` lines.
-fn table(body: &Value) -> String {
-    let list = match body {
-        Value::Array(items) => Some(items.clone()),
-        Value::Object(m) => m
-            .values()
-            .find_map(|v| v.as_array().filter(|a| a.iter().all(Value::is_object)).cloned())
-            .filter(|_| m.len() <= 2),
-        _ => None,
+/// Keys people look for first, in this order; the others follow alphabetically, then [`LAST`].
+const FIRST: &[&str] = &[
+    "name",
+    "id",
+    "flow",
+    "ref",
+    "kind",
+    "application",
+    "project",
+    "environment",
+    "environments",
+    "version",
+    "release_candidate_version",
+    "previous_version",
+    "status",
+    "state",
+    "tier",
+    "upstream",
+    "environmentGroup",
+    "lockId",
+    "message",
+    "team",
+];
+
+/// Keys shown last: when, and the commit a write made.
+const LAST: &[&str] = &["created_at", "updated_at", "commit"];
+
+/// `keys` in the order people read them (see [`FIRST`] and [`LAST`]).
+fn ordered<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
+    let rank = |k: &str| match (FIRST.iter().position(|f| *f == k), LAST.iter().position(|l| *l == k)) {
+        (Some(i), _) => (0, i),
+        (None, None) => (1, 0),
+        (None, Some(i)) => (2, i),
     };
-    if let Some(items) = list.filter(|i| !i.is_empty()) {
-        let mut cols: Vec<String> = Vec::new();
-        for item in &items {
-            for (k, v) in item.as_object().into_iter().flatten() {
-                if !v.is_object() && !v.is_array() && !cols.contains(k) {
-                    cols.push(k.clone());
+    let mut keys: Vec<&String> = keys.into_iter().collect();
+    keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+    keys
+}
+
+/// A header for `key`: upper case, with the few names people know shorter.
+fn header(key: &str) -> String {
+    match key {
+        "environmentGroup" => "GROUP".into(),
+        "created_by_name" => "CREATED_BY".into(),
+        "lockId" => "LOCK_ID".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// One value as a person reads it: an upstream as `latest` or its environment, a deployment as `app version
+/// status sha`, a list of names joined with commas, `-` for nothing.
+fn cell(key: &str, v: &Value) -> String {
+    match (key, v) {
+        ("upstream", Value::Object(u)) => match (u.get("latest"), u.get("environment")) {
+            (Some(Value::Bool(true)), _) => "latest".into(),
+            (_, Some(Value::String(e))) => e.clone(),
+            _ => v.to_string(),
+        },
+        ("last_deployment", Value::Object(d)) => {
+            let app = d.get("application").or_else(|| d.get("project")).unwrap_or(&Value::Null);
+            let version = d.get("release_candidate_version").or_else(|| d.get("version")).unwrap_or(&Value::Null);
+            let mut parts = vec![show(app), show(version), show(d.get("status").unwrap_or(&Value::Null))];
+            if let Some(sha) = d.get("sha") {
+                parts.push(show(sha));
+            }
+            parts.join(" ")
+        }
+        (_, Value::Array(items)) if items.is_empty() => "-".into(),
+        (_, Value::Array(items)) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        }
+        _ => show(v),
+    }
+}
+
+/// Rows under a header line, each column as wide as its widest cell.
+fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..n).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `items` as a table of `keys` (None: every scalar key any item has, in [`ordered`] order).
+fn list_table(items: &[Value], keys: Option<&[&str]>) -> String {
+    let keys: Vec<String> = match keys {
+        Some(k) => k.iter().map(|k| (*k).to_owned()).collect(),
+        None => {
+            let mut seen: Vec<String> = Vec::new();
+            for (k, v) in items.iter().filter_map(Value::as_object).flatten() {
+                let scalar = !v.is_object() && !v.is_array() || k == "upstream" || k == "last_deployment";
+                if scalar && !seen.contains(k) {
+                    seen.push(k.clone());
                 }
             }
+            ordered(&seen).into_iter().cloned().collect()
         }
-        let mut rows = vec![cols.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()];
-        for item in &items {
-            rows.push(cols.iter().map(|c| show(&item[c])).collect());
+    };
+    let mut rows = vec![keys.iter().map(|k| header(k)).collect::<Vec<_>>()];
+    rows.extend(items.iter().map(|item| keys.iter().map(|k| cell(k, &item[k.as_str()])).collect()));
+    columns(&rows)
+}
+
+/// The list an answer holds (`{"environments": [...]}`, `{"runs": [...]}`, a bare array, `{"steps": [...]}`), if any.
+fn listed(body: &Value) -> Option<&Vec<Value>> {
+    match body {
+        Value::Array(items) => Some(items),
+        Value::Object(m) if m.len() <= 2 => {
+            m.values().find_map(|v| v.as_array().filter(|a| !a.is_empty() && a.iter().all(Value::is_object)))
         }
-        let widths: Vec<usize> =
-            (0..cols.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-        let mut out = String::new();
-        for r in rows {
-            let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
-        return out;
+        _ => None,
+    }
+}
+
+/// A generic view: a list of objects as rows, an object as `key  value` lines; keys in [`ordered`] order.
+fn table(body: &Value, keys: Option<&[&str]>) -> String {
+    if let Some(items) = listed(body) {
+        return list_table(items, keys);
     }
     match body {
         Value::Object(m) => {
             let width = m.keys().map(String::len).max().unwrap_or(0);
-            m.iter().map(|(k, v)| format!("{k:<width$}  {}\n", show(v))).collect()
+            ordered(m.keys()).into_iter().map(|k| format!("{k:<width$}  {}\n", cell(k, &m[k.as_str()]))).collect()
         }
         other => format!("{}\n", show(other)),
     }
+}
+
+/// `railyard envs list`: NAME, STATE, TIER, UPSTREAM, GROUP, LOCKS (the environment's lock ids, from the overview),
+/// UPDATED_AT.
+fn envs_table(cli: &Cli, body: &Value) -> Result<String, String> {
+    let overview = call(cli, reqwest::Method::GET, "/api/overview", &[])?;
+    let mut items = body["environments"].as_array().cloned().unwrap_or_default();
+    for item in &mut items {
+        let env = overview["environments"].as_array().into_iter().flatten().find(|e| e["name"] == item["name"]);
+        let ids: Vec<Value> =
+            env.and_then(|e| e["locks"].as_array()).into_iter().flatten().map(|l| l["lockId"].clone()).collect();
+        item["locks"] = Value::Array(ids);
+    }
+    if items.is_empty() {
+        return Ok("no environments\n".into());
+    }
+    Ok(list_table(&items, Some(&["name", "state", "tier", "upstream", "environmentGroup", "locks", "updated_at"])))
 }
 
 fn pairs(specs: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
@@ -635,7 +738,11 @@ fn run(cli: &Cli) -> Result<String, String> {
     Ok(match (cli.output, &cli.command) {
         (Output::Json, _) => format!("{body:#}\n"),
         (Output::Table, Command::ReleaseTrain(_)) => train_table(&body),
-        (Output::Table, _) => table(&body),
+        (Output::Table, Command::Envs(EnvsCommand::List { .. })) => envs_table(cli, &body)?,
+        (Output::Table, Command::Flow(FlowCommand::Runs { .. })) => {
+            table(&body, Some(&["id", "name", "status", "failed_step", "created_by_name", "created_at"]))
+        }
+        (Output::Table, _) => table(&body, None),
     })
 }
 
