@@ -48,6 +48,13 @@ enum Command {
     /// Environments: list, get, create, update, stop, delete (also `railyard environments …`).
     #[command(subcommand, name = "envs", visible_alias = "environments")]
     Envs(EnvsCommand),
+    /// Every environment × application: the version deployed in each, queued versions and locks.
+    #[command(after_long_help = STATUS_MARKS, after_help = STATUS_MARKS)]
+    Status {
+        /// Only applications of this team (and this team's locks).
+        #[arg(long)]
+        team: Option<String>,
+    },
     /// Create a release candidate (`<version>-rc<N>`) of a project (an application).
     #[command(name = "release-candidate")]
     ReleaseCandidate(CandidateArgs),
@@ -63,6 +70,18 @@ enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const STATUS_MARKS: &str = "\
+Columns are environments, upstreams before the environments that take from them; rows are applications.
+Marks:
+  12       version 12 is deployed
+  -        not deployed there
+  >13      version 13 is queued: it waits for a lock to go
+  [A]      the application is locked in that environment
+  [T]      the application's team is locked in that environment
+  [E]      (after an environment's name) the environment is locked: nothing moves into it
+Every lock is listed below the table with its message, who set it and when.
+`--output json` prints the overview (filtered by --team) as the API answers it.";
 
 #[derive(Args)]
 struct ReleaseArgs {
@@ -542,6 +561,122 @@ fn envs_table(cli: &Cli, body: &Value) -> Result<String, String> {
     Ok(list_table(&items, Some(&["name", "state", "tier", "upstream", "environmentGroup", "locks", "updated_at"])))
 }
 
+/// The overview with only `team`'s applications and team locks.
+fn team_only(mut overview: Value, team: &str) -> Value {
+    for env in overview["environments"].as_array_mut().into_iter().flatten() {
+        if let Some(apps) = env["applications"].as_array_mut() {
+            apps.retain(|a| a["team"] == team);
+        }
+        if let Some(locks) = env["team_locks"].as_object_mut() {
+            locks.retain(|t, _| t == team);
+        }
+    }
+    overview
+}
+
+/// Environments in the order releases flow: an environment after its upstream, then by name.
+fn flow_order(envs: &[Value]) -> Vec<&Value> {
+    let upstream = |e: &Value| e["config"]["upstream"]["environment"].as_str().map(str::to_owned);
+    let depth = |e: &Value| {
+        let mut d = 0;
+        let mut next = upstream(e);
+        // Bounded: a cycle of upstreams cannot loop forever.
+        while let Some(up) = next.filter(|_| d <= envs.len()) {
+            d += 1;
+            next = envs.iter().find(|x| x["name"] == up.as_str()).and_then(upstream);
+        }
+        d
+    };
+    let mut out: Vec<&Value> = envs.iter().collect();
+    out.sort_by_key(|e| (depth(e), e["name"].as_str().unwrap_or_default().to_owned()));
+    out
+}
+
+/// `railyard status`: applications × environments, with the marks of [`STATUS_MARKS`], then every lock.
+fn status_table(overview: &Value) -> String {
+    let envs_raw = overview["environments"].as_array().cloned().unwrap_or_default();
+    let envs = flow_order(&envs_raw);
+    if envs.is_empty() {
+        return "no environments\n".into();
+    }
+    let mut apps: Vec<(String, String)> = Vec::new();
+    for env in &envs {
+        for a in env["applications"].as_array().into_iter().flatten() {
+            let row = (show(&a["application"]), show(&a["team"]));
+            if !apps.contains(&row) {
+                apps.push(row);
+            }
+        }
+    }
+    apps.sort();
+    let locked = |e: &Value| e["locks"].as_array().is_some_and(|l| !l.is_empty());
+    let mut head = vec!["APPLICATION".to_owned(), "TEAM".to_owned()];
+    head.extend(envs.iter().map(|e| {
+        let name = show(&e["name"]);
+        if locked(e) {
+            format!("{name} [E]")
+        } else {
+            name
+        }
+    }));
+    let mut rows = vec![head];
+    for (app, team) in &apps {
+        let mut row = vec![app.clone(), team.clone()];
+        for env in &envs {
+            let deployed =
+                env["applications"].as_array().into_iter().flatten().find(|a| a["application"] == app.as_str());
+            let Some(a) = deployed else {
+                row.push("-".into());
+                continue;
+            };
+            let mut c = show(&a["version"]);
+            if !a["queued_version"].is_null() {
+                c.push_str(&format!(" >{}", show(&a["queued_version"])));
+            }
+            let mut marks = String::new();
+            if a["locks"].as_array().is_some_and(|l| !l.is_empty()) {
+                marks.push('A');
+            }
+            if env["team_locks"][team.as_str()].as_array().is_some_and(|l| !l.is_empty()) {
+                marks.push('T');
+            }
+            if !marks.is_empty() {
+                c.push_str(&format!(" [{marks}]"));
+            }
+            row.push(c);
+        }
+        rows.push(row);
+    }
+    let mut out = columns(&rows);
+    let mut locks = vec![["LOCK".to_owned(), "ON".into(), "ID".into(), "MESSAGE".into(), "BY".into(), "AT".into()]];
+    let mut add = |kind: &str, on: String, l: &Value| {
+        let message = l["message"].as_str().filter(|m| !m.is_empty()).unwrap_or("-").to_owned();
+        locks.push([kind.into(), on, show(&l["lockId"]), message, show(&l["created_by_name"]), show(&l["created_at"])]);
+    };
+    for env in &envs {
+        let name = show(&env["name"]);
+        for l in env["locks"].as_array().into_iter().flatten() {
+            add("environment", name.clone(), l);
+        }
+        for (team, ls) in env["team_locks"].as_object().into_iter().flatten() {
+            for l in ls.as_array().into_iter().flatten() {
+                add("team", format!("{name}/{team}"), l);
+            }
+        }
+        for a in env["applications"].as_array().into_iter().flatten() {
+            for l in a["locks"].as_array().into_iter().flatten() {
+                add("application", format!("{name}/{}", show(&a["application"])), l);
+            }
+        }
+    }
+    if locks.len() > 1 {
+        out.push('\n');
+        let rows: Vec<Vec<String>> = locks.into_iter().map(Vec::from).collect();
+        out.push_str(&columns(&rows));
+    }
+    out
+}
+
 fn pairs(specs: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
     specs
         .iter()
@@ -583,6 +718,13 @@ fn request(cli: &Cli) -> Result<Value, String> {
     match &cli.command {
         Command::Completions { .. } => unreachable!("completions make no request"),
         Command::ReleaseTrain(a) => train(cli, a),
+        Command::Status { team } => {
+            let overview = call(cli, Method::GET, "/api/overview", &[])?;
+            Ok(match team {
+                Some(t) => team_only(overview, t),
+                None => overview,
+            })
+        }
         Command::Release(a) => {
             let mut parts: Vec<(String, Vec<u8>)> = vec![("application".into(), a.application.clone().into_bytes())];
             for (key, value) in [
@@ -738,6 +880,7 @@ fn run(cli: &Cli) -> Result<String, String> {
     Ok(match (cli.output, &cli.command) {
         (Output::Json, _) => format!("{body:#}\n"),
         (Output::Table, Command::ReleaseTrain(_)) => train_table(&body),
+        (Output::Table, Command::Status { .. }) => status_table(&body),
         (Output::Table, Command::Envs(EnvsCommand::List { .. })) => envs_table(cli, &body)?,
         (Output::Table, Command::Flow(FlowCommand::Runs { .. })) => {
             table(&body, Some(&["id", "name", "status", "failed_step", "created_by_name", "created_at"]))
