@@ -126,6 +126,13 @@ fn without_a_valid_token_everything_but_the_probes_is_401() {
         .send()
         .expect("GET");
     assert_eq!(gl.status().as_u16(), 200);
+    // the compatibility surfaces answer 401 in their vendors' shapes
+    let r = call(&s, "GET", "/api/v4/projects/1/environments", "", None);
+    r.assert_status(401);
+    assert_eq!(r.json, json!({"message": "401 Unauthorized"}));
+    let r = call(&s, "GET", "/v1/projects/railyard/pipelines/main/release-flows/Production", "wrong", None);
+    r.assert_status(401);
+    assert_eq!(r.json["error"]["status"], 401, "{}", r.text);
     call(&s, "GET", "/api/environments/prod", "read-token", None).assert_status(200);
     call(&s, "PUT", "/api/environments/prod/locks/x", "read-token", Some(json!({}))).assert_error(
         403,

@@ -159,6 +159,24 @@ fn with_fail_on_error_false_a_refused_tag_is_recorded_and_export_goes_on() {
 }
 
 #[test]
+fn export_boolean_flags_take_the_bare_form_and_equals() {
+    let s = external(tempfile::tempdir().expect("dir"));
+    envs(&s);
+    ExportProcess::once(&s.repo_dir, &s.remote_dir, &[]);
+    take_tag_on_remote(&s, "release-1");
+    tagged_train(&s, "release-1");
+    // bare: true, the refused tag stops the round
+    let (status, out) = ExportProcess::once(&s.repo_dir, &s.remote_dir, &["--fail-on-error-with-git-push-tags"]);
+    assert!(!status.success(), "bare --fail-on-error-with-git-push-tags is true: {out}");
+    assert!(out.contains("release-1"), "{out}");
+    // =false: recorded and skipped
+    let (status, out) = ExportProcess::once(&s.repo_dir, &s.remote_dir, &["--fail-on-error-with-git-push-tags=false"]);
+    assert!(status.success(), "{out}");
+    let local = Repository::open_bare(&s.repo_dir).expect("local");
+    assert!(local.find_reference("refs/railyard/failed-tags/release-1").is_ok());
+}
+
+#[test]
 fn embedded_export_stopped_by_a_refused_tag_makes_the_api_unready() {
     let s = Server::start();
     envs(&s);

@@ -1,12 +1,13 @@
 //! python-gitlab (the real client, installed from PyPI into tests/clients/.venv by the test setup or .ci/run)
 //! manages environments through `/api/v4`: create, list across pages with `get_all=True`, get, update, stop,
 //! delete, stop_stale and the review-app clean-up. The script asserts GitLab's behaviour; this test checks it ran to
-//! the end and that its writes are on the remote.
+//! the end and that its writes are on the remote. A second script reads `last_deployment` and its `sha`.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use railyard_tests::Server;
+use railyard_tests::{release_parts, Server};
+use serde_json::json;
 
 fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients")
@@ -109,4 +110,68 @@ fn gitlab_surface_takes_form_bodies_and_answers_gitlab_headers_and_errors() {
     let r = s.get("/api/v4/projects/1/environments?per_page=0");
     r.assert_status(400);
     assert!(r.json["message"].is_string());
+
+    // what is not served: GitLab's shape, not Railyard's {"error", "code"}
+    for path in ["/api/v4/projects/1/merge_requests", "/api/v4/version", "/api/v4"] {
+        let r = s.get(path);
+        r.assert_status(404);
+        assert_eq!(r.json, serde_json::json!({"message": "404 Not Found"}), "{path}");
+        assert!(r.content_type.starts_with("application/json"), "{path}: {:?}", r.content_type);
+    }
+    for (method, path) in [("DELETE", "/api/v4/projects/1"), ("PATCH", "/api/v4/projects/1/environments/2/stop")] {
+        let r = s.send_raw_body(method, path, "application/json", b"{}".to_vec());
+        r.assert_status(405);
+        assert_eq!(r.json, serde_json::json!({"message": "405 Method Not Allowed"}), "{method} {path}");
+    }
+    let r = s.raw_http("GET", "/api/v4/projects/1/environments/%FF", None, b"");
+    r.assert_status(400);
+    assert!(r.json["message"].as_str().is_some_and(|m| !m.is_empty()) && r.json.get("code").is_none(), "{}", r.text);
+}
+
+#[test]
+fn last_deployment_carries_the_source_commit_sha() {
+    let py = python();
+    let s = Server::start();
+    s.create_env("dev", json!({"latest": true}), None);
+    s.create_env("prod", json!({"environment": "dev"}), None);
+    s.create_env("qa", json!({"environment": "dev"}), None);
+    // an upload with source_commit_id (0123abc), deployed to dev at once
+    s.upload(&release_parts("web", Some("1"), &[("dev", "kind: A\n"), ("qa", "kind: A\n")])).assert_status(201);
+    // a release candidate with its commit, deployed to prod
+    let rc = json!({"repo": "acme/web", "commit": "fedcba9876543210", "manifests": {"prod": "kind: B\n"}});
+    s.post_json("/api/releases/web/releases/2.0.0-rc1", &rc).assert_status(201);
+    let d = s.post_json(
+        "/api/releases/web/environments/prod/deployments",
+        &json!({"release_candidate_version": "2.0.0-rc1"}),
+    );
+    d.assert_status(201);
+    // a release without a source commit, deployed to qa: no sha
+    let bare = vec![
+        ("application".to_owned(), b"web".to_vec()),
+        ("version".to_owned(), b"3".to_vec()),
+        ("manifests[qa]".to_owned(), b"kind: C\n".to_vec()),
+    ];
+    s.upload(&bare).assert_status(201);
+    s.deploy("qa", "web", 3, "fail").assert_status(200);
+
+    let out = Command::new(py)
+        .arg(clients_dir().join("gitlab_last_deployment.py"))
+        .args([&s.url, "dev", "prod", "qa"])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python-gitlab script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary");
+    assert_eq!((&seen["dev"]["sha"], &seen["dev"]["version"]), (&json!("0123abc"), &json!(1)), "{seen}");
+    assert_eq!(seen["prod"]["sha"], "fedcba9876543210", "{seen}");
+    assert_eq!(seen["prod"]["release_candidate_version"], "2.0.0-rc1", "{seen}");
+    assert_eq!(seen["qa"]["version"], 3, "{seen}");
+    assert!(seen["qa"].get("sha").is_none(), "a release without a source commit has no sha: {seen}");
+
+    // the native answer carries it too
+    let r = s.get("/api/environments/dev");
+    r.assert_status(200);
+    assert_eq!(r.json["last_deployment"]["sha"], "0123abc", "{}", r.text);
+    let r = s.get("/api/environments?name=prod");
+    assert_eq!(r.json["environments"][0]["last_deployment"]["sha"], "fedcba9876543210", "{}", r.text);
 }

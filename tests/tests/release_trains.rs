@@ -664,6 +664,7 @@ fn with_minimize_a_noop_train_makes_no_commit_and_no_tag() {
     let a = train_env(&s, "staging", &[("gitTag", "noop")]).expect(200);
     assert_eq!(a.commit(), None, "{}", a.text);
     assert_eq!(a.json["tag"], Value::Null, "{}", a.text);
+    assert_eq!(a.json["empty"], true, "{}", a.text);
     assert_eq!(a.skipped("staging"), strs(&[("web", "already_deployed")]));
     assert_nothing_written(&s, before, "a no-op train with --minimize-exported-data");
     assert!(remote_tags(&s).is_empty(), "tags on the remote: {:?}", remote_tags(&s));
@@ -684,13 +685,17 @@ fn without_minimize_a_noop_train_still_commits_and_tags() {
     env(&s, "dev", latest(), None);
     env(&s, "staging", from("dev"), None);
     release(&s, "web", "core", 1, &["dev", "staging"]);
-    train_ok(&s, "staging", &[]);
+    let moved = train_ok(&s, "staging", &[]);
+    assert_eq!(moved.json["empty"], false, "{}", moved.text);
     let head = s.wait_exported();
     let count = s.remote_commit_count();
 
     settle(&s);
+    let dry = train_env(&s, "staging", &[("dryRun", "true")]).expect(200);
+    assert_eq!(dry.json["empty"], true, "a dry run of a train that moves nothing says so: {}", dry.text);
     let a = train_env(&s, "staging", &[("gitTag", "mark")]).expect(200);
     assert!(a.deployed("staging").is_empty(), "{}", a.text);
+    assert_eq!(a.json["empty"], true, "the answer says why the commit changes nothing: {}", a.text);
     assert_eq!(a.json["tag"], "mark");
     let commit = a.commit().expect("a no-op train still commits without --minimize-exported-data");
     assert_eq!(s.wait_exported().to_string(), commit);
@@ -701,6 +706,14 @@ fn without_minimize_a_noop_train_still_commits_and_tags() {
     assert_eq!(c.parent_ids().collect::<Vec<_>>(), vec![head]);
     assert_eq!(c.tree_id(), prev.tree_id(), "the marking commit changes no file");
     assert_eq!(wait_remote_tag(&s, "mark").to_string(), commit);
+
+    // the CLI says so too, for the person who sees the new commit
+    let (code, out, err) = cli(&s, &["release-train", "--target-environment", "staging"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing moved: the commit changes no file"), "{out}");
+    let (code, out, err) = cli(&s, &["release-train", "--target-environment", "staging", "--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing would move"), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1052,4 +1065,5 @@ fn with_minimize_a_dry_run_of_a_noop_train_answers_like_the_train() {
     assert_eq!(real.commit(), None);
     assert_eq!(dry.json["environments"], real.json["environments"]);
     assert_eq!(dry.json["tag"], real.json["tag"], "dry run {} vs train {}", dry.text, real.text);
+    assert_eq!((&dry.json["empty"], &real.json["empty"]), (&Value::Bool(true), &Value::Bool(true)));
 }

@@ -39,11 +39,13 @@ pub struct Config {
     #[arg(long, env = "RAILYARD_EXPORT", value_enum, default_value = "embedded")]
     pub export: ExportMode,
     /// A write that changes no file makes no commit and no tag.
-    #[arg(long, env = "RAILYARD_MINIMIZE_EXPORTED_DATA", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "RAILYARD_MINIMIZE_EXPORTED_DATA", default_value = "false", num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL", value_parser = railyard_export::bool_flag())]
     pub minimize_exported_data: bool,
     /// A tag the remote refuses (name taken by another commit) stops the exporter (true) or is logged,
     /// recorded under refs/railyard/failed-tags and skipped (false).
-    #[arg(long, env = "RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS", default_value = "true", num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL", value_parser = railyard_export::bool_flag())]
     pub fail_on_error_with_git_push_tags: bool,
     /// Most requests the writer folds into one commit.
     #[arg(long, env = "RAILYARD_BATCH_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -69,7 +71,8 @@ pub struct Config {
     #[arg(long, env = "RAILYARD_AUTH_TOKENS")]
     pub auth_tokens: Option<PathBuf>,
     /// Allow listening on a non-loopback address without authentication.
-    #[arg(long, env = "RAILYARD_INSECURE_NO_AUTH", default_value_t = false)]
+    #[arg(long, env = "RAILYARD_INSECURE_NO_AUTH", default_value = "false", num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL", value_parser = railyard_export::bool_flag())]
     pub insecure_no_auth: bool,
     /// `text` or `json`.
     #[arg(long, env = "RAILYARD_LOG_FORMAT", value_enum, default_value = "text")]
@@ -101,4 +104,47 @@ fn parse_external_url(raw: &str) -> Result<String, String> {
         return Err("must not have a query or a fragment".into());
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    fn parse(flags: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("railyard-api").chain(flags.iter().copied()))
+            .unwrap_or_else(|e| panic!("{flags:?}: {e}"))
+    }
+
+    #[test]
+    fn boolean_flags_take_the_bare_form_equals_and_a_separate_value() {
+        assert!(!parse(&[]).minimize_exported_data);
+        assert!(parse(&[]).fail_on_error_with_git_push_tags);
+        for (flags, want) in [
+            (&["--minimize-exported-data"][..], true),
+            (&["--minimize-exported-data=true"], true),
+            (&["--minimize-exported-data=false"], false),
+            (&["--minimize-exported-data", "true"], true),
+            (&["--minimize-exported-data", "false"], false),
+            (&["--minimize-exported-data", "--listen", "127.0.0.1:1"], true),
+        ] {
+            assert_eq!(parse(flags).minimize_exported_data, want, "{flags:?}");
+        }
+        assert!(parse(&["--fail-on-error-with-git-push-tags"]).fail_on_error_with_git_push_tags);
+        assert!(!parse(&["--fail-on-error-with-git-push-tags=false"]).fail_on_error_with_git_push_tags);
+        assert!(parse(&["--insecure-no-auth"]).insecure_no_auth);
+        assert!(parse(&["--insecure-no-auth=true"]).insecure_no_auth);
+        assert!(!parse(&["--insecure-no-auth=false"]).insecure_no_auth);
+        assert!(Config::try_parse_from(["railyard-api", "--minimize-exported-data=maybe"]).is_err());
+    }
+
+    #[test]
+    fn the_external_url_is_an_absolute_http_url_kept_without_a_trailing_slash() {
+        let cfg = parse(&["--external-url", "https://railyard.example.com/"]);
+        assert_eq!(cfg.external_url.as_deref(), Some("https://railyard.example.com"));
+        for bad in ["railyard.example.com", "ftp://x", "https://x/?a=b", "http://"] {
+            assert!(Config::try_parse_from(["railyard-api", "--external-url", bad]).is_err(), "{bad}");
+        }
+    }
 }

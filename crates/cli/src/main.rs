@@ -45,9 +45,16 @@ enum Command {
     Lock(LockArgs),
     /// Remove a lock.
     Unlock(LockArgs),
-    /// Environments: list, get, create, update, stop, delete.
-    #[command(subcommand, name = "envs")]
+    /// Environments: list, get, create, update, stop, delete (also `railyard environments …`).
+    #[command(subcommand, name = "envs", visible_alias = "environments")]
     Envs(EnvsCommand),
+    /// Every environment × application: the version deployed in each, queued versions and locks.
+    #[command(after_long_help = STATUS_MARKS, after_help = STATUS_MARKS)]
+    Status {
+        /// Only applications of this team (and this team's locks).
+        #[arg(long)]
+        team: Option<String>,
+    },
     /// Create a release candidate (`<version>-rc<N>`) of a project (an application).
     #[command(name = "release-candidate")]
     ReleaseCandidate(CandidateArgs),
@@ -63,6 +70,18 @@ enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const STATUS_MARKS: &str = "\
+Columns are environments, upstreams before the environments that take from them; rows are applications.
+Marks:
+  12       version 12 is deployed
+  -        not deployed there
+  >13      version 13 is queued: it waits for a lock to go
+  [A]      the application is locked in that environment
+  [T]      the application's team is locked in that environment
+  [E]      (after an environment's name) the environment is locked: nothing moves into it
+Every lock is listed below the table with its message, who set it and when.
+`--output json` prints the overview (filtered by --team) as the API answers it.";
 
 #[derive(Args)]
 struct ReleaseArgs {
@@ -345,15 +364,21 @@ fn train_table(body: &Value) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    let dry = if body["dryRun"] == Value::Bool(true) { " (dry run: nothing written)" } else { "" };
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    let mut out = columns(&rows);
+    let dry_run = body["dryRun"] == Value::Bool(true);
+    let dry = if dry_run { " (dry run: nothing written)" } else { "" };
     out.push_str(&format!("commit: {}  tag: {}{dry}\n", show(&body["commit"]), show(&body["tag"])));
+    if body["empty"] == Value::Bool(true) {
+        out.push_str(match (dry_run, body["commit"].is_null()) {
+            (true, _) => "nothing would move\n",
+            // Kuberpult's behaviour, kept: say why a person sees a new commit.
+            (false, false) => {
+                "nothing moved: the commit changes no file (it marks the train; --minimize-exported-data skips it)\n"
+            }
+            (false, true) => "nothing moved: no commit (--minimize-exported-data)\n",
+        });
+    }
     out
 }
 
@@ -386,46 +411,270 @@ fn multipart(parts: &[(String, Vec<u8>)]) -> Body {
     Body::Raw(format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A generic table: a list of objects as rows (their scalar fields as columns), an object as `key: value` lines.
-fn table(body: &Value) -> String {
-    let list = match body {
-        Value::Array(items) => Some(items.clone()),
-        Value::Object(m) => m
-            .values()
-            .find_map(|v| v.as_array().filter(|a| a.iter().all(Value::is_object)).cloned())
-            .filter(|_| m.len() <= 2),
-        _ => None,
+/// Keys people look for first, in this order; the others follow alphabetically, then [`LAST`].
+const FIRST: &[&str] = &[
+    "name",
+    "id",
+    "flow",
+    "ref",
+    "kind",
+    "application",
+    "project",
+    "environment",
+    "environments",
+    "version",
+    "release_candidate_version",
+    "previous_version",
+    "status",
+    "state",
+    "tier",
+    "upstream",
+    "environmentGroup",
+    "lockId",
+    "message",
+    "team",
+];
+
+/// Keys shown last: when, and the commit a write made.
+const LAST: &[&str] = &["created_at", "updated_at", "commit"];
+
+/// `keys` in the order people read them (see [`FIRST`] and [`LAST`]).
+fn ordered<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
+    let rank = |k: &str| match (FIRST.iter().position(|f| *f == k), LAST.iter().position(|l| *l == k)) {
+        (Some(i), _) => (0, i),
+        (None, None) => (1, 0),
+        (None, Some(i)) => (2, i),
     };
-    if let Some(items) = list.filter(|i| !i.is_empty()) {
-        let mut cols: Vec<String> = Vec::new();
-        for item in &items {
-            for (k, v) in item.as_object().into_iter().flatten() {
-                if !v.is_object() && !v.is_array() && !cols.contains(k) {
-                    cols.push(k.clone());
+    let mut keys: Vec<&String> = keys.into_iter().collect();
+    keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+    keys
+}
+
+/// A header for `key`: upper case, with the few names people know shorter.
+fn header(key: &str) -> String {
+    match key {
+        "environmentGroup" => "GROUP".into(),
+        "created_by_name" => "CREATED_BY".into(),
+        "lockId" => "LOCK_ID".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// One value as a person reads it: an upstream as `latest` or its environment, a deployment as `app version
+/// status sha`, a list of names joined with commas, `-` for nothing.
+fn cell(key: &str, v: &Value) -> String {
+    match (key, v) {
+        ("upstream", Value::Object(u)) => match (u.get("latest"), u.get("environment")) {
+            (Some(Value::Bool(true)), _) => "latest".into(),
+            (_, Some(Value::String(e))) => e.clone(),
+            _ => v.to_string(),
+        },
+        ("last_deployment", Value::Object(d)) => {
+            let app = d.get("application").or_else(|| d.get("project")).unwrap_or(&Value::Null);
+            let version = d.get("release_candidate_version").or_else(|| d.get("version")).unwrap_or(&Value::Null);
+            let mut parts = vec![show(app), show(version), show(d.get("status").unwrap_or(&Value::Null))];
+            if let Some(sha) = d.get("sha") {
+                parts.push(show(sha));
+            }
+            parts.join(" ")
+        }
+        (_, Value::Array(items)) if items.is_empty() => "-".into(),
+        (_, Value::Array(items)) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        }
+        _ => show(v),
+    }
+}
+
+/// Rows under a header line, each column as wide as its widest cell.
+fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..n).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `items` as a table of `keys` (None: every scalar key any item has, in [`ordered`] order).
+fn list_table(items: &[Value], keys: Option<&[&str]>) -> String {
+    let keys: Vec<String> = match keys {
+        Some(k) => k.iter().map(|k| (*k).to_owned()).collect(),
+        None => {
+            let mut seen: Vec<String> = Vec::new();
+            for (k, v) in items.iter().filter_map(Value::as_object).flatten() {
+                let scalar = !v.is_object() && !v.is_array() || k == "upstream" || k == "last_deployment";
+                if scalar && !seen.contains(k) {
+                    seen.push(k.clone());
                 }
             }
+            ordered(&seen).into_iter().cloned().collect()
         }
-        let mut rows = vec![cols.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()];
-        for item in &items {
-            rows.push(cols.iter().map(|c| show(&item[c])).collect());
+    };
+    let mut rows = vec![keys.iter().map(|k| header(k)).collect::<Vec<_>>()];
+    rows.extend(items.iter().map(|item| keys.iter().map(|k| cell(k, &item[k.as_str()])).collect()));
+    columns(&rows)
+}
+
+/// The list an answer holds (`{"environments": [...]}`, `{"runs": [...]}`, a bare array, `{"steps": [...]}`), if any.
+fn listed(body: &Value) -> Option<&Vec<Value>> {
+    match body {
+        Value::Array(items) => Some(items),
+        Value::Object(m) if m.len() <= 2 => {
+            m.values().find_map(|v| v.as_array().filter(|a| !a.is_empty() && a.iter().all(Value::is_object)))
         }
-        let widths: Vec<usize> =
-            (0..cols.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-        let mut out = String::new();
-        for r in rows {
-            let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
-        return out;
+        _ => None,
+    }
+}
+
+/// A generic view: a list of objects as rows, an object as `key  value` lines; keys in [`ordered`] order.
+fn table(body: &Value, keys: Option<&[&str]>) -> String {
+    if let Some(items) = listed(body) {
+        return list_table(items, keys);
     }
     match body {
         Value::Object(m) => {
             let width = m.keys().map(String::len).max().unwrap_or(0);
-            m.iter().map(|(k, v)| format!("{k:<width$}  {}\n", show(v))).collect()
+            ordered(m.keys()).into_iter().map(|k| format!("{k:<width$}  {}\n", cell(k, &m[k.as_str()]))).collect()
         }
         other => format!("{}\n", show(other)),
     }
+}
+
+/// `railyard envs list`: NAME, STATE, TIER, UPSTREAM, GROUP, LOCKS (the environment's lock ids, from the overview),
+/// UPDATED_AT.
+fn envs_table(cli: &Cli, body: &Value) -> Result<String, String> {
+    let overview = call(cli, reqwest::Method::GET, "/api/overview", &[])?;
+    let mut items = body["environments"].as_array().cloned().unwrap_or_default();
+    for item in &mut items {
+        let env = overview["environments"].as_array().into_iter().flatten().find(|e| e["name"] == item["name"]);
+        let ids: Vec<Value> =
+            env.and_then(|e| e["locks"].as_array()).into_iter().flatten().map(|l| l["lockId"].clone()).collect();
+        item["locks"] = Value::Array(ids);
+    }
+    if items.is_empty() {
+        return Ok("no environments\n".into());
+    }
+    Ok(list_table(&items, Some(&["name", "state", "tier", "upstream", "environmentGroup", "locks", "updated_at"])))
+}
+
+/// The overview with only `team`'s applications and team locks.
+fn team_only(mut overview: Value, team: &str) -> Value {
+    for env in overview["environments"].as_array_mut().into_iter().flatten() {
+        if let Some(apps) = env["applications"].as_array_mut() {
+            apps.retain(|a| a["team"] == team);
+        }
+        if let Some(locks) = env["team_locks"].as_object_mut() {
+            locks.retain(|t, _| t == team);
+        }
+    }
+    overview
+}
+
+/// Environments in the order releases flow: an environment after its upstream, then by name.
+fn flow_order(envs: &[Value]) -> Vec<&Value> {
+    let upstream = |e: &Value| e["config"]["upstream"]["environment"].as_str().map(str::to_owned);
+    let depth = |e: &Value| {
+        let mut d = 0;
+        let mut next = upstream(e);
+        // Bounded: a cycle of upstreams cannot loop forever.
+        while let Some(up) = next.filter(|_| d <= envs.len()) {
+            d += 1;
+            next = envs.iter().find(|x| x["name"] == up.as_str()).and_then(upstream);
+        }
+        d
+    };
+    let mut out: Vec<&Value> = envs.iter().collect();
+    out.sort_by_key(|e| (depth(e), e["name"].as_str().unwrap_or_default().to_owned()));
+    out
+}
+
+/// `railyard status`: applications × environments, with the marks of [`STATUS_MARKS`], then every lock.
+fn status_table(overview: &Value) -> String {
+    let envs_raw = overview["environments"].as_array().cloned().unwrap_or_default();
+    let envs = flow_order(&envs_raw);
+    if envs.is_empty() {
+        return "no environments\n".into();
+    }
+    let mut apps: Vec<(String, String)> = Vec::new();
+    for env in &envs {
+        for a in env["applications"].as_array().into_iter().flatten() {
+            let row = (show(&a["application"]), show(&a["team"]));
+            if !apps.contains(&row) {
+                apps.push(row);
+            }
+        }
+    }
+    apps.sort();
+    let locked = |e: &Value| e["locks"].as_array().is_some_and(|l| !l.is_empty());
+    let mut head = vec!["APPLICATION".to_owned(), "TEAM".to_owned()];
+    head.extend(envs.iter().map(|e| {
+        let name = show(&e["name"]);
+        if locked(e) {
+            format!("{name} [E]")
+        } else {
+            name
+        }
+    }));
+    let mut rows = vec![head];
+    for (app, team) in &apps {
+        let mut row = vec![app.clone(), team.clone()];
+        for env in &envs {
+            let deployed =
+                env["applications"].as_array().into_iter().flatten().find(|a| a["application"] == app.as_str());
+            let Some(a) = deployed else {
+                row.push("-".into());
+                continue;
+            };
+            let mut c = show(&a["version"]);
+            if !a["queued_version"].is_null() {
+                c.push_str(&format!(" >{}", show(&a["queued_version"])));
+            }
+            let mut marks = String::new();
+            if a["locks"].as_array().is_some_and(|l| !l.is_empty()) {
+                marks.push('A');
+            }
+            if env["team_locks"][team.as_str()].as_array().is_some_and(|l| !l.is_empty()) {
+                marks.push('T');
+            }
+            if !marks.is_empty() {
+                c.push_str(&format!(" [{marks}]"));
+            }
+            row.push(c);
+        }
+        rows.push(row);
+    }
+    let mut out = columns(&rows);
+    let mut locks = vec![["LOCK".to_owned(), "ON".into(), "ID".into(), "MESSAGE".into(), "BY".into(), "AT".into()]];
+    let mut add = |kind: &str, on: String, l: &Value| {
+        let message = l["message"].as_str().filter(|m| !m.is_empty()).unwrap_or("-").to_owned();
+        locks.push([kind.into(), on, show(&l["lockId"]), message, show(&l["created_by_name"]), show(&l["created_at"])]);
+    };
+    for env in &envs {
+        let name = show(&env["name"]);
+        for l in env["locks"].as_array().into_iter().flatten() {
+            add("environment", name.clone(), l);
+        }
+        for (team, ls) in env["team_locks"].as_object().into_iter().flatten() {
+            for l in ls.as_array().into_iter().flatten() {
+                add("team", format!("{name}/{team}"), l);
+            }
+        }
+        for a in env["applications"].as_array().into_iter().flatten() {
+            for l in a["locks"].as_array().into_iter().flatten() {
+                add("application", format!("{name}/{}", show(&a["application"])), l);
+            }
+        }
+    }
+    if locks.len() > 1 {
+        out.push('\n');
+        let rows: Vec<Vec<String>> = locks.into_iter().map(Vec::from).collect();
+        out.push_str(&columns(&rows));
+    }
+    out
 }
 
 fn pairs(specs: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
@@ -469,6 +718,13 @@ fn request(cli: &Cli) -> Result<Value, String> {
     match &cli.command {
         Command::Completions { .. } => unreachable!("completions make no request"),
         Command::ReleaseTrain(a) => train(cli, a),
+        Command::Status { team } => {
+            let overview = call(cli, Method::GET, "/api/overview", &[])?;
+            Ok(match team {
+                Some(t) => team_only(overview, t),
+                None => overview,
+            })
+        }
         Command::Release(a) => {
             let mut parts: Vec<(String, Vec<u8>)> = vec![("application".into(), a.application.clone().into_bytes())];
             for (key, value) in [
@@ -624,7 +880,12 @@ fn run(cli: &Cli) -> Result<String, String> {
     Ok(match (cli.output, &cli.command) {
         (Output::Json, _) => format!("{body:#}\n"),
         (Output::Table, Command::ReleaseTrain(_)) => train_table(&body),
-        (Output::Table, _) => table(&body),
+        (Output::Table, Command::Status { .. }) => status_table(&body),
+        (Output::Table, Command::Envs(EnvsCommand::List { .. })) => envs_table(cli, &body)?,
+        (Output::Table, Command::Flow(FlowCommand::Runs { .. })) => {
+            table(&body, Some(&["id", "name", "status", "failed_step", "created_by_name", "created_at"]))
+        }
+        (Output::Table, _) => table(&body, None),
     })
 }
 
@@ -679,5 +940,16 @@ mod tests {
         assert!(t.contains("staging      web          1     2   deployed"), "{t}");
         assert!(t.contains("skipped: team_locked"));
         assert!(t.ends_with("commit: abc  tag: -\n"));
+    }
+
+    #[test]
+    fn an_empty_train_says_why_it_made_a_commit() {
+        let body = serde_json::json!({"commit": "abc", "tag": null, "empty": true, "environments": [{"environment": "staging",
+            "deployed": [], "skipped": [{"application": "web", "reason": "already_deployed"}]}]});
+        assert!(train_table(&body).ends_with(
+            "nothing moved: the commit changes no file (it marks the train; --minimize-exported-data skips it)\n"
+        ));
+        let body = serde_json::json!({"commit": null, "tag": null, "empty": true, "dryRun": true, "environments": []});
+        assert!(train_table(&body).ends_with("nothing would move\n"));
     }
 }

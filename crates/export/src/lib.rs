@@ -59,6 +59,13 @@ pub struct Config {
     pub credentials: Credentials,
 }
 
+/// The value parser of every boolean flag of both servers: with `num_args = 0..=1` and `default_missing_value =
+/// "true"`, the bare `--flag` means true, and `--flag=false`, `--flag false` and `RAILYARD_FLAG=false` (also
+/// `yes`/`no`, `on`/`off`, `1`/`0`) still work.
+pub fn bool_flag() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
 /// The remote's credentials, as flags both `railyard-api` (embedded export) and `railyard-export` take.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CredentialArgs {

@@ -40,10 +40,12 @@ struct Args {
     branch: String,
     /// A tag the remote refuses (name taken by another commit) stops export (true) or is logged, recorded under
     /// refs/railyard/failed-tags and skipped (false).
-    #[arg(long, env = "RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS", default_value = "true", num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL", value_parser = railyard_export::bool_flag())]
     fail_on_error_with_git_push_tags: bool,
     /// Reconcile and push once, then exit: 0 when everything is on the remote, non-zero with the reason otherwise.
-    #[arg(long)]
+    #[arg(long, env = "RAILYARD_ONCE", default_value = "false", num_args = 0..=1, default_missing_value = "true",
+          value_name = "BOOL", value_parser = railyard_export::bool_flag())]
     once: bool,
     /// Serve /healthz, /readyz and /metrics on this address (for probes and Prometheus).
     #[arg(long, env = "RAILYARD_EXPORT_LISTEN")]
@@ -187,4 +189,29 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    fn parse(flags: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("railyard-export").chain(flags.iter().copied()))
+            .unwrap_or_else(|e| panic!("{flags:?}: {e}"))
+    }
+
+    #[test]
+    fn boolean_flags_take_the_bare_form_equals_and_a_separate_value() {
+        let defaults = parse(&[]);
+        assert!(!defaults.once && defaults.fail_on_error_with_git_push_tags);
+        assert!(parse(&["--once"]).once);
+        assert!(parse(&["--once=true"]).once);
+        assert!(!parse(&["--once=false"]).once);
+        assert!(parse(&["--once", "--branch", "x"]).once);
+        assert!(parse(&["--fail-on-error-with-git-push-tags"]).fail_on_error_with_git_push_tags);
+        assert!(!parse(&["--fail-on-error-with-git-push-tags", "false"]).fail_on_error_with_git_push_tags);
+        assert!(!parse(&["--fail-on-error-with-git-push-tags=false"]).fail_on_error_with_git_push_tags);
+    }
 }

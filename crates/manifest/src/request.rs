@@ -430,6 +430,9 @@ pub struct TrainResult {
     pub environments: Vec<EnvironmentTrain>,
     /// The tag requested for the commit.
     pub tag: Option<TagName>,
+    /// True when the train moves nothing: without `--minimize-exported-data` its commit (Kuberpult's marker) then
+    /// changes no file of its own.
+    pub empty: bool,
     #[serde(skip)]
     pub wants_commit: bool,
 }

@@ -1,5 +1,6 @@
 // @northflank/js-client (from npm) against Railyard's Northflank-compatible release-flow API.
-// Usage: node run_flow.js URL. Stores a flow, runs it with arguments and overrides, reads the runs back; asserts
+// Usage: node run_flow.js URL. Stores a flow, runs it with arguments and overrides, reads the runs back, does the
+// same through the team-scoped paths, and tries to abort a finished run and an unknown one; asserts
 // what Northflank's client sees, prints a JSON summary, exits non-zero on any difference.
 const assert = require('node:assert/strict');
 const { ApiClient, ApiClientInMemoryContextProvider } = require('@northflank/js-client');
@@ -48,7 +49,37 @@ async function main() {
   assert.equal(one.data.id, run.data.id);
   assert.equal(one.data.arguments.RELEASE, '42');
 
-  console.log(JSON.stringify({ id: run.data.id, commit: run.data.commit, steps: run.data.steps.map((s) => [s.ref, s.status]) }));
+  // the team-scoped paths serve the same flow (any teamId: Railyard has one project)
+  const team = { teamId: 'platform', ...parameters };
+  const teamGot = await api.get.releaseFlow({ parameters: team });
+  assert.equal(teamGot.error, undefined, JSON.stringify(teamGot.error));
+  assert.equal(teamGot.data.flow, 'main/production');
+  const teamRun = await api.run.releaseFlow({ parameters: team, data: { name: 'Team Run', arguments: { RELEASE: '43', TEAM: 'other' } } });
+  assert.equal(teamRun.error, undefined, JSON.stringify(teamRun.error));
+  assert.equal(teamRun.data.status, 'succeeded');
+  assert.equal(teamRun.data.id, run.data.id + 1);
+  const teamRuns = await api.list.releaseFlowRuns({ parameters: team });
+  assert.deepEqual(teamRuns.data.runs.map((r) => r.name), ['Example Run', 'Team Run']);
+  const teamOne = await api.get.releaseFlowRun({ parameters: { ...team, runId: String(teamRun.data.id) } });
+  assert.equal(teamOne.data.name, 'Team Run');
+  const updated = await api.update.releaseFlow({ parameters: team, data: template });
+  assert.equal(updated.error, undefined, JSON.stringify(updated.error));
+
+  // a run is applied inside the request that starts it: there is nothing left to abort
+  for (const p of [parameters, team]) {
+    const abort = await api.abort.releaseFlowRun({ parameters: { ...p, runId: String(run.data.id) } });
+    assert.equal(abort.error.status, 409, JSON.stringify(abort));
+    assert.match(abort.error.message, /already finished/, JSON.stringify(abort));
+  }
+  const unknown = await api.abort.releaseFlowRun({ parameters: { ...team, runId: '99' } });
+  assert.equal(unknown.error.status, 404, JSON.stringify(unknown));
+
+  console.log(JSON.stringify({
+    id: run.data.id,
+    commit: run.data.commit,
+    teamCommit: teamRun.data.commit,
+    steps: run.data.steps.map((s) => [s.ref, s.status]),
+  }));
 }
 
 main().catch((e) => {

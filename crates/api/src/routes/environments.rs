@@ -73,21 +73,36 @@ pub fn slug(name: &EnvName) -> String {
 fn env_json(stage: &Stage<'_>, name: &EnvName, config: &EnvironmentConfig) -> railyard_manifest::Result<Value> {
     let mut v = json!(config);
     // A deployment record (release candidates) if there is one, else the latest deploy read from the files.
-    let record = railyard_manifest::transform::candidate::last_record(stage, name)?.map(|r| json!(r));
-    let last = record.or(state::last_deploy(stage, name)?.map(|d| {
-        json!({
-            "application": d.application,
-            "version": d.version,
-            "deployed_by": d.deployed_by,
-            "deployed_by_email": d.deployed_by_email,
-            "deployed_at": d.deployed_at_utc,
-            "status": "success",
-        })
-    }));
+    let last = match railyard_manifest::transform::candidate::last_record(stage, name)? {
+        Some(r) => Some((json!(r), r.project, Some(r.version))),
+        None => state::last_deploy(stage, name)?.map(|d| {
+            let view = json!({
+                "application": d.application,
+                "version": d.version,
+                "deployed_by": d.deployed_by,
+                "deployed_by_email": d.deployed_by_email,
+                "deployed_at": d.deployed_at_utc,
+                "status": "success",
+            });
+            (view, d.application, d.version)
+        }),
+    };
+    let last = match last {
+        Some((mut view, app, version)) => {
+            // GitLab's `sha`: the source commit of the deployed release (a candidate's `commit`, an upload's
+            // `source_commit_id`), when it has one.
+            let release = version.map(|v| state::release(stage, &app, v)).transpose()?.flatten();
+            if let Some(sha) = release.map(|r| r.source_commit_id).filter(|c| !c.is_empty()) {
+                view["sha"] = json!(sha);
+            }
+            view
+        }
+        None => Value::Null,
+    };
     if let Value::Object(m) = &mut v {
         m.insert("name".into(), json!(name));
         m.insert("slug".into(), json!(slug(name)));
-        m.insert("last_deployment".into(), last.unwrap_or(Value::Null));
+        m.insert("last_deployment".into(), last);
     }
     Ok(v)
 }

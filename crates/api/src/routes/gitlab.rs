@@ -1,10 +1,11 @@
 //! GitLab's environments API under `/api/v4/projects/{project}/…`, for python-gitlab, glab and curl scripts: the
 //! native handlers (one implementation) answered in GitLab's shapes — bare arrays with `page`/`per_page` and the
-//! `X-*` and `Link` headers, JSON or form bodies, errors as `{"message": "404 Environment Not Found"}`.
+//! `X-*` and `Link` headers, JSON or form bodies, errors as `{"message": "404 Environment Not Found"}` (every error
+//! under `/api/v4`, unknown routes included: see [`envelope`]).
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -280,4 +281,24 @@ async fn review_apps(
     }
     // GitLab answers 202 Accepted, with the lists.
     Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+}
+
+/// GitLab's error shape for every error answer under `/api/v4` that its handlers did not shape: an unknown route is
+/// `{"message": "404 Not Found"}`, a method the route does not take `{"message": "405 Method Not Allowed"}`, no or
+/// a bad token `{"message": "401 Unauthorized"}`; others (body limits, path rejections) carry Railyard's reason.
+pub fn envelope(status: StatusCode, body: &Bytes) -> Option<Body> {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    if parsed.as_ref().is_some_and(|v| v["message"].is_string()) {
+        return None;
+    }
+    let reason = || format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    let message = match status {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNAUTHORIZED => reason(),
+        _ => match &parsed {
+            Some(v) => v["error"].as_str().map(str::to_owned),
+            None => std::str::from_utf8(body).ok().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned),
+        }
+        .unwrap_or_else(reason),
+    };
+    Some(Body::from(json!({ "message": message }).to_string()))
 }

@@ -3,6 +3,7 @@
 
 mod applications;
 mod candidates;
+mod compat;
 mod deploy;
 mod environments;
 mod flows;
@@ -231,6 +232,7 @@ pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<A
         .layer(axum::middleware::from_fn_with_state(tokens, crate::auth::authenticate))
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::count))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(compat::reshape_errors))
         .with_state(state)
 }
 

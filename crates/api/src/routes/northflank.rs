@@ -1,12 +1,13 @@
-//! Northflank's release-flow API under `/v1/projects/{project}/pipelines/{pipeline}/release-flows/{stage}`, for
-//! @northflank/js-client and curl: the flow `{pipeline}/{stage}` (stage matched case-insensitively, as
-//! `Production` → `production`), answered in Northflank's envelope `{"data": …}` and `{"error": {"status", "message"}}`.
+//! Northflank's release-flow API under `/v1/[teams/{teamId}/]projects/{projectId}/pipelines/{pipelineId}/release-flows/{stage}`,
+//! for @northflank/js-client and curl: the flow `{pipeline}/{stage}` (stage matched case-insensitively, as
+//! `Production` → `production`), answered in Northflank's envelope `{"data": …}` and `{"error": {"status", "message"}}`
+//! (every error under `/v1`, unknown routes included: see [`envelope`]).
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -14,14 +15,19 @@ use super::{flows, AppState};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params};
 
+/// The same routes with and without the team: `teamId` names the Northflank team that owns the project, which one
+/// Railyard does not model, so any team is accepted.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/projects/{project}/pipelines/{pipeline}/release-flows/{stage}",
-            get(get_flow).put(put_flow).post(put_flow),
-        )
-        .route("/projects/{project}/pipelines/{pipeline}/release-flows/{stage}/runs", get(list_runs).post(run))
-        .route("/projects/{project}/pipelines/{pipeline}/release-flows/{stage}/runs/{run}", get(get_run))
+    let mut r = Router::new();
+    for prefix in ["/projects/{project}/pipelines/{pipeline}", "/teams/{team}/projects/{project}/pipelines/{pipeline}"]
+    {
+        r = r
+            .route(&format!("{prefix}/release-flows/{{stage}}"), get(get_flow).put(put_flow).post(put_flow))
+            .route(&format!("{prefix}/release-flows/{{stage}}/runs"), get(list_runs).post(run))
+            .route(&format!("{prefix}/release-flows/{{stage}}/runs/{{run}}"), get(get_run))
+            .route(&format!("{prefix}/release-flows/{{stage}}/runs/{{run}}/abort"), post(abort_run));
+    }
+    r
 }
 
 struct NorthflankError(ApiError);
@@ -54,30 +60,30 @@ fn data(v: Value) -> Response {
 }
 
 /// The flow of a pipeline stage: `{pipeline}/{stage}`, lower-cased, in the one project this Railyard serves.
-fn flow_of(st: &AppState, project: &str, pipeline: &str, stage: &str) -> Result<Params, NorthflankError> {
+fn flow_of(st: &AppState, p: &Params) -> Result<Params, NorthflankError> {
+    let project = p.raw("project");
     if project != "1" && project != st.project {
         return Err(NorthflankError(ApiError::new(StatusCode::NOT_FOUND, "not_found", "project not found")));
     }
-    let flow = format!("{}/{}", pipeline.to_ascii_lowercase(), stage.to_ascii_lowercase());
+    let flow = format!("{}/{}", p.raw("pipeline").to_ascii_lowercase(), p.raw("stage").to_ascii_lowercase());
     Ok(Params::from_pairs(&[("flow", &flow)]))
 }
 
-async fn get_flow(
-    State(st): State<AppState>,
-    Path((project, pipeline, stage)): Path<(String, String, String)>,
-) -> NfResult {
-    let p = flow_of(&st, &project, &pipeline, &stage)?;
+/// The flow and run id of a run's path.
+fn run_of(st: &AppState, p: &Params) -> Result<Params, NorthflankError> {
+    let flow = flow_of(st, p)?;
+    Ok(Params::from_pairs(&[("flow", flow.raw("flow")), ("id", p.raw("run"))]))
+}
+
+async fn get_flow(State(st): State<AppState>, p: Params) -> NfResult {
+    let p = flow_of(&st, &p)?;
     let (_, Json(v)) = flows::get(State(st), p).await?;
     Ok(data(v))
 }
 
 /// The template: Railyard's `{"steps": [...]}`, also accepted inside Northflank's `{"spec": …}`.
-async fn put_flow(
-    State(st): State<AppState>,
-    Path((project, pipeline, stage)): Path<(String, String, String)>,
-    body: Bytes,
-) -> NfResult {
-    let p = flow_of(&st, &project, &pipeline, &stage)?;
+async fn put_flow(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
+    let p = flow_of(&st, &p)?;
     let mut v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not JSON: {e}")))?;
     if let Some(spec) = v.get("spec").cloned() {
@@ -90,12 +96,8 @@ async fn put_flow(
     Ok(data(out))
 }
 
-async fn run(
-    State(st): State<AppState>,
-    Path((project, pipeline, stage)): Path<(String, String, String)>,
-    body: Bytes,
-) -> NfResult {
-    let p = flow_of(&st, &project, &pipeline, &stage)?;
+async fn run(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
+    let p = flow_of(&st, &p)?;
     let v: Value = if body.is_empty() {
         json!({})
     } else {
@@ -116,21 +118,50 @@ async fn run(
     Ok(data(out))
 }
 
-async fn list_runs(
-    State(st): State<AppState>,
-    Path((project, pipeline, stage)): Path<(String, String, String)>,
-) -> NfResult {
-    let p = flow_of(&st, &project, &pipeline, &stage)?;
+async fn list_runs(State(st): State<AppState>, p: Params) -> NfResult {
+    let p = flow_of(&st, &p)?;
     let (_, Json(v)) = flows::runs(State(st), p).await?;
     Ok(data(v))
 }
 
-async fn get_run(
-    State(st): State<AppState>,
-    Path((project, pipeline, stage, run)): Path<(String, String, String, String)>,
-) -> NfResult {
-    let mut p = flow_of(&st, &project, &pipeline, &stage)?;
-    p = Params::from_pairs(&[("flow", p.raw("flow")), ("id", &run)]);
+async fn get_run(State(st): State<AppState>, p: Params) -> NfResult {
+    let p = run_of(&st, &p)?;
     let (_, Json(v)) = flows::run_record(State(st), p).await?;
     Ok(data(v))
+}
+
+/// `POST …/runs/{runId}/abort`: a run is applied inside the request that starts it, as one commit, so a run that
+/// exists has always finished: 409 saying so (404 for an unknown run).
+async fn abort_run(State(st): State<AppState>, p: Params) -> NfResult {
+    let p = run_of(&st, &p)?;
+    let id = p.raw("id").to_owned();
+    let (_, Json(record)) = flows::run_record(State(st), p).await?;
+    let status = record.get("status").and_then(Value::as_str).unwrap_or("finished");
+    Err(NorthflankError(ApiError::new(
+        StatusCode::CONFLICT,
+        "run_finished",
+        format!(
+            "release flow run {id} has already finished ({status}); runs are applied at once, as one commit, so there is \
+             nothing to abort"
+        ),
+    )))
+}
+
+/// Northflank's error envelope for every error answer under `/v1` that its handlers did not shape: unknown routes
+/// and methods, authentication, body limits and path rejections (Railyard's `{"error": "…", "code"}` or plain text).
+pub fn envelope(status: StatusCode, body: &Bytes) -> Option<Body> {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    if parsed.as_ref().is_some_and(|v| v["error"].is_object()) {
+        return None;
+    }
+    let message = match &parsed {
+        Some(v) => v["error"].as_str().map(str::to_owned),
+        None => std::str::from_utf8(body).ok().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned),
+    }
+    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let mut error = json!({ "status": status.as_u16(), "message": message });
+    if let Some(code) = parsed.as_ref().and_then(|v| v.get("code")).filter(|c| c.is_string()) {
+        error["code"] = code.clone();
+    }
+    Some(Body::from(json!({ "error": error }).to_string()))
 }

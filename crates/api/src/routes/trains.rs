@@ -80,7 +80,7 @@ async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, forc
         let mut outcome = st.simulate(request).await?;
         // As the writer would: a minimised train that moves nothing makes no commit, so there is nothing to tag.
         if let railyard_manifest::Outcome::Train(t) = &mut outcome {
-            if !t.wants_commit && t.environments.iter().all(|e| e.deployed.is_empty()) {
+            if !t.wants_commit && t.empty {
                 t.tag = None;
             }
         }

@@ -158,9 +158,11 @@ pub(super) fn train(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &ReleaseTrain) -> R
             deploy::write_deployment(stage, ctx, &p.result.environment, app, *version, *manifest)?;
         }
     }
+    let empty = plans.iter().all(|p| p.writes.is_empty());
     Ok(TrainResult {
         environments: plans.into_iter().map(|p| p.result).collect(),
         tag: r.git_tag.clone(),
+        empty,
         wants_commit: !r.minimize,
     })
 }
