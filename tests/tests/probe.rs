@@ -275,13 +275,43 @@ fn every_write(gl_env: u64) -> Vec<Req> {
             "POST",
             "/v1/projects/{project}/pipelines/{pipeline}/release-flows/{stage}",
             "/v1/projects/1/pipelines/pipe/release-flows/Prod",
-            Json(flow_json),
+            Json(flow_json.clone()),
         ),
         req(
             "POST",
             "/v1/projects/{project}/pipelines/{pipeline}/release-flows/{stage}/runs",
             "/v1/projects/1/pipelines/pipe/release-flows/prod/runs",
             Json(json!({"name": "probe nf run"})),
+        ),
+        req(
+            "POST",
+            "/v1/projects/{project}/pipelines/{pipeline}/release-flows/{stage}/runs/{run}/abort",
+            "/v1/projects/1/pipelines/pipe/release-flows/prod/runs/1/abort",
+            Body::None,
+        ),
+        req(
+            "PUT",
+            "/v1/teams/{team}/projects/{project}/pipelines/{pipeline}/release-flows/{stage}",
+            "/v1/teams/t1/projects/1/pipelines/pipe/release-flows/prod",
+            Json(flow_json.clone()),
+        ),
+        req(
+            "POST",
+            "/v1/teams/{team}/projects/{project}/pipelines/{pipeline}/release-flows/{stage}",
+            "/v1/teams/t1/projects/1/pipelines/pipe/release-flows/Prod",
+            Json(flow_json),
+        ),
+        req(
+            "POST",
+            "/v1/teams/{team}/projects/{project}/pipelines/{pipeline}/release-flows/{stage}/runs",
+            "/v1/teams/t1/projects/1/pipelines/pipe/release-flows/prod/runs",
+            Json(json!({"name": "probe nf team run"})),
+        ),
+        req(
+            "POST",
+            "/v1/teams/{team}/projects/{project}/pipelines/{pipeline}/release-flows/{stage}/runs/{run}/abort",
+            "/v1/teams/t1/projects/1/pipelines/pipe/release-flows/prod/runs/1/abort",
+            Body::None,
         ),
         // last: stop and delete (the env must be stopped before it can go)
         req("POST", "/api/environments/{env}/stop", "/api/environments/dev/stop", Body::None),
@@ -385,6 +415,31 @@ fn outside_their_roles() -> Vec<(&'static str, Req)> {
 
 /// (method, path) of each `.route(..)` in `text` with a write method, with `prefix` before the path.
 fn write_routes(text: &str, prefix: &str) -> BTreeSet<(String, String)> {
+    // Routes written as `&format!("{prefix}/…")` inside `for prefix in ["…", "…"]` stand for each of the prefixes.
+    let loop_prefixes: Vec<String> = text
+        .split("for prefix in [")
+        .nth(1)
+        .and_then(|t| t.split(']').next())
+        .map(|list| list.split('"').skip(1).step_by(2).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut out = BTreeSet::new();
+    for (method, path) in literal_write_routes(text) {
+        let path = path.replace("{{", "{").replace("}}", "}");
+        match path.strip_prefix("{prefix}") {
+            Some(rest) => {
+                assert!(!loop_prefixes.is_empty(), "a route uses {{prefix}} outside a `for prefix in [..]` loop");
+                out.extend(loop_prefixes.iter().map(|p| (method.clone(), format!("{prefix}{p}{rest}"))));
+            }
+            None => {
+                out.insert((method, format!("{prefix}{path}")));
+            }
+        }
+    }
+    out
+}
+
+/// The (method, path) of each `.route("path", …)` in `text` whose handlers include a write method.
+fn literal_write_routes(text: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for part in text.split(".route(").skip(1) {
         let Some(start) = part.find('"') else { continue };
@@ -397,7 +452,7 @@ fn write_routes(text: &str, prefix: &str) -> BTreeSet<(String, String)> {
                 !b.is_ascii_alphanumeric() && b != b'_' && b != b':'
             });
             if found {
-                out.insert((method.to_uppercase(), format!("{prefix}{}", &rest[..end])));
+                out.insert((method.to_uppercase(), rest[..end].to_owned()));
             }
         }
     }

@@ -22,7 +22,7 @@ use crate::extract::{JsonBody, Params};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
-fn flow_param(p: &Params) -> ApiResult<EnvName> {
+pub(super) fn flow_param(p: &Params) -> ApiResult<EnvName> {
     let flow = EnvName::parse(p.raw("flow")).map_err(|e| {
         ApiError::bad_request(
             "flow",

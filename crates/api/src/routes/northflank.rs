@@ -84,6 +84,8 @@ async fn get_flow(State(st): State<AppState>, p: Params) -> NfResult {
 /// The template: Railyard's `{"steps": [...]}`, also accepted inside Northflank's `{"spec": …}`.
 async fn put_flow(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
     let p = flow_of(&st, &p)?;
+    // Authorized before the body is parsed, as the native handler does.
+    st.authorize_now(&crate::auth::flow_need(&flows::flow_param(&p)?))?;
     let mut v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not JSON: {e}")))?;
     if let Some(spec) = v.get("spec").cloned() {
@@ -134,6 +136,8 @@ async fn get_run(State(st): State<AppState>, p: Params) -> NfResult {
 /// exists has always finished: 409 saying so (404 for an unknown run).
 async fn abort_run(State(st): State<AppState>, p: Params) -> NfResult {
     let p = run_of(&st, &p)?;
+    // Aborting is a write for whoever may run the flow, even though a finished run has nothing left to abort.
+    st.authorize_now(&crate::auth::flow_need(&flows::flow_param(&p)?))?;
     let id = p.raw("id").to_owned();
     let (_, Json(record)) = flows::run_record(State(st), p).await?;
     let status = record.get("status").and_then(Value::as_str).unwrap_or("finished");
