@@ -231,7 +231,7 @@ fn build_commit(
     Ok(Some((head, new, format!("railyard: {}", message.lines().next().unwrap_or_default()))))
 }
 
-/// One job on the stage: its tags claimed, its caller authorized on this very state, its blobs written, then the
+/// One job on the stage: its caller authorized on this very state, its tags checked, its blobs written, then the
 /// request applied. On failure the stage is as before and the blobs it wrote are gone again.
 fn apply_job(
     repo: &Repository,
@@ -240,10 +240,10 @@ fn apply_job(
     claimed: &[String],
     job: &mut Job,
 ) -> ApiResult<Outcome> {
-    crate::tags::check(repo, &job.envelope.request.git_tags(), claimed)?;
     if let Some(caller) = &job.caller {
         caller.check(&crate::auth::required(stage, &job.envelope.request)?)?;
     }
+    crate::tags::check(repo, &job.envelope.request.git_tags(), claimed)?;
     let written =
         write_blobs(repo, &job.blobs).map_err(|e| storage_error(repo_dir, &e, "the upload could not be stored"))?;
     let result = railyard_manifest::apply(stage, &mut job.envelope).map_err(ApiError::from);

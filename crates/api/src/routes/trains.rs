@@ -52,13 +52,26 @@ fn parse_query(q: &HashMap<String, String>) -> ApiResult<TrainQuery> {
 async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, force_dry_run: bool) -> Reply {
     let q = parse_query(&q)?;
     let dry_run = q.dry_run || force_dry_run;
-    // Tags are checked before anything is queued: an unknown source tag is 404, a taken or conflicting tag name
-    // 409 (the writer checks the tag again on its own state).
-    let (source_tag, git_tag) = (q.source_git_tag.clone(), q.git_tag.clone());
-    let source_commit = st
+    let mut train = ReleaseTrain {
+        target,
+        team: q.team,
+        source_git_tag: q.source_git_tag,
+        source_commit: None,
+        git_tag: q.git_tag,
+        minimize: st.minimize_exported_data,
+    };
+    // Before anything is queued: the caller's roles (a dry run is a read), then the tags: an unknown source tag is
+    // 404, a taken or conflicting tag name 409. The writer checks roles and tags again on its own state.
+    let caller = if dry_run { None } else { crate::auth::caller() };
+    let source_tag = train.source_git_tag.clone();
+    let checked = Request::ReleaseTrain(train.clone());
+    train.source_commit = st
         .with_stage(move |stage| {
+            if let Some(caller) = &caller {
+                caller.check(&crate::auth::required(stage, &checked)?)?;
+            }
             let repo = stage.repo();
-            crate::tags::check(repo, &git_tag.iter().collect::<Vec<_>>(), &[])?;
+            crate::tags::check(repo, &checked.git_tags(), &[])?;
             match &source_tag {
                 Some(tag) => match railyard_export::resolve_tag(repo, tag.as_str())? {
                     Some(commit) => Ok(Some(commit.to_string())),
@@ -68,14 +81,7 @@ async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, forc
             }
         })
         .await?;
-    let request = Request::ReleaseTrain(ReleaseTrain {
-        target,
-        team: q.team,
-        source_git_tag: q.source_git_tag,
-        source_commit,
-        git_tag: q.git_tag,
-        minimize: st.minimize_exported_data,
-    });
+    let request = Request::ReleaseTrain(train);
     if dry_run {
         let mut outcome = st.simulate(request).await?;
         // As the writer would: a minimised train that moves nothing makes no commit, so there is nothing to tag.
