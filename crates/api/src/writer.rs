@@ -140,13 +140,10 @@ fn apply_batch(repo: &Repository, repo_dir: &Path, branch_ref: &str, jobs: &mut 
             Ok(None) => return (None, untag(results)),
             Err(e) => return (None, not_written(results, repo_dir, &e)),
         };
-        let moved = retry_locked(repo_dir, || match head {
-            Some(old) => repo.reference_matching(branch_ref, new, true, old, &log).map(|_| ()),
-            None => repo.reference(branch_ref, new, false, &log).map(|_| ()),
-        });
-        match moved {
-            Ok(()) => {}
-            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
+        // The same compare-and-swap the exporter uses: false when it moved the branch first.
+        match retry_locked(repo_dir, || railyard_export::swap(repo, branch_ref, head, new, &log)) {
+            Ok(true) => {}
+            Ok(false) => {
                 tracing::info!("branch moved under the writer; rebuilding the batch on the new head");
                 continue;
             }
@@ -313,7 +310,7 @@ fn sync_to_disk(_repo_dir: &Path) -> Result<(), git2::Error> {
 
 /// Runs a ref update, waiting out a lock: one left by a killed process is removed once stale; a live one is
 /// released in well under a millisecond.
-fn retry_locked(repo_dir: &Path, mut update: impl FnMut() -> Result<(), git2::Error>) -> Result<(), git2::Error> {
+fn retry_locked<T>(repo_dir: &Path, mut update: impl FnMut() -> Result<T, git2::Error>) -> Result<T, git2::Error> {
     let started = Instant::now();
     loop {
         match update() {
