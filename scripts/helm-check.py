@@ -63,6 +63,7 @@ for c in (api, export):
     check({"name": "data", "mountPath": "/data"} in c["volumeMounts"], f"{c['name']}: shares the repo volume")
 e = env_of(api)
 check(e["RAILYARD_EXPORT"] == "external", "export mode")
+check("RAILYARD_EXTERNAL_URL" not in e and e["RAILYARD_MAX_CONNECTIONS"] == "1024", "default connection limits")
 check(e["RAILYARD_GIT_URL"] == "https://git.example.com/platform/manifests.git", "git.url")
 check(e["RAILYARD_BRANCH"] == "main", "git.branch")
 check(e["RAILYARD_MINIMIZE_EXPORTED_DATA"] == "false", "git.minimizeExportedData")
@@ -81,7 +82,8 @@ objs = render({
             "username": "bot", "password": "s3cret"},
     "manifestRepoExport": {"mode": "embedded", "failOnErrorWithGitPushTags": False},
     "auth": {"tokens": "- token_sha256: " + "a" * 64 + "\n  name: ci\n  email: ci@x\n  roles: [{action: admin}]\n"},
-    "api": {"batchMax": 10, "buildWebhook": "https://ci.example.com/build"},
+    "api": {"batchMax": 10, "buildWebhook": "https://ci.example.com/build", "externalUrl": "https://ry.example.com",
+            "headerReadTimeoutSeconds": 5, "idleTimeoutSeconds": 30, "maxConnections": 200},
     "ingress": {"enabled": True, "className": "nginx", "hosts": [{"host": "ry.example.com", "paths": ["/"]}]},
     "persistence": {"enabled": False},
 })
@@ -93,6 +95,9 @@ check(e["RAILYARD_EXPORT"] == "embedded", "embedded")
 check(e["RAILYARD_BRANCH"] == "prod" and e["RAILYARD_MINIMIZE_EXPORTED_DATA"] == "true", "git values")
 check(e["RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS"] == "false", "failOnErrorWithGitPushTags=false")
 check(e["RAILYARD_BATCH_MAX"] == "10" and e["RAILYARD_BUILD_WEBHOOK"] == "https://ci.example.com/build", "api values")
+check(e["RAILYARD_EXTERNAL_URL"] == "https://ry.example.com", "api.externalUrl")
+check(e["RAILYARD_HEADER_READ_TIMEOUT_SECONDS"] == "5" and e["RAILYARD_IDLE_TIMEOUT_SECONDS"] == "30"
+      and e["RAILYARD_MAX_CONNECTIONS"] == "200", "connection limits")
 check(e["RAILYARD_GIT_CREDENTIALS"] == "/secrets/git/git-credentials" and e["RAILYARD_GIT_SSH_KEY"] == "/secrets/git/ssh-key", "git secrets")
 check(e["RAILYARD_GIT_SSH_KNOWN_HOSTS"] == "/secrets/git/known-hosts", "known hosts")
 check(e["RAILYARD_GIT_USERNAME"] == "bot", "git.username")
