@@ -355,7 +355,68 @@ pub fn forbidden(what: impl std::fmt::Display) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use railyard_manifest::request::{CreateLock, CreateRelease};
+    use railyard_manifest::{layout, LockId, LockTarget};
+
     use super::*;
+
+    fn role(action: Action, environments: &[&str], teams: &[&str]) -> Role {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Role { action, environments: strings(environments), teams: strings(teams) }
+    }
+
+    fn caller(roles: Vec<Role>) -> Caller {
+        Caller { identity: Identity::default(), roles }
+    }
+
+    fn release(app: &str, team: Option<&str>) -> railyard_manifest::Request {
+        railyard_manifest::Request::CreateRelease(CreateRelease {
+            application: AppName::parse(app).unwrap(),
+            version: None,
+            team: team.map(|t| TeamName::parse(t).unwrap()),
+            source_commit_id: String::new(),
+            source_author: String::new(),
+            source_message: String::new(),
+            display_version: String::new(),
+            manifests: Default::default(),
+        })
+    }
+
+    fn group_lock(group: &str) -> railyard_manifest::Request {
+        railyard_manifest::Request::CreateLock(CreateLock {
+            target: LockTarget::EnvironmentGroup { group: group.parse().unwrap() },
+            lock_id: LockId::parse("l").unwrap(),
+            message: String::new(),
+        })
+    }
+
+    #[test]
+    fn needs_are_read_from_the_state_the_request_meets() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let mut stage = Stage::new(&repo, None);
+        stage.write(&layout::app_team(&AppName::parse("web").unwrap()), b"core").unwrap();
+        for env in ["dev", "staging"] {
+            let config = serde_json::json!({"upstream": {"latest": true}, "environmentGroup": "pre"});
+            stage.write(&layout::env_config(&EnvName::parse(env).unwrap()), config.to_string().as_bytes()).unwrap();
+        }
+        let payments = caller(vec![role(Action::Release, &["*"], &["payments"])]);
+        let both = caller(vec![role(Action::Release, &["*"], &["payments", "core"])]);
+        // The stored team counts, whatever team the upload names; moving the app needs the new team too.
+        assert!(payments.check(&required(&stage, &release("web", Some("payments"))).unwrap()).is_err());
+        assert!(payments.check(&required(&stage, &release("web", None)).unwrap()).is_err());
+        assert!(both.check(&required(&stage, &release("web", Some("payments"))).unwrap()).is_ok());
+        assert!(payments.check(&required(&stage, &release("new", Some("payments"))).unwrap()).is_ok());
+        // A group lock needs every environment the group has now, for every team.
+        let dev_only = caller(vec![role(Action::Lock, &["dev"], &["*"])]);
+        let team_scoped = caller(vec![role(Action::Lock, &["*"], &["payments"])]);
+        let needs = required(&stage, &group_lock("pre")).unwrap();
+        assert_eq!(needs.len(), 2);
+        assert!(dev_only.check(&needs).is_err() && team_scoped.check(&needs).is_err());
+        assert!(caller(vec![role(Action::Lock, &["*"], &["*"])]).check(&needs).is_ok());
+        let e = dev_only.check(&needs).unwrap_err();
+        assert!(e.message.contains("lock on staging for every team"), "{}", e.message);
+    }
 
     #[test]
     fn globs() {
