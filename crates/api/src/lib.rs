@@ -7,6 +7,7 @@ pub mod extract;
 pub mod metrics;
 pub mod routes;
 pub mod serve;
+pub mod service;
 pub mod tags;
 pub mod writer;
 

@@ -380,6 +380,35 @@ pub enum Outcome {
     Train(TrainResult),
 }
 
+/// The typed result of one kind of request, taken out of an [`Outcome`] (None: the request answered another kind).
+macro_rules! outcome_kinds {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl TryFrom<Outcome> for $ty {
+            type Error = Outcome;
+            fn try_from(o: Outcome) -> std::result::Result<Self, Outcome> {
+                match o {
+                    Outcome::$variant(v) => Ok(v),
+                    other => Err(other),
+                }
+            }
+        })*
+    };
+}
+
+outcome_kinds!(
+    FlowStored(FlowStored),
+    FlowRun(FlowRunRecord),
+    Train(TrainResult),
+    Release(ReleaseCreated),
+    ReleaseCandidate(ReleaseCandidateCreated),
+    Deploy(Deployed),
+    Lock(LockChanged),
+    Application(ApplicationUpdated),
+    EnvironmentDeleted(EnvironmentDeleted),
+    EnvironmentsStopped(EnvironmentsStopped),
+    ReviewAppsDeleted(ReviewAppsDeleted),
+);
+
 impl Outcome {
     /// True when the request wants a commit even if the tree did not change (a train that marks a moment).
     pub fn wants_commit(&self) -> bool {

@@ -5,15 +5,19 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use railyard_manifest::request::RunStatus;
+use railyard_manifest::EnvName;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{flows, AppState};
+use super::AppState;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Params};
+use crate::extract::Params;
+use crate::service::flows::{self, Format, RunAnswer, RunBody, RunFailed};
 
 /// The same routes with and without the team: `teamId` names the Northflank team that owns the project, which one
 /// Railyard does not model, so any team is accepted.
@@ -54,93 +58,96 @@ impl IntoResponse for NorthflankError {
 
 type NfResult = Result<Response, NorthflankError>;
 
-/// Northflank answers every success with 200 (its client takes anything else for an error).
-fn data(v: Value) -> Response {
-    (StatusCode::OK, Json(json!({ "data": v }))).into_response()
-}
-
 /// The flow of a pipeline stage: `{pipeline}/{stage}`, lower-cased, in the one project this Railyard serves.
-fn flow_of(st: &AppState, p: &Params) -> Result<Params, NorthflankError> {
+fn flow_of(st: &AppState, p: &Params) -> Result<EnvName, NorthflankError> {
     let project = p.raw("project");
     if project != "1" && project != st.project {
         return Err(NorthflankError(ApiError::new(StatusCode::NOT_FOUND, "not_found", "project not found")));
     }
     let flow = format!("{}/{}", p.raw("pipeline").to_ascii_lowercase(), p.raw("stage").to_ascii_lowercase());
-    Ok(Params::from_pairs(&[("flow", &flow)]))
+    Ok(flows::parse_flow(&flow)?)
 }
 
 /// The flow and run id of a run's path.
-fn run_of(st: &AppState, p: &Params) -> Result<Params, NorthflankError> {
-    let flow = flow_of(st, p)?;
-    Ok(Params::from_pairs(&[("flow", flow.raw("flow")), ("id", p.raw("run"))]))
+fn run_of(st: &AppState, p: &Params) -> Result<(EnvName, u64), NorthflankError> {
+    Ok((flow_of(st, p)?, flows::parse_run_id(p.raw("run"))?))
+}
+
+/// Northflank answers every success with 200 (its client takes anything else for an error).
+fn data(v: impl Serialize) -> Response {
+    (StatusCode::OK, Json(json!({ "data": v }))).into_response()
 }
 
 async fn get_flow(State(st): State<AppState>, p: Params) -> NfResult {
-    let p = flow_of(&st, &p)?;
-    let (_, Json(v)) = flows::get(State(st), p).await?;
-    Ok(data(v))
+    let flow = flow_of(&st, &p)?;
+    Ok(data(flows::get(&st, flow).await?))
 }
 
 /// The template: Railyard's `{"steps": [...]}`, also accepted inside Northflank's `{"spec": …}`.
 async fn put_flow(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
-    let p = flow_of(&st, &p)?;
-    // Authorized before the body is parsed, as the native handler does.
-    st.authorize_now(&crate::auth::flow_need(&flows::flow_param(&p)?))?;
+    let flow = flow_of(&st, &p)?;
+    // Authorized before the body is parsed, as on the native path.
+    st.authorize_now(&crate::auth::flow_need(&flow))?;
     let mut v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not JSON: {e}")))?;
-    if let Some(spec) = v.get("spec").cloned() {
+    if let Some(spec) = v.get_mut("spec").map(Value::take) {
         v = spec;
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-    let (_, Json(out)) = flows::put(State(st), p, headers, bytes).await?;
-    Ok(data(out))
+    let body = serde_json::to_vec(&v).map_err(ApiError::internal)?;
+    Ok(data(flows::put(&st, flow, body, Format::Json).await?))
 }
 
 async fn run(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
-    let p = flow_of(&st, &p)?;
-    let v: Value = if body.is_empty() {
-        json!({})
+    let flow = flow_of(&st, &p)?;
+    let b: RunBody = if body.is_empty() {
+        RunBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not JSON: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON body: {e}")))?
     };
-    let b = serde_json::from_value(v).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
-    let (status, Json(mut out)) = flows::run(State(st), p, JsonBody(b)).await?;
-    // A failed run is an error in Northflank's shape, with the run record beside it.
-    if status == StatusCode::CONFLICT {
-        let message = out.get("error").and_then(Value::as_str).unwrap_or("the run failed").to_owned();
-        if let Value::Object(m) = &mut out {
-            m.remove("error");
-            m.remove("code");
-        }
-        let body = json!({ "error": { "status": 409, "message": message, "code": "flow_run_failed" }, "data": out });
-        return Ok((status, Json(body)).into_response());
+    match flows::run(&st, flow, b).await? {
+        RunAnswer::DryRun(outcome) => Ok(data(DryRun { outcome, commit: None, dry_run: true })),
+        // A failed run is an error in Northflank's shape, with the run record beside it.
+        RunAnswer::Done(run) => match RunFailed::of(run) {
+            Ok(run) => Ok(data(run)),
+            Err(failed) => {
+                let error = json!({ "status": 409, "message": failed.error, "code": failed.code });
+                Ok((StatusCode::CONFLICT, Json(json!({ "error": error, "data": failed.run }))).into_response())
+            }
+        },
     }
-    Ok(data(out))
+}
+
+/// A dry run's answer inside the envelope, as on the native path.
+#[derive(Serialize)]
+struct DryRun {
+    #[serde(flatten)]
+    outcome: railyard_manifest::Outcome,
+    commit: Option<String>,
+    #[serde(rename = "dryRun")]
+    dry_run: bool,
 }
 
 async fn list_runs(State(st): State<AppState>, p: Params) -> NfResult {
-    let p = flow_of(&st, &p)?;
-    let (_, Json(v)) = flows::runs(State(st), p).await?;
-    Ok(data(v))
+    let flow = flow_of(&st, &p)?;
+    Ok(data(json!({ "runs": flows::runs(&st, flow).await? })))
 }
 
 async fn get_run(State(st): State<AppState>, p: Params) -> NfResult {
-    let p = run_of(&st, &p)?;
-    let (_, Json(v)) = flows::run_record(State(st), p).await?;
-    Ok(data(v))
+    let (flow, id) = run_of(&st, &p)?;
+    Ok(data(flows::run_record(&st, flow, id).await?))
 }
 
 /// `POST …/runs/{runId}/abort`: a run is applied inside the request that starts it, as one commit, so a run that
 /// exists has always finished: 409 saying so (404 for an unknown run).
 async fn abort_run(State(st): State<AppState>, p: Params) -> NfResult {
-    let p = run_of(&st, &p)?;
+    let (flow, id) = run_of(&st, &p)?;
     // Aborting is a write for whoever may run the flow, even though a finished run has nothing left to abort.
-    st.authorize_now(&crate::auth::flow_need(&flows::flow_param(&p)?))?;
-    let id = p.raw("id").to_owned();
-    let (_, Json(record)) = flows::run_record(State(st), p).await?;
-    let status = record.get("status").and_then(Value::as_str).unwrap_or("finished");
+    st.authorize_now(&crate::auth::flow_need(&flow))?;
+    let record = flows::run_record(&st, flow, id).await?;
+    let status = match record.status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+    };
     Err(NorthflankError(ApiError::new(
         StatusCode::CONFLICT,
         "run_finished",
