@@ -1,20 +1,21 @@
 //! Release trains: `PUT /api/environments/{env}/releasetrain`, `PUT /api/environment-groups/{group}/releasetrain`,
-//! and the prognosis (a dry run) `GET /api/environments/{env}/releasetrain/prognosis`.
+//! and the prognosis (a dry run) `GET /api/environments/{env}/releasetrain/prognosis`, over [`service::trains`].
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use railyard_manifest::request::ReleaseTrain;
-use railyard_manifest::{EnvName, Error, GroupName, Request, TagName, TeamName, TrainTarget};
-use serde_json::{json, Value};
+use railyard_manifest::{EnvName, Error, GroupName, TagName, TeamName, TrainTarget};
+use serde_json::json;
 
-use super::{written, AppState};
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
+use crate::service::trains::{self as service, Train, TrainAnswer};
 
-type Reply = ApiResult<(StatusCode, Json<Value>)>;
+type Reply = ApiResult<Response>;
 
 /// The query of a train; unknown parameters are refused so that a typo does not silently train everything.
 struct TrainQuery {
@@ -51,48 +52,19 @@ fn parse_query(q: &HashMap<String, String>) -> ApiResult<TrainQuery> {
 
 async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, force_dry_run: bool) -> Reply {
     let q = parse_query(&q)?;
-    let dry_run = q.dry_run || force_dry_run;
-    let mut train = ReleaseTrain {
+    let train = Train {
         target,
         team: q.team,
         source_git_tag: q.source_git_tag,
-        source_commit: None,
         git_tag: q.git_tag,
-        minimize: st.minimize_exported_data,
+        dry_run: q.dry_run || force_dry_run,
     };
-    // Before anything is queued: the caller's roles (a dry run is a read), then the tags: an unknown source tag is
-    // 404, a taken or conflicting tag name 409. The writer checks roles and tags again on its own state.
-    let caller = if dry_run { None } else { crate::auth::caller() };
-    let source_tag = train.source_git_tag.clone();
-    let checked = Request::ReleaseTrain(train.clone());
-    train.source_commit = st
-        .with_stage(move |stage| {
-            if let Some(caller) = &caller {
-                caller.check(&crate::auth::required(stage, &checked)?)?;
-            }
-            let repo = stage.repo();
-            crate::tags::check(repo, &checked.git_tags(), &[])?;
-            match &source_tag {
-                Some(tag) => match railyard_export::resolve_tag(repo, tag.as_str())? {
-                    Some(commit) => Ok(Some(commit.to_string())),
-                    None => Err(Error::not_found("tag", tag).into()),
-                },
-                None => Ok(None),
-            }
-        })
-        .await?;
-    let request = Request::ReleaseTrain(train);
-    if dry_run {
-        let mut outcome = st.simulate(request).await?;
-        // As the writer would: a minimised train that moves nothing makes no commit, so there is nothing to tag.
-        if let railyard_manifest::Outcome::Train(t) = &mut outcome {
-            if !t.wants_commit && t.empty {
-                t.tag = None;
-            }
+    Ok(match service::run(&st, train).await? {
+        TrainAnswer::DryRun(train) => {
+            super::dry_run_answer(&railyard_manifest::Outcome::Train(train), "dryRun").into_response()
         }
-        return Ok(super::dry_run_answer(&outcome, "dryRun"));
-    }
-    Ok(written(StatusCode::OK, st.write(request).await?))
+        TrainAnswer::Done(written) => (StatusCode::OK, Json(written)).into_response(),
+    })
 }
 
 pub async fn environment(State(st): State<AppState>, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {

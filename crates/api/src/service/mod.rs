@@ -3,6 +3,7 @@
 //! answers. Nothing here knows HTTP paths or another surface's shapes.
 
 pub mod flows;
+pub mod trains;
 
 use git2::Oid;
 use railyard_manifest::{Outcome, Request};
