@@ -407,6 +407,7 @@ outcome_kinds!(
     EnvironmentDeleted(EnvironmentDeleted),
     EnvironmentsStopped(EnvironmentsStopped),
     ReviewAppsDeleted(ReviewAppsDeleted),
+    Deployment(DeploymentRecord),
 );
 
 impl Outcome {

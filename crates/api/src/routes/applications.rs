@@ -3,14 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::UpdateApplication;
+use railyard_manifest::request::{ApplicationUpdated, UpdateApplication};
 use railyard_manifest::{state, AppName, Error, Request, TeamName};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{written, AppState};
+use super::AppState;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
+use crate::service::{self, Written};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
@@ -23,13 +24,17 @@ pub struct UpdateBody {
     repository: Option<String>,
 }
 
-pub async fn update(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<UpdateBody>) -> Reply {
+pub async fn update(
+    State(st): State<AppState>,
+    p: Params,
+    JsonBody(b): JsonBody<UpdateBody>,
+) -> ApiResult<Json<Written<ApplicationUpdated>>> {
     let request = UpdateApplication {
         application: p.get::<AppName, _>("app")?,
         team: b.team.as_deref().map(TeamName::parse).transpose().map_err(Error::from)?,
         repository: b.repository,
     };
-    Ok(written(StatusCode::OK, st.write(Request::UpdateApplication(request)).await?))
+    Ok(Json(service::write(&st, Request::UpdateApplication(request)).await?))
 }
 
 pub async fn releases(State(st): State<AppState>, p: Params) -> Reply {

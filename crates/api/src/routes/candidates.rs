@@ -8,16 +8,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{
-    CreateReleaseCandidate, DeployReleaseCandidate, DeploymentStatus, SetDeploymentStatus,
+    CreateReleaseCandidate, DeployReleaseCandidate, DeploymentRecord, DeploymentStatus, ReleaseCandidateCreated,
+    SetDeploymentStatus,
 };
 use railyard_manifest::transform::candidate::{valid_commit_hash, valid_release_candidate_version};
-use railyard_manifest::{AppName, EnvName, Outcome, Request};
+use railyard_manifest::{AppName, EnvName, Request};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{written, AppState};
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
+use crate::service::{self, Written};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
@@ -95,12 +97,10 @@ pub async fn create(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody
         st.simulate_with_blobs(candidate, blobs.clone()).await.map_err(aviator)?;
         request.build = Some(trigger_build(&url, &project, &rc, &b.repo, &b.commit).await);
     }
-    let applied = st.write_with_blobs(Request::CreateReleaseCandidate(request), blobs).await.map_err(aviator)?;
-    let status = match &applied.outcome {
-        Outcome::ReleaseCandidate(c) if !c.created => StatusCode::OK,
-        _ => StatusCode::CREATED,
-    };
-    Ok(written(status, applied))
+    let written: Written<ReleaseCandidateCreated> =
+        service::write_with_blobs(&st, Request::CreateReleaseCandidate(request), blobs).await.map_err(aviator)?;
+    let status = if written.outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!(written))))
 }
 
 /// POSTs the candidate to the build webhook; the answer (or why there is none) is recorded with the candidate.
@@ -143,8 +143,9 @@ pub async fn deploy(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody
     let environment = env_param(&p)?;
     let request =
         DeployReleaseCandidate { application, environment, release_candidate_version: b.release_candidate_version };
-    let applied = st.write(Request::DeployReleaseCandidate(request)).await.map_err(aviator)?;
-    Ok(written(StatusCode::CREATED, applied))
+    let written: Written<DeploymentRecord> =
+        service::write(&st, Request::DeployReleaseCandidate(request)).await.map_err(aviator)?;
+    Ok((StatusCode::CREATED, Json(json!(written))))
 }
 
 #[derive(Deserialize)]
@@ -173,8 +174,9 @@ pub async fn set_status(State(st): State<AppState>, p: Params, JsonBody(b): Json
         release_candidate_version: b.release_candidate_version,
         status,
     };
-    let applied = st.write(Request::SetDeploymentStatus(request)).await.map_err(aviator)?;
-    Ok(written(StatusCode::OK, applied))
+    let written: Written<DeploymentRecord> =
+        service::write(&st, Request::SetDeploymentStatus(request)).await.map_err(aviator)?;
+    Ok((StatusCode::OK, Json(json!(written))))
 }
 
 /// An environment name that is not even valid cannot exist: Aviator's 404.

@@ -3,14 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::Deploy;
+use railyard_manifest::request::{Deploy, Deployed};
 use railyard_manifest::{AppName, EnvName, LockBehavior, Request, Version};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{written, AppState};
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
+use crate::service::{self, Written};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,12 +40,12 @@ pub async fn deploy(
     State(st): State<AppState>,
     p: Params,
     JsonBody(body): JsonBody<DeployBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Written<Deployed>>)> {
     let request = Deploy {
         environment: p.get::<EnvName, _>("env")?,
         application: p.get::<AppName, _>("app")?,
         version: version_value(&body.version, "version")?,
         lock_behavior: body.lock_behavior,
     };
-    Ok(written(StatusCode::OK, st.write(Request::Deploy(request)).await?))
+    Ok((StatusCode::OK, Json(service::write(&st, Request::Deploy(request)).await?)))
 }

@@ -3,14 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::{CreateLock, DeleteLock};
+use railyard_manifest::request::{CreateLock, DeleteLock, LockChanged};
 use railyard_manifest::{state, AppName, EnvName, Error, GroupName, LockId, LockTarget, Request, TeamName};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{written, AppState};
+use super::AppState;
 use crate::error::ApiResult;
 use crate::extract::{OptionalJson, Params};
+use crate::service::{self, Written};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -47,14 +48,15 @@ fn group_target(p: &Params) -> ApiResult<LockTarget> {
 /// already so answers 200.
 async fn put(st: AppState, p: Params, target: LockTarget, body: LockBody, created: StatusCode) -> Reply {
     let request = CreateLock { target, lock_id: p.get::<LockId, _>("lock")?, message: body.message };
-    let applied = st.write(Request::CreateLock(request)).await?;
-    let changed = matches!(&applied.outcome, railyard_manifest::Outcome::Lock(l) if l.changed);
-    Ok(written(if changed { created } else { StatusCode::OK }, applied))
+    let written: Written<LockChanged> = service::write(&st, Request::CreateLock(request)).await?;
+    let status = if written.outcome.changed { created } else { StatusCode::OK };
+    Ok((status, Json(json!(written))))
 }
 
 async fn delete(st: AppState, p: Params, target: LockTarget) -> Reply {
     let request = DeleteLock { target, lock_id: p.get::<LockId, _>("lock")? };
-    Ok(written(StatusCode::OK, st.write(Request::DeleteLock(request)).await?))
+    let written: Written<LockChanged> = service::write(&st, Request::DeleteLock(request)).await?;
+    Ok((StatusCode::OK, Json(json!(written))))
 }
 
 /// Every lock of a target, across its environments.

@@ -6,13 +6,13 @@ use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::CreateRelease;
-use railyard_manifest::{AppName, EnvName, Outcome, Request, TeamName, Version};
-use serde_json::Value;
+use railyard_manifest::request::{CreateRelease, ReleaseCreated};
+use railyard_manifest::{AppName, EnvName, Request, TeamName, Version};
 
-use super::{written, AppState};
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::rejection;
+use crate::service::{self, Written};
 
 /// A release as uploaded, before its manifests are written as blobs.
 #[derive(Default)]
@@ -121,7 +121,7 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
 pub async fn create(
     State(st): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Written<ReleaseCreated>>)> {
     let multipart = multipart.map_err(|e| rejection(e.status(), "body", e.body_text()))?;
     let up = read_upload(multipart).await?;
     let application =
@@ -140,10 +140,9 @@ pub async fn create(
         display_version: up.display_version,
         manifests,
     };
-    let applied = st.write_with_blobs(Request::CreateRelease(request), up.manifests.into_values().collect()).await?;
-    let status = match &applied.outcome {
-        Outcome::Release(r) if !r.created => StatusCode::OK,
-        _ => StatusCode::CREATED,
-    };
-    Ok(written(status, applied))
+    let blobs = up.manifests.into_values().collect();
+    let written: Written<ReleaseCreated> =
+        service::write_with_blobs(&st, Request::CreateRelease(request), blobs).await?;
+    let status = if written.outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(written)))
 }

@@ -36,6 +36,15 @@ pub(crate) async fn write<T: TryFrom<Outcome, Error = Outcome>>(
     typed(st.write(request).await?)
 }
 
+/// [`write`] for a request that names `blobs` by id (see [`AppState::write_with_blobs`]).
+pub(crate) async fn write_with_blobs<T: TryFrom<Outcome, Error = Outcome>>(
+    st: &AppState,
+    request: Request,
+    blobs: Vec<Vec<u8>>,
+) -> ApiResult<Written<T>> {
+    typed(st.write_with_blobs(request, blobs).await?)
+}
+
 fn typed<T: TryFrom<Outcome, Error = Outcome>>(applied: Applied) -> ApiResult<Written<T>> {
     let outcome = T::try_from(applied.outcome)
         .map_err(|other| ApiError::internal(format!("the writer answered an unexpected outcome: {other:?}")))?;
