@@ -6,11 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+pub use crate::model::{NodeOverride, Template};
 use crate::names::{AppName, EnvName, GroupName, LockId, TagName, TeamName, Version};
+pub use crate::request::{Action, RunInputs, Step};
 use crate::request::{CreateLock, DeleteLock, Deploy, LockBehavior, LockTarget, ReleaseTrain, Request, TrainTarget};
 
 /// The fields each kind of step takes (besides `ref` and `kind`).
@@ -63,14 +64,6 @@ fn placeholders(place: &str, s: &str) -> Result<Vec<(String, Option<String>)>> {
         rest = &after[end + 1..];
     }
     Ok(out)
-}
-
-/// A validated template: its steps in order, each a map of its fields (with `ref` and `kind`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Template {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub steps: Vec<BTreeMap<String, String>>,
 }
 
 /// Most flow-collection openers (`[`, `{`) a YAML template may hold. YAML parsers spend time quadratic in the
@@ -232,51 +225,6 @@ fn check_required(at: &str, kind: &str, m: &BTreeMap<String, String>) -> Result<
         }
         _ => needs("tag"),
     }
-}
-
-/// What replaces a deploy's (or a train's) release for one application: a version or a release candidate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NodeOverride {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<Version>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_candidate: Option<String>,
-}
-
-/// One concrete step of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    #[serde(rename = "ref")]
-    pub step_ref: String,
-    pub kind: String,
-    pub action: Action,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "do", rename_all = "kebab-case")]
-pub enum Action {
-    /// A train, a deploy of a version, a lock or an unlock: the request the API would queue.
-    Request {
-        request: Box<Request>,
-    },
-    DeployCandidate {
-        application: AppName,
-        environment: EnvName,
-        release_candidate_version: String,
-        lock_behavior: LockBehavior,
-    },
-    Tag {
-        tag: TagName,
-    },
-}
-
-/// A run's inputs, as the API received them (validated).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct RunInputs {
-    pub arguments: BTreeMap<String, String>,
-    pub overrides: BTreeMap<String, BTreeMap<String, String>>,
-    pub release_node_overrides: BTreeMap<AppName, NodeOverride>,
 }
 
 fn parse<T, E: Into<Error>>(place: &str, s: &str, f: impl Fn(&str) -> std::result::Result<T, E>) -> Result<T> {

@@ -158,3 +158,102 @@ impl Default for Identity {
         Self { name: "railyard".into(), email: "railyard@localhost".into() }
     }
 }
+
+/// A validated template: its steps in order, each a map of its fields (with `ref` and `kind`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub steps: Vec<BTreeMap<String, String>>,
+}
+
+/// What replaces a deploy's (or a train's) release for one application: a version or a release candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_candidate: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    Pending,
+    InProgress,
+    Success,
+    Failure,
+    Canceling,
+    Canceled,
+    Unknown,
+}
+
+/// A deployment record, as stored in `applications/<app>/deployments/<env>/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: u64,
+    pub project: AppName,
+    pub environment: EnvName,
+    pub release_candidate_version: String,
+    pub version: Version,
+    pub status: DeploymentStatus,
+    /// True when Railyard deployed it (POST); false when only the status was reported (PATCH).
+    pub deployed: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by_name: String,
+    pub created_by_email: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Applied,
+    Failed,
+    NotRun,
+}
+
+/// One step of a run, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    #[serde(rename = "ref")]
+    pub step_ref: String,
+    pub kind: String,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run record, as stored in `release-flows/<flow>/runs/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowRunRecord {
+    pub id: u64,
+    pub flow: EnvName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub arguments: BTreeMap<String, String>,
+    pub overrides: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(rename = "releaseNodeOverrides")]
+    pub release_node_overrides: BTreeMap<AppName, NodeOverride>,
+    pub created_at: String,
+    pub created_by_name: String,
+    pub created_by_email: String,
+}

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::{
+    DeploymentRecord, DeploymentStatus, FlowRunRecord, NodeOverride, RunStatus, StepRecord, StepStatus, Template,
+};
 use crate::model::{EnvironmentConfig, Identity, Tier, Upstream};
 use crate::names::{AppName, EnvName, GroupName, LockId, TagName, TeamName, Version};
 
@@ -124,7 +127,7 @@ pub struct CreateRelease {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutFlow {
     pub flow: EnvName,
-    pub template: crate::flow::Template,
+    pub template: Template,
 }
 
 /// Runs a flow: its steps, resolved from the template with the run's inputs, applied in order to one tree; all or
@@ -136,8 +139,8 @@ pub struct RunFlow {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    pub inputs: crate::flow::RunInputs,
-    pub steps: Vec<crate::flow::Step>,
+    pub inputs: RunInputs,
+    pub steps: Vec<Step>,
 }
 
 /// An Aviator-style release candidate of a project (an application): a release whose `display_version` is the
@@ -171,18 +174,6 @@ pub struct SetDeploymentStatus {
     pub environment: EnvName,
     pub release_candidate_version: String,
     pub status: DeploymentStatus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStatus {
-    Pending,
-    InProgress,
-    Success,
-    Failure,
-    Canceling,
-    Canceled,
-    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,9 +342,9 @@ impl Request {
                 .steps
                 .iter()
                 .flat_map(|s| match &s.action {
-                    crate::flow::Action::Tag { tag } => vec![tag],
-                    crate::flow::Action::Request { request } => request.git_tags(),
-                    crate::flow::Action::DeployCandidate { .. } => vec![],
+                    Action::Tag { tag } => vec![tag],
+                    Action::Request { request } => request.git_tags(),
+                    Action::DeployCandidate { .. } => vec![],
                 })
                 .collect(),
             _ => Vec::new(),
@@ -481,58 +472,6 @@ pub struct FlowStored {
     pub created: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Applied,
-    Failed,
-    NotRun,
-}
-
-/// One step of a run, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    #[serde(rename = "ref")]
-    pub step_ref: String,
-    pub kind: String,
-    pub status: StepStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A run record, as stored in `release-flows/<flow>/runs/<id>.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FlowRunRecord {
-    pub id: u64,
-    pub flow: EnvName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub status: RunStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_step: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub steps: Vec<StepRecord>,
-    pub arguments: BTreeMap<String, String>,
-    pub overrides: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(rename = "releaseNodeOverrides")]
-    pub release_node_overrides: BTreeMap<AppName, crate::flow::NodeOverride>,
-    pub created_at: String,
-    pub created_by_name: String,
-    pub created_by_email: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReleaseCandidateCreated {
     pub project: AppName,
@@ -546,23 +485,6 @@ pub struct ReleaseCandidateCreated {
     pub queued: Vec<EnvName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_workflow: Option<serde_json::Value>,
-}
-
-/// A deployment record, as stored in `applications/<app>/deployments/<env>/<id>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentRecord {
-    pub id: u64,
-    pub project: AppName,
-    pub environment: EnvName,
-    pub release_candidate_version: String,
-    pub version: Version,
-    pub status: DeploymentStatus,
-    /// True when Railyard deployed it (POST); false when only the status was reported (PATCH).
-    pub deployed: bool,
-    pub created_at: String,
-    pub updated_at: String,
-    pub created_by_name: String,
-    pub created_by_email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -619,4 +541,39 @@ pub struct ApplicationUpdated {
     pub application: AppName,
     pub team: Option<TeamName>,
     pub repository: Option<String>,
+}
+
+/// One concrete step of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    #[serde(rename = "ref")]
+    pub step_ref: String,
+    pub kind: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "kebab-case")]
+pub enum Action {
+    /// A train, a deploy of a version, a lock or an unlock: the request the API would queue.
+    Request {
+        request: Box<Request>,
+    },
+    DeployCandidate {
+        application: AppName,
+        environment: EnvName,
+        release_candidate_version: String,
+        lock_behavior: LockBehavior,
+    },
+    Tag {
+        tag: TagName,
+    },
+}
+
+/// A run's inputs, as the API received them (validated).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunInputs {
+    pub arguments: BTreeMap<String, String>,
+    pub overrides: BTreeMap<String, BTreeMap<String, String>>,
+    pub release_node_overrides: BTreeMap<AppName, NodeOverride>,
 }

@@ -1,11 +1,14 @@
-//! Reading the state (environments, configs, applications, releases, versions, locks) from a staged tree.
+//! Reading the state (environments, configs, applications, releases, versions, locks, flow templates and runs,
+//! release candidates and deployment records) from a staged tree.
 //! Each function reads only the paths it needs.
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::model::{DeployedApp, EnvironmentConfig, EnvironmentOverview, Lock, Release};
+use crate::model::{
+    DeployedApp, DeploymentRecord, EnvironmentConfig, EnvironmentOverview, FlowRunRecord, Lock, Release, Template,
+};
 use crate::names::{AppName, EnvName, GroupName, LockId, TeamName, Version};
 use crate::request::LockTarget;
 use crate::stage::{EntryKind, Stage};
@@ -305,4 +308,80 @@ pub fn lock_dirs(stage: &Stage<'_>, target: &LockTarget) -> Result<Vec<(EnvName,
             })
             .collect(),
     })
+}
+
+/// The stored template of `flow`, or 404.
+pub fn flow_template(stage: &Stage<'_>, flow: &EnvName) -> Result<Template> {
+    let path = layout::flow_template(flow);
+    let text = stage.read_text(&path)?.ok_or_else(|| Error::not_found("release flow", flow))?;
+    Template::from_yaml(&path, &text)
+}
+
+/// The run records of `flow`, by id.
+pub fn flow_runs(stage: &Stage<'_>, flow: &EnvName) -> Result<Vec<FlowRunRecord>> {
+    let mut out = Vec::new();
+    for (name, kind) in stage.list(&layout::flow_runs_dir(flow))? {
+        let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) else { continue };
+        if kind == EntryKind::File {
+            if let Some(r) = flow_run(stage, flow, id)? {
+                out.push(r);
+            }
+        }
+    }
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
+/// Run `id` of `flow`.
+pub fn flow_run(stage: &Stage<'_>, flow: &EnvName, id: u64) -> Result<Option<FlowRunRecord>> {
+    let path = layout::flow_run(flow, id);
+    match stage.read(&path)? {
+        None => Ok(None),
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Corrupt { path, reason: e.to_string() })
+        }
+    }
+}
+
+/// The release of `app` whose display version is `rc`.
+pub fn release_candidate(stage: &Stage<'_>, app: &AppName, rc: &str) -> Result<Option<Version>> {
+    for v in release_versions(stage, app)?.into_iter().rev() {
+        if stage.read_text(&layout::release_file(app, v, layout::RELEASE_DISPLAY_VERSION))?.as_deref() == Some(rc) {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// The deployment records of `app` in `env`, oldest first.
+pub fn deployment_records(stage: &Stage<'_>, app: &AppName, env: &EnvName) -> Result<Vec<DeploymentRecord>> {
+    let dir = layout::app_deployments_dir(app, env);
+    let mut out = Vec::new();
+    for (name, kind) in stage.list(&dir)? {
+        let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) else { continue };
+        if kind != EntryKind::File {
+            continue;
+        }
+        let path = layout::deployment_record(app, env, id);
+        if let Some(bytes) = stage.read(&path)? {
+            let record = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?;
+            out.push(record);
+        }
+    }
+    out.sort_by_key(|r: &DeploymentRecord| r.id);
+    Ok(out)
+}
+
+/// The most recent deployment record in `env`, over every application.
+pub fn last_deployment_record(stage: &Stage<'_>, env: &EnvName) -> Result<Option<DeploymentRecord>> {
+    let mut best: Option<DeploymentRecord> = None;
+    for app in applications(stage)? {
+        if let Some(r) = deployment_records(stage, &app, env)?.pop() {
+            if best.as_ref().is_none_or(|b| (&r.updated_at, r.id) > (&b.updated_at, b.id)) {
+                best = Some(r);
+            }
+        }
+    }
+    Ok(best)
 }

@@ -73,7 +73,7 @@ pub fn slug(name: &EnvName) -> String {
 fn env_json(stage: &Stage<'_>, name: &EnvName, config: &EnvironmentConfig) -> railyard_manifest::Result<Value> {
     let mut v = json!(config);
     // A deployment record (release candidates) if there is one, else the latest deploy read from the files.
-    let last = match railyard_manifest::transform::candidate::last_record(stage, name)? {
+    let last = match state::last_deployment_record(stage, name)? {
         Some(r) => Some((json!(r), r.project, Some(r.version))),
         None => state::last_deploy(stage, name)?.map(|d| {
             let view = json!({

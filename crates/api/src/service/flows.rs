@@ -6,8 +6,7 @@ use std::sync::OnceLock;
 
 use railyard_manifest::flow::{Action, NodeOverride, RunInputs, Template};
 use railyard_manifest::request::{FlowRunRecord, FlowStored, PutFlow, RunFlow, RunStatus};
-use railyard_manifest::transform::flow as flows;
-use railyard_manifest::{AppName, EnvName, Error, Outcome, Request};
+use railyard_manifest::{state, AppName, EnvName, Error, Outcome, Request};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -61,7 +60,7 @@ pub struct FlowTemplate {
 
 pub async fn get(st: &AppState, flow: EnvName) -> ApiResult<FlowTemplate> {
     let f = flow.clone();
-    let template = st.read(move |s| flows::template(s, &f)).await?;
+    let template = st.read(move |s| state::flow_template(s, &f)).await?;
     Ok(FlowTemplate { flow, template })
 }
 
@@ -169,7 +168,7 @@ pub async fn run(st: &AppState, flow: EnvName, b: RunBody) -> ApiResult<RunAnswe
     let resolve_inputs = inputs.clone();
     let steps = st
         .with_stage(move |s| {
-            let mut steps = flows::template(s, &f)?.resolve(&resolve_inputs)?;
+            let mut steps = state::flow_template(s, &f)?.resolve(&resolve_inputs)?;
             for step in &mut steps {
                 if let Action::Request { request } = &mut step.action {
                     if let Request::ReleaseTrain(t) = request.as_mut() {
@@ -217,13 +216,13 @@ impl RunFailed {
 /// The run records of `flow` (404 when the flow does not exist).
 pub async fn runs(st: &AppState, flow: EnvName) -> ApiResult<Vec<FlowRunRecord>> {
     st.read(move |s| {
-        flows::template(s, &flow)?;
-        flows::runs(s, &flow)
+        state::flow_template(s, &flow)?;
+        state::flow_runs(s, &flow)
     })
     .await
 }
 
 pub async fn run_record(st: &AppState, flow: EnvName, id: u64) -> ApiResult<FlowRunRecord> {
-    st.read(move |s| flows::run(s, &flow, id)?.ok_or_else(|| Error::not_found("release flow run", id.to_string())))
+    st.read(move |s| state::flow_run(s, &flow, id)?.ok_or_else(|| Error::not_found("release flow run", id.to_string())))
         .await
 }

@@ -9,7 +9,7 @@ use crate::request::{
     CreateRelease, CreateReleaseCandidate, Deploy, DeployReleaseCandidate, DeploymentRecord, DeploymentStatus,
     LockBehavior, ReleaseCandidateCreated, SetDeploymentStatus,
 };
-use crate::stage::{EntryKind, Stage};
+use crate::stage::Stage;
 use crate::state;
 
 /// `<release-version>-rc<N>`: a non-empty release version of letters, digits, `.`, `_` and `-`, then `-rc` and a
@@ -26,16 +26,6 @@ pub fn valid_release_candidate_version(v: &str) -> bool {
 /// A commit hash: 7 to 40 hex digits (SHA-1, possibly abbreviated) or 64 (SHA-256).
 pub fn valid_commit_hash(c: &str) -> bool {
     c.bytes().all(|b| b.is_ascii_hexdigit()) && ((7..=40).contains(&c.len()) || c.len() == 64)
-}
-
-/// The release of `app` whose display version is `rc`.
-pub fn find(stage: &Stage<'_>, app: &AppName, rc: &str) -> Result<Option<Version>> {
-    for v in state::release_versions(stage, app)?.into_iter().rev() {
-        if stage.read_text(&layout::release_file(app, v, layout::RELEASE_DISPLAY_VERSION))?.as_deref() == Some(rc) {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
 }
 
 pub(super) fn create(
@@ -55,7 +45,7 @@ pub(super) fn create(
         Some(_) => {}
         None => stage.write(&layout::app_repository(app), r.repository.as_bytes())?,
     }
-    let existing = find(stage, app, &r.release_candidate_version)?;
+    let existing = state::release_candidate(stage, app, &r.release_candidate_version)?;
     if let Some(v) = existing {
         if !same_commit(stage, app, v, &r.commit)? {
             return Err(candidate_exists(r));
@@ -128,27 +118,7 @@ fn target(stage: &Stage<'_>, app: &AppName, env: &EnvName, rc: &str) -> Result<V
     if state::env_config(stage, env)?.is_none() {
         return Err(Error::not_found("release environment", env));
     }
-    find(stage, app, rc)?.ok_or_else(|| Error::not_found("release", format!("{app} {rc}")))
-}
-
-/// The deployment records of `app` in `env`, oldest first.
-pub fn records(stage: &Stage<'_>, app: &AppName, env: &EnvName) -> Result<Vec<DeploymentRecord>> {
-    let dir = layout::app_deployments_dir(app, env);
-    let mut out = Vec::new();
-    for (name, kind) in stage.list(&dir)? {
-        let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) else { continue };
-        if kind != EntryKind::File {
-            continue;
-        }
-        let path = layout::deployment_record(app, env, id);
-        if let Some(bytes) = stage.read(&path)? {
-            let record = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?;
-            out.push(record);
-        }
-    }
-    out.sort_by_key(|r: &DeploymentRecord| r.id);
-    Ok(out)
+    state::release_candidate(stage, app, rc)?.ok_or_else(|| Error::not_found("release", format!("{app} {rc}")))
 }
 
 fn store(stage: &mut Stage<'_>, record: &DeploymentRecord) -> Result<()> {
@@ -165,7 +135,7 @@ fn new_record(
     status: DeploymentStatus,
     deployed: bool,
 ) -> Result<DeploymentRecord> {
-    let id = records(stage, app, env)?.last().map_or(1, |r| r.id + 1);
+    let id = state::deployment_records(stage, app, env)?.last().map_or(1, |r| r.id + 1);
     Ok(DeploymentRecord {
         id,
         project: app.clone(),
@@ -198,7 +168,7 @@ pub(super) fn deploy(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &DeployReleaseCand
 
 pub(super) fn set_status(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &SetDeploymentStatus) -> Result<DeploymentRecord> {
     let version = target(stage, &r.application, &r.environment, &r.release_candidate_version)?;
-    let latest = records(stage, &r.application, &r.environment)?
+    let latest = state::deployment_records(stage, &r.application, &r.environment)?
         .into_iter()
         .rev()
         .find(|d| d.release_candidate_version == r.release_candidate_version);
@@ -217,19 +187,6 @@ pub(super) fn set_status(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &SetDeployment
     };
     store(stage, &record)?;
     Ok(record)
-}
-
-/// The most recent deployment record in `env`, over every application.
-pub fn last_record(stage: &Stage<'_>, env: &EnvName) -> Result<Option<DeploymentRecord>> {
-    let mut best: Option<DeploymentRecord> = None;
-    for app in state::applications(stage)? {
-        if let Some(r) = records(stage, &app, env)?.pop() {
-            if best.as_ref().is_none_or(|b| (&r.updated_at, r.id) > (&b.updated_at, b.id)) {
-                best = Some(r);
-            }
-        }
-    }
-    Ok(best)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
-use super::{candidate, deploy, Ctx};
+use super::{deploy, Ctx};
 use crate::error::{Error, Result};
-use crate::flow::{Action, NodeOverride, Step, Template};
+use crate::flow::{Action, NodeOverride, Step};
 use crate::layout;
 use crate::names::{AppName, EnvName, Version};
 use crate::request::{
@@ -12,39 +12,7 @@ use crate::request::{
     StepRecord, StepStatus,
 };
 use crate::stage::{EntryKind, Stage};
-
-/// The stored template of `flow`, or 404.
-pub fn template(stage: &Stage<'_>, flow: &EnvName) -> Result<Template> {
-    let path = layout::flow_template(flow);
-    let text = stage.read_text(&path)?.ok_or_else(|| Error::not_found("release flow", flow))?;
-    Template::from_yaml(&path, &text)
-}
-
-/// The run records of `flow`, by id.
-pub fn runs(stage: &Stage<'_>, flow: &EnvName) -> Result<Vec<FlowRunRecord>> {
-    let mut out = Vec::new();
-    for (name, kind) in stage.list(&layout::flow_runs_dir(flow))? {
-        let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) else { continue };
-        if kind == EntryKind::File {
-            if let Some(r) = run(stage, flow, id)? {
-                out.push(r);
-            }
-        }
-    }
-    out.sort_by_key(|r| r.id);
-    Ok(out)
-}
-
-/// Run `id` of `flow`.
-pub fn run(stage: &Stage<'_>, flow: &EnvName, id: u64) -> Result<Option<FlowRunRecord>> {
-    let path = layout::flow_run(flow, id);
-    match stage.read(&path)? {
-        None => Ok(None),
-        Some(bytes) => {
-            serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Corrupt { path, reason: e.to_string() })
-        }
-    }
-}
+use crate::state;
 
 pub(super) fn put(stage: &mut Stage<'_>, r: &PutFlow) -> Result<FlowStored> {
     layout::check_flow_name(&r.flow)?;
@@ -63,9 +31,8 @@ fn deploy_node(
 ) -> Result<Version> {
     let version = match (&node.version, &node.release_candidate) {
         (Some(v), _) => *v,
-        (None, Some(rc)) => {
-            candidate::find(stage, app, rc)?.ok_or_else(|| Error::not_found("release", format!("{app} {rc}")))?
-        }
+        (None, Some(rc)) => state::release_candidate(stage, app, rc)?
+            .ok_or_else(|| Error::not_found("release", format!("{app} {rc}")))?,
         (None, None) => return Err(Error::invalid("releaseNodeOverrides", format!("{app}: nothing to deploy"))),
     };
     let d = Deploy { environment: env.clone(), application: app.clone(), version, lock_behavior: LockBehavior::Fail };
@@ -172,7 +139,7 @@ fn apply_action(stage: &mut Stage<'_>, ctx: &Ctx<'_>, step: &Step, r: &RunFlow) 
             Ok(result)
         }
         Action::DeployCandidate { application, environment, release_candidate_version, lock_behavior } => {
-            let version = candidate::find(stage, application, release_candidate_version)?
+            let version = state::release_candidate(stage, application, release_candidate_version)?
                 .ok_or_else(|| Error::not_found("release", format!("{application} {release_candidate_version}")))?;
             let d = Deploy {
                 environment: environment.clone(),
@@ -188,8 +155,8 @@ fn apply_action(stage: &mut Stage<'_>, ctx: &Ctx<'_>, step: &Step, r: &RunFlow) 
 }
 
 pub(super) fn run_flow(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &RunFlow) -> Result<FlowRunRecord> {
-    template(stage, &r.flow)?;
-    let id = runs(stage, &r.flow)?.last().map_or(1, |last| last.id + 1);
+    state::flow_template(stage, &r.flow)?;
+    let id = state::flow_runs(stage, &r.flow)?.last().map_or(1, |last| last.id + 1);
     let mut steps: Vec<StepRecord> = Vec::with_capacity(r.steps.len());
     let mut failure: Option<(String, String)> = None;
     let mut own = OwnLocks::new();
