@@ -56,7 +56,10 @@ struct TokenEntry {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub identity: Identity,
+    /// From `--auth-tokens`.
     pub roles: Vec<Role>,
+    /// From `--rbac-policy`, for a caller signed in through OIDC (None: a token's caller).
+    pub permissions: Option<Vec<crate::rbac::Permission>>,
 }
 
 /// The tokens file, loaded.
@@ -93,7 +96,10 @@ impl Tokens {
             let hash = hex32(&e.token_sha256.to_ascii_lowercase()).ok_or_else(|| {
                 anyhow::anyhow!("{} entry {} ({}): token_sha256 must be 64 hex digits", file.display(), i + 1, e.name)
             })?;
-            out.push((hash, Caller { identity: Identity { name: e.name, email: e.email }, roles: e.roles }));
+            out.push((
+                hash,
+                Caller { identity: Identity { name: e.name, email: e.email }, roles: e.roles, permissions: None },
+            ));
         }
         Ok(Self { entries: out })
     }
@@ -153,6 +159,46 @@ impl Scope {
             Scope::Every => patterns.iter().any(|g| g == "*"),
         }
     }
+
+    /// Kuberpult's matching of one policy field: `*` covers everything, a name only itself.
+    fn covered_by_policy(&self, field: &str) -> bool {
+        match self {
+            Scope::Any => true,
+            Scope::One(name) => field == "*" || field == name,
+            Scope::Every => field == "*",
+        }
+    }
+}
+
+/// What a need is in `--rbac-policy` terms: the permission's action (Kuberpult's name, or Railyard's own), and the
+/// environment group, environment and application it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyNeed {
+    pub action: &'static str,
+    pub group: Scope,
+    pub environment: Scope,
+    pub application: Scope,
+}
+
+impl PolicyNeed {
+    fn new(action: &'static str, group: Scope, environment: Scope, application: Scope) -> Self {
+        Self { action, group, environment, application }
+    }
+
+    fn covered_by(&self, p: &crate::rbac::Permission) -> bool {
+        p.action == self.action
+            && self.group.covered_by_policy(&p.group)
+            && self.environment.covered_by_policy(&p.environment)
+            && self.application.covered_by_policy(&p.application)
+    }
+
+    fn describe(&self) -> String {
+        let show = |s: &Scope| match s {
+            Scope::One(n) => n.clone(),
+            Scope::Any | Scope::Every => "*".to_owned(),
+        };
+        format!("{} on {}:{} for {}", self.action, show(&self.group), show(&self.environment), show(&self.application))
+    }
 }
 
 /// One permission a request needs: an action on environments and teams, and how a 403 names it.
@@ -161,12 +207,14 @@ pub struct Need {
     pub action: Action,
     pub environment: Scope,
     pub team: Scope,
+    /// The same need for a caller whose permissions come from `--rbac-policy`.
+    pub policy: PolicyNeed,
     pub what: String,
 }
 
 impl Need {
-    fn new(action: Action, environment: Scope, team: Scope, what: String) -> Self {
-        Self { action, environment, team, what }
+    fn new(action: Action, environment: Scope, team: Scope, policy: PolicyNeed, what: String) -> Self {
+        Self { action, environment, team, policy, what }
     }
 }
 
@@ -177,21 +225,25 @@ impl Caller {
             (r.action == need.action || r.action == Action::Admin)
                 && need.environment.covered_by(&r.environments)
                 && need.team.covered_by(&r.teams)
-        })
+        }) || self.permissions.iter().flatten().any(|p| need.policy.covered_by(p))
     }
 
-    /// 403 naming the first of `needs` no role covers.
+    /// 403 naming the first of `needs` the caller lacks (for a policy caller, the permission it would take).
     pub fn check(&self, needs: &[Need]) -> Result<(), ApiError> {
         match needs.iter().find(|n| !self.allows(n)) {
+            Some(n) if self.permissions.is_some() => {
+                Err(forbidden(format!("{} (it needs the permission {})", n.what, n.policy.describe())))
+            }
             Some(n) => Err(forbidden(&n.what)),
             None => Ok(()),
         }
     }
 }
 
-/// What storing or running release flow `flow` needs before its steps: the flow role.
+/// What storing or running release flow `flow` needs before its steps: the flow role (`RunReleaseFlow`).
 pub fn flow_need(flow: &EnvName) -> Need {
-    Need::new(Action::Flow, Scope::Any, Scope::Any, format!("release flow {flow}"))
+    let policy = PolicyNeed::new("RunReleaseFlow", Scope::Any, Scope::Any, Scope::Any);
+    Need::new(Action::Flow, Scope::Any, Scope::Any, policy, format!("release flow {flow}"))
 }
 
 /// What `request` needs, read from `stage`, the state it is applied to: an application's stored team, a group's
@@ -210,53 +262,90 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
     let group_envs = |g: &railyard_manifest::GroupName| -> railyard_manifest::Result<Vec<EnvName>> {
         Ok(state::group_environments(stage, g)?.into_iter().map(|(e, _)| e).collect())
     };
-    // Releasing an application needs its stored team; giving it another team needs that team too.
-    let release = |app: &AppName, new_team: Option<&TeamName>| -> railyard_manifest::Result<Vec<Need>> {
-        let what = format!("release of {app}");
-        let stored = state::app_team(stage, app)?;
-        let mut needs = vec![Need::new(Action::Release, Any, Scope::of(stored.as_ref().or(new_team)), what.clone())];
-        if let (Some(stored), Some(new)) = (&stored, new_team) {
-            if stored != new {
-                needs.push(Need::new(
-                    Action::Release,
-                    Any,
-                    one(new),
-                    format!("{what} (moving it from team {stored} to {new})"),
-                ));
-            }
-        }
-        Ok(needs)
+    // An environment's group for the policy: its `environmentGroup`, or its own name (Kuberpult's rule).
+    let group_of = |env: &EnvName| -> railyard_manifest::Result<Scope> {
+        Ok(Scope::One(state::env_config(stage, env)?.map_or_else(|| env.to_string(), |c| c.group_or(env))))
     };
+    let on_env = |action: &'static str, env: &EnvName, app: Scope| -> railyard_manifest::Result<PolicyNeed> {
+        Ok(PolicyNeed::new(action, group_of(env)?, one(env), app))
+    };
+    // Releasing an application needs its stored team; giving it another team needs that team too. In the policy:
+    // CreateRelease for the app, in the group of each environment it has manifests for.
+    let release =
+        |app: &AppName, new_team: Option<&TeamName>, envs: Vec<&EnvName>| -> railyard_manifest::Result<Vec<Need>> {
+            let what = format!("release of {app}");
+            let stored = state::app_team(stage, app)?;
+            let mut groups = envs.into_iter().map(group_of).collect::<railyard_manifest::Result<Vec<_>>>()?;
+            if groups.is_empty() {
+                groups.push(Any);
+            }
+            let team = Scope::of(stored.as_ref().or(new_team));
+            let mut needs: Vec<Need> = groups
+                .into_iter()
+                .map(|g| {
+                    let policy = PolicyNeed::new("CreateRelease", g, Any, one(app));
+                    Need::new(Action::Release, Any, team.clone(), policy, what.clone())
+                })
+                .collect();
+            if let (Some(stored), Some(new)) = (&stored, new_team) {
+                if stored != new {
+                    let policy = PolicyNeed::new("CreateRelease", Any, Any, one(app));
+                    let what = format!("{what} (moving it from team {stored} to {new})");
+                    needs.push(Need::new(Action::Release, Any, one(new), policy, what));
+                }
+            }
+            Ok(needs)
+        };
     let deploy = |app: &AppName, env: &EnvName| -> railyard_manifest::Result<Need> {
-        Ok(Need::new(Action::Deploy, one(env), app_team(app)?, format!("deploy of {app} to {env}")))
+        let policy = on_env("DeployRelease", env, one(app))?;
+        Ok(Need::new(Action::Deploy, one(env), app_team(app)?, policy, format!("deploy of {app} to {env}")))
+    };
+    let environment = |action: &'static str, name: &EnvName, group: Option<Scope>| -> railyard_manifest::Result<Need> {
+        let policy = match group {
+            Some(g) => PolicyNeed::new(action, g, one(name), Every),
+            None => on_env(action, name, Every)?,
+        };
+        Ok(Need::new(Action::Environment, one(name), Any, policy, format!("environment on {name}")))
     };
     Ok(match request {
-        Request::CreateEnvironment(CreateEnvironment { name, .. })
-        | Request::UpdateEnvironment(UpdateEnvironment { name, .. })
-        | Request::StopEnvironment(StopEnvironment { name, .. })
-        | Request::DeleteEnvironment(DeleteEnvironment { name }) => {
-            vec![Need::new(Action::Environment, one(name), Any, format!("environment on {name}"))]
+        Request::CreateEnvironment(CreateEnvironment { name, environment_group, .. }) => {
+            // A new environment's group is the one it is given, else its own name.
+            let group = environment_group.as_ref().map_or_else(|| one(name), |g| one(g));
+            vec![environment("CreateEnvironment", name, Some(group))?]
         }
+        Request::UpdateEnvironment(UpdateEnvironment { name, .. }) => {
+            vec![environment("CreateEnvironment", name, None)?]
+        }
+        Request::StopEnvironment(StopEnvironment { name, .. }) => vec![environment("StopEnvironment", name, None)?],
+        Request::DeleteEnvironment(DeleteEnvironment { name }) => vec![environment("DeleteEnvironment", name, None)?],
         Request::StopStaleEnvironments(_) | Request::DeleteReviewApps(_) => {
-            vec![Need::new(Action::Environment, Every, Every, "environment on every environment".into())]
+            let action = if matches!(request, Request::StopStaleEnvironments(_)) {
+                "StopEnvironment"
+            } else {
+                "DeleteEnvironment"
+            };
+            let policy = PolicyNeed::new(action, Every, Every, Every);
+            vec![Need::new(Action::Environment, Every, Every, policy, "environment on every environment".into())]
         }
-        Request::CreateRelease(r) => release(&r.application, r.team.as_ref())?,
-        Request::CreateReleaseCandidate(r) => release(&r.application, None)?,
-        Request::UpdateApplication(r) => release(&r.application, r.team.as_ref())?,
+        Request::CreateRelease(r) => release(&r.application, r.team.as_ref(), r.manifests.keys().collect())?,
+        Request::CreateReleaseCandidate(r) => release(&r.application, None, r.manifests.keys().collect())?,
+        Request::UpdateApplication(r) => release(&r.application, r.team.as_ref(), Vec::new())?,
         Request::Deploy(Deploy { application, environment, .. })
         | Request::DeployReleaseCandidate(DeployReleaseCandidate { application, environment, .. })
         | Request::SetDeploymentStatus(SetDeploymentStatus { application, environment, .. }) => {
             vec![deploy(application, environment)?]
         }
         Request::CreateLock(CreateLock { target, .. }) | Request::DeleteLock(DeleteLock { target, .. }) => {
-            // A lock on a whole environment or group holds back every team: it needs a role for every team.
-            let (envs, team) = match target {
-                LockTarget::Environment { environment } => (vec![environment.clone()], Every),
+            let action = if matches!(request, Request::CreateLock(_)) { "CreateLock" } else { "DeleteLock" };
+            // A lock on a whole environment or group holds back every team: it needs a role for every team. In the
+            // policy, an application lock is on its application, the others on every application (`*`).
+            let (envs, team, app) = match target {
+                LockTarget::Environment { environment } => (vec![environment.clone()], Every, Every),
                 LockTarget::Application { environment, application } => {
-                    (vec![environment.clone()], app_team(application)?)
+                    (vec![environment.clone()], app_team(application)?, one(application))
                 }
-                LockTarget::Team { environment, team } => (vec![environment.clone()], one(team)),
-                LockTarget::EnvironmentGroup { group } => (group_envs(group)?, Every),
+                LockTarget::Team { environment, team } => (vec![environment.clone()], one(team), Every),
+                LockTarget::EnvironmentGroup { group } => (group_envs(group)?, Every, Every),
             };
             envs.iter()
                 .map(|e| {
@@ -265,9 +354,10 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
                         Scope::One(t) => format!(" for team {t}"),
                         Any => String::new(),
                     };
-                    Need::new(Action::Lock, one(e), team.clone(), format!("lock on {e}{teams}"))
+                    let policy = on_env(action, e, app.clone())?;
+                    Ok(Need::new(Action::Lock, one(e), team.clone(), policy, format!("lock on {e}{teams}")))
                 })
-                .collect()
+                .collect::<railyard_manifest::Result<Vec<_>>>()?
         }
         Request::ReleaseTrain(r) => {
             let envs = match &r.target {
@@ -280,8 +370,12 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
                 None => (Every, "every team".to_owned()),
             };
             envs.iter()
-                .map(|e| Need::new(Action::Train, one(e), team.clone(), format!("a release train of {teams} to {e}")))
-                .collect()
+                .map(|e| {
+                    let policy = on_env("DeployReleaseTrain", e, Every)?;
+                    let what = format!("a release train of {teams} to {e}");
+                    Ok(Need::new(Action::Train, one(e), team.clone(), policy, what))
+                })
+                .collect::<railyard_manifest::Result<Vec<_>>>()?
         }
         Request::PutFlow(r) => vec![flow_need(&r.flow)],
         Request::RunFlow(r) => {
@@ -324,16 +418,59 @@ fn open_path(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// The middleware: with `--auth-tokens`, every request but the probes needs a valid token (401 otherwise); the
-/// caller is known to the handlers (and the writer) for the rest of the request.
-pub async fn authenticate(State(tokens): State<Option<std::sync::Arc<Tokens>>>, req: Request, next: Next) -> Response {
-    let Some(tokens) = tokens else {
+/// Where callers come from: `--auth-tokens`, and OIDC (`--oidc-issuer`) with `--rbac-policy`. Both may be on.
+pub struct Authenticator {
+    pub tokens: Option<Tokens>,
+    pub oidc: Option<(crate::oidc::Oidc, crate::rbac::Policy)>,
+}
+
+impl Authenticator {
+    /// The caller a presented token belongs to: a JWT goes to OIDC, anything else to the tokens file.
+    async fn caller(&self, token: &str) -> Option<Caller> {
+        if crate::oidc::is_jwt(token) {
+            if let Some((oidc, policy)) = &self.oidc {
+                return match oidc.verify(token).await {
+                    Ok(claims) => {
+                        let email = claims.email.clone().unwrap_or_default();
+                        let name = claims.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| {
+                            if email.is_empty() {
+                                claims.sub.clone()
+                            } else {
+                                email.clone()
+                            }
+                        });
+                        let permissions = Some(policy.permissions_of(&claims.groups));
+                        Some(Caller { identity: Identity { name, email }, roles: Vec::new(), permissions })
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refused an OIDC token");
+                        None
+                    }
+                };
+            }
+        }
+        self.tokens.as_ref().and_then(|t| t.find(token))
+    }
+}
+
+/// The middleware: with `--auth-tokens` or OIDC, every request but the probes needs a valid token (401
+/// otherwise); the caller is known to the handlers (and the writer) for the rest of the request.
+pub async fn authenticate(
+    State(auth): State<Option<std::sync::Arc<Authenticator>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(auth) = auth else {
         return CALLER.scope(None, next.run(req)).await;
     };
     if open_path(req.uri().path()) {
         return CALLER.scope(None, next.run(req)).await;
     }
-    match presented(req.headers()).and_then(|t| tokens.find(&t)) {
+    let caller = match presented(req.headers()) {
+        Some(token) => auth.caller(&token).await,
+        None => None,
+    };
+    match caller {
         Some(caller) => CALLER.scope(Some(caller), next.run(req)).await,
         None => {
             let mut resp = ApiError::new(
@@ -366,7 +503,7 @@ mod tests {
     }
 
     fn caller(roles: Vec<Role>) -> Caller {
-        Caller { identity: Identity::default(), roles }
+        Caller { identity: Identity::default(), roles, permissions: None }
     }
 
     fn release(app: &str, team: Option<&str>) -> railyard_manifest::Request {
@@ -443,7 +580,9 @@ mod tests {
         let c = t.find("s3cret").expect("found");
         assert_eq!(c.identity.name, "Ada");
         assert!(t.find("s3cret ").is_none() && t.find("").is_none());
-        let need = |action, env: &str, team: Scope| Need::new(action, Scope::One(env.into()), team, String::new());
+        let policy = || PolicyNeed::new("DeployRelease", Scope::Any, Scope::Any, Scope::Any);
+        let need =
+            |action, env: &str, team: Scope| Need::new(action, Scope::One(env.into()), team, policy(), String::new());
         assert!(c.allows(&need(Action::Deploy, "staging-eu", Scope::One("core".into()))));
         assert!(!c.allows(&need(Action::Deploy, "prod", Scope::Any)));
         assert!(!c.allows(&need(Action::Lock, "staging-eu", Scope::Any)));

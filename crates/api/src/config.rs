@@ -89,6 +89,9 @@ pub struct Config {
     /// on every address. A request's `Host` header is never used.
     #[arg(long, env = "RAILYARD_EXTERNAL_URL", value_parser = parse_external_url)]
     pub external_url: Option<String>,
+    /// Sign-in with OIDC.
+    #[command(flatten)]
+    pub oidc: OidcArgs,
     /// Credentials for the remote (embedded export only).
     #[command(flatten)]
     pub credentials: railyard_export::CredentialArgs,
@@ -147,4 +150,23 @@ mod tests {
             assert!(Config::try_parse_from(["railyard-api", "--external-url", bad]).is_err(), "{bad}");
         }
     }
+}
+
+/// OIDC sign-in: JWTs from an issuer, and Kuberpult's policy for what signed-in people may do.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OidcArgs {
+    /// The issuer URL (its `/.well-known/openid-configuration` names the keys). A bearer token that is a JWT is
+    /// checked against it; other tokens go to `--auth-tokens`.
+    #[arg(long = "oidc-issuer", env = "RAILYARD_OIDC_ISSUER")]
+    pub issuer: Option<String>,
+    /// An accepted `aud` (repeatable; comma-separated in the variable).
+    #[arg(long = "oidc-audience", env = "RAILYARD_OIDC_AUDIENCE", value_delimiter = ',')]
+    pub audience: Vec<String>,
+    /// The fewest seconds between two fetches of the issuer's keys for an unknown key id.
+    #[arg(long = "oidc-jwks-min-refresh-seconds", env = "RAILYARD_OIDC_JWKS_MIN_REFRESH_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub jwks_min_refresh_seconds: u32,
+    /// Kuberpult's Dex policy file: what signed-in people may do (`p, role:…, Action, group:env, app, allow` and
+    /// `g, <group>, role:…` lines).
+    #[arg(long = "rbac-policy", env = "RAILYARD_RBAC_POLICY")]
+    pub rbac_policy: Option<PathBuf>,
 }

@@ -5,6 +5,8 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod oidc;
+pub mod rbac;
 pub mod routes;
 pub mod serve;
 pub mod service;
@@ -43,15 +45,39 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some(file) => {
             let t = auth::Tokens::load(file)?;
             tracing::info!(tokens = t.len(), file = %file.display(), "authentication on");
-            Some(std::sync::Arc::new(t))
+            Some(t)
         }
         None => None,
     };
-    if tokens.is_none() && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
+    let oidc = match (&cfg.oidc.issuer, &cfg.oidc.rbac_policy) {
+        (Some(issuer), Some(policy_file)) => {
+            if cfg.oidc.audience.is_empty() {
+                anyhow::bail!("--oidc-issuer needs at least one --oidc-audience (the client id tokens are issued to)");
+            }
+            let policy = rbac::Policy::load(policy_file)?;
+            let verifier = oidc::Oidc::new(
+                issuer.clone(),
+                cfg.oidc.audience.clone(),
+                std::time::Duration::from_secs(cfg.oidc.jwks_min_refresh_seconds.into()),
+            )?;
+            tracing::info!(issuer = %issuer, permissions = policy.len(), policy = %policy_file.display(), "OIDC sign-in on");
+            Some((verifier, policy))
+        }
+        (Some(_), None) => {
+            anyhow::bail!("--oidc-issuer needs --rbac-policy FILE: the policy says what signed-in people may do")
+        }
+        (None, Some(_)) => anyhow::bail!("--rbac-policy applies to OIDC callers: give --oidc-issuer too"),
+        (None, None) => None,
+    };
+    let auth = (tokens.is_some() || oidc.is_some()).then(|| std::sync::Arc::new(auth::Authenticator { tokens, oidc }));
+    if auth.is_none() && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
         anyhow::bail!(
-            "refusing to listen on {} without authentication; pass --auth-tokens FILE, listen on 127.0.0.1, or pass --insecure-no-auth",
+            "refusing to listen on {} without authentication; pass --auth-tokens FILE (or --oidc-issuer), listen on 127.0.0.1, or pass --insecure-no-auth",
             cfg.listen
         );
+    }
+    if let Some((verifier, _)) = auth.as_ref().and_then(|a| a.oidc.as_ref()) {
+        verifier.warm_up().await;
     }
     open_or_init(&cfg)?;
     railyard_export::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
@@ -113,7 +139,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         minimize_exported_data: cfg.minimize_exported_data,
         external_url,
     };
-    let app = routes::router_with_auth(state, cfg.max_body_bytes, tokens);
+    let app = routes::router_with_auth(state, cfg.max_body_bytes, auth);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
     serve::serve(listener, app, limits, shutdown()).await?;
     Ok(())

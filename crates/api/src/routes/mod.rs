@@ -170,8 +170,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     router_with_auth(state, max_body_bytes, None)
 }
 
-/// The router, with `--auth-tokens` (None: auth off).
-pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<Arc<crate::auth::Tokens>>) -> Router {
+/// The router, with the callers' sources (None: auth off).
+pub fn router_with_auth(
+    state: AppState,
+    max_body_bytes: usize,
+    auth: Option<Arc<crate::auth::Authenticator>>,
+) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/release", post(releases::create))
@@ -229,7 +233,7 @@ pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<A
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(tokens, crate::auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(auth, crate::auth::authenticate))
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::count))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(compat::reshape_errors))
