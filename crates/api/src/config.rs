@@ -89,6 +89,10 @@ pub struct Config {
     /// on every address. A request's `Host` header is never used.
     #[arg(long, env = "RAILYARD_EXTERNAL_URL", value_parser = parse_external_url)]
     pub external_url: Option<String>,
+    /// YAML list of `{url, secret, events}`: after each commit, every subscriber whose `events` list its actions
+    /// (or `*`) gets a signed POST per event, and an `exported` event once the commit is on the remote.
+    #[arg(long, env = "RAILYARD_WEBHOOKS")]
+    pub webhooks: Option<PathBuf>,
     /// Credentials for the remote (embedded export only).
     #[command(flatten)]
     pub credentials: railyard_export::CredentialArgs,
