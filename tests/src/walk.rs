@@ -79,8 +79,9 @@ pub fn walk(repo_dir: &Path) -> Vec<Expected> {
                             .unwrap_or_default()
                     };
                     let old = names(parent.as_ref());
-                    release["to_version"] =
-                        json!(r["version"].as_u64().or(names(Some(&tree)).into_iter().filter(|v| !old.contains(v)).max()));
+                    release["to_version"] = json!(r["version"]
+                        .as_u64()
+                        .or(names(Some(&tree)).into_iter().filter(|v| !old.contains(v)).max()));
                     out.push(release);
                     for ch in changes.iter().filter(|ch| ch.1 == app) {
                         let mut e = entry(c, "deploy", Some(&ch.0), Some(&ch.1));

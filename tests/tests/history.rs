@@ -62,7 +62,8 @@ fn history_endpoints_equal_a_full_walk_of_the_commits() {
     let r = s.get("/api/environments/staging/applications/web/history?limit=20");
     r.assert_status(200);
     let e = &r.json["entries"];
-    let moved = |x: &Value| (x["action"].as_str().map(str::to_owned), x["from_version"].as_u64(), x["to_version"].as_u64());
+    let moved =
+        |x: &Value| (x["action"].as_str().map(str::to_owned), x["from_version"].as_u64(), x["to_version"].as_u64());
     assert_eq!(moved(&e[0]), (Some("train".to_owned()), Some(1), Some(2)), "{}", r.text);
     assert_eq!(moved(&e[1]), (Some("deploy".to_owned()), Some(2), Some(1)));
     assert_eq!(e[1]["source"], "manual");
@@ -82,7 +83,8 @@ fn history_endpoints_equal_a_full_walk_of_the_commits() {
     let all = fetch_all(&s, "/api/history", 500);
     let third = all[2]["commit"].as_str().unwrap();
     let older = s.get(&format!("/api/history?limit=500&before={third}"));
-    let want: Vec<&Value> = all.iter().skip_while(|e| e["commit"] != third).skip_while(|e| e["commit"] == third).collect();
+    let want: Vec<&Value> =
+        all.iter().skip_while(|e| e["commit"] != third).skip_while(|e| e["commit"] == third).collect();
     assert_eq!(older.json["entries"].as_array().unwrap().iter().collect::<Vec<_>>(), want);
     assert_eq!(s.get("/api/history").json["entries"].as_array().unwrap().len(), all.len().min(50));
 
@@ -117,9 +119,19 @@ fn commit_deployments_say_where_a_source_commit_is_deployed() {
     s.upload(&parts(c2)).assert_status(201);
     let r = s.get(&format!("/api/commit-deployments/{c1}"));
     r.assert_status(200);
-    assert_eq!(r.json["deploymentStatus"]["web"]["deploymentStatus"], json!({"dev": "DEPLOYED", "prod": "DEPLOYED"}), "{}", r.text);
+    assert_eq!(
+        r.json["deploymentStatus"]["web"]["deploymentStatus"],
+        json!({"dev": "DEPLOYED", "prod": "DEPLOYED"}),
+        "{}",
+        r.text
+    );
     let r = s.get(&format!("/api/commit-deployments/{}", &c2[..10]));
-    assert_eq!(r.json["deploymentStatus"]["web"]["deploymentStatus"], json!({"dev": "DEPLOYED", "prod": "PENDING"}), "{}", r.text);
+    assert_eq!(
+        r.json["deploymentStatus"]["web"]["deploymentStatus"],
+        json!({"dev": "DEPLOYED", "prod": "PENDING"}),
+        "{}",
+        r.text
+    );
     assert_eq!(r.json["applications"]["web"]["release"], 2);
     assert_eq!(r.json["applications"]["web"]["environments"]["prod"]["deployed_version"], 1);
     s.get("/api/commit-deployments/3333333333333333333333333333333333333333").assert_error(404, "not_found", None);
@@ -138,7 +150,10 @@ fn the_index_is_rebuilt_when_deleted_truncated_or_damaged() {
     let half = lines.len() / 2;
     let damaged_middle = {
         let mut l: Vec<String> = lines.lines().map(str::to_owned).collect();
-        l[3] = l[3].replace("\"lock\"", "\"unlock\"").replace("\"deploy\"", "\"train\"").replace("\"release\"", "\"deploy\"");
+        l[3] = l[3]
+            .replace("\"lock\"", "\"unlock\"")
+            .replace("\"deploy\"", "\"train\"")
+            .replace("\"release\"", "\"deploy\"");
         l.join("\n") + "\n"
     };
     let damages: [(&str, Box<dyn Fn()>); 4] = [
@@ -179,9 +194,13 @@ fn kill_9_during_writes_never_leaves_the_index_answering_wrong() {
                     let mut i = 0;
                     while !stop.load(Ordering::SeqCst) {
                         let req = if w == 0 {
-                            client.put(format!("{url}/api/environments/dev/applications/web/deploy")).json(&json!({"version": i % 2 + 1}))
+                            client
+                                .put(format!("{url}/api/environments/dev/applications/web/deploy"))
+                                .json(&json!({"version": i % 2 + 1}))
                         } else {
-                            client.put(format!("{url}/api/environments/dev/locks/r{rounds}-w{w}-{i}")).json(&json!({"message": "m"}))
+                            client
+                                .put(format!("{url}/api/environments/dev/locks/r{rounds}-w{w}-{i}"))
+                                .json(&json!({"message": "m"}))
                         };
                         let _ = req.send();
                         let _ = client.get(format!("{url}/api/environments/dev/history?limit=5")).send();

@@ -370,9 +370,10 @@ fn load(file: &Path) -> (Index, usize, bool) {
             bad = true;
             break;
         };
-        let record = line.split_once(' ').filter(|(sum, json)| *sum == checksum(json)).and_then(|(_, json)| {
-            serde_json::from_str::<CommitRecord>(json).ok()
-        });
+        let record = line
+            .split_once(' ')
+            .filter(|(sum, json)| *sum == checksum(json))
+            .and_then(|(_, json)| serde_json::from_str::<CommitRecord>(json).ok());
         let chained = |r: &CommitRecord| r.parent.as_deref().and_then(|p| Oid::from_str(p).ok()) == index.tip();
         match record {
             Some(r) if chained(&r) => index.push(r),

@@ -123,9 +123,11 @@ pub fn parse(text: &str) -> Result<Vec<Subscriber>, String> {
         if r.events.is_empty() {
             return Err(format!("{which} ({at}): events must list at least one kind, or \"*\""));
         }
-        if let Some(bad) = r.events.iter().find(|e| {
-            e.as_str() != "*" && (e.is_empty() || !e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        }) {
+        if let Some(bad) = r
+            .events
+            .iter()
+            .find(|e| e.as_str() != "*" && (e.is_empty() || !e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')))
+        {
             return Err(format!(
                 "{which} ({at}): event kind {bad:?} is not an action (e.g. {}), \"exported\" or \"*\"",
                 railyard_manifest::history::ACTIONS.join(", ")
@@ -576,8 +578,9 @@ mod tests {
 
     #[test]
     fn the_file_is_checked_and_the_secret_never_shows() {
-        let ok = parse("- url: https://hooks.example.com/r\n  secret: 0123456789abcdef\n  events: [deploy, exported]\n")
-            .unwrap();
+        let ok =
+            parse("- url: https://hooks.example.com/r\n  secret: 0123456789abcdef\n  events: [deploy, exported]\n")
+                .unwrap();
         assert_eq!(ok.len(), 1);
         assert!(ok[0].wants("deploy") && !ok[0].wants("lock"));
         assert!(ok[0].wants_exported_of("deploy") && !ok[0].wants_exported_of("lock"));

@@ -107,10 +107,8 @@ pub fn derive(repo: &Repository, commit: &Commit<'_>) -> Result<CommitRecord, gi
         .find_map(|o| Oid::from_str(o.trim()).ok())
         .map(|o| o.to_string());
     let sig = commit.author();
-    let author = Identity {
-        name: sig.name().unwrap_or_default().to_owned(),
-        email: sig.email().unwrap_or_default().to_owned(),
-    };
+    let author =
+        Identity { name: sig.name().unwrap_or_default().to_owned(), email: sig.email().unwrap_or_default().to_owned() };
     let ctx = Ctx { repo, old: old.as_ref(), new: &new, configs: Default::default() };
     let changes = version_changes(repo, old.as_ref(), &new)?;
     let entries = entries(&ctx, &requests, &changes, &author)?;
@@ -286,8 +284,12 @@ pub fn action_of(kind: &str) -> String {
         "release-train" => "train",
         "create-lock" => "lock",
         "delete-lock" => "unlock",
-        "create-environment" | "update-environment" | "stop-environment" | "delete-environment"
-        | "stop-stale-environments" | "delete-review-apps" => "environment",
+        "create-environment"
+        | "update-environment"
+        | "stop-environment"
+        | "delete-environment"
+        | "stop-stale-environments"
+        | "delete-review-apps" => "environment",
         "run-flow" => "flow_run",
         "put-flow" => "flow",
         "update-application" => "application",
@@ -313,9 +315,7 @@ fn claims(ctx: &Ctx<'_, '_>, r: &Value, c: &Change) -> bool {
         },
         "create-release" | "create-release-candidate" => s(r, "application") == app,
         "run-flow" | "stop-stale-environments" | "delete-review-apps" => true,
-        "create-environment" | "update-environment" | "stop-environment" | "delete-environment" => {
-            s(r, "name") == env
-        }
+        "create-environment" | "update-environment" | "stop-environment" | "delete-environment" => s(r, "name") == env,
         _ => {
             let (e, a) = (s(r, "environment"), s(r, "application"));
             (e.is_some() || a.is_some()) && e.is_none_or(|e| Some(e) == env) && a.is_none_or(|a| Some(a) == app)
@@ -378,7 +378,8 @@ fn entries(
             "deploy" | "deploy-release-candidate" => {
                 base.environment = s(r, "environment").map(str::to_owned);
                 base.application = s(r, "application").map(str::to_owned);
-                let (e, a) = (base.environment.clone().unwrap_or_default(), base.application.clone().unwrap_or_default());
+                let (e, a) =
+                    (base.environment.clone().unwrap_or_default(), base.application.clone().unwrap_or_default());
                 if let Some(c) = mine.iter().find(|c| c.env == e && c.app == a) {
                     out.push(change_entry(&base, c));
                 } else {
@@ -445,8 +446,7 @@ fn entries(
                     .iter()
                     .filter_map(|n| n.strip_suffix(".json")?.parse::<u64>().ok())
                     .max();
-                base.source =
-                    Some(id.map_or_else(|| format!("flow run {flow}"), |id| format!("flow run {flow}/{id}")));
+                base.source = Some(id.map_or_else(|| format!("flow run {flow}"), |id| format!("flow run {flow}/{id}")));
                 out.push(base.clone());
                 out.extend(mine.iter().map(|c| change_entry(&base, c)));
             }
@@ -516,7 +516,9 @@ mod tests {
         let rel = step(
             &repo,
             Some(envs),
-            &[serde_json::json!({"kind": "create-release", "application": "web", "manifests": {"dev": blob, "prod": blob}})],
+            &[
+                serde_json::json!({"kind": "create-release", "application": "web", "manifests": {"dev": blob, "prod": blob}}),
+            ],
         );
         let r = record(&repo, rel);
         assert_eq!(r.entries.len(), 2, "{r:?}");
@@ -538,7 +540,10 @@ mod tests {
         assert_eq!(r.entries[0].lock_id.as_deref(), Some("l1"));
         assert_eq!(r.entries[0].message.as_deref(), Some("hold"));
         let t = &r.entries[1];
-        assert_eq!((t.action.as_str(), t.environment.as_deref(), t.application.as_deref()), ("train", Some("prod"), Some("web")));
+        assert_eq!(
+            (t.action.as_str(), t.environment.as_deref(), t.application.as_deref()),
+            ("train", Some("prod"), Some("web"))
+        );
         assert_eq!((t.from_version, t.to_version), (None, Some(1)));
         assert_eq!(t.source.as_deref(), Some("train from dev"));
         assert_eq!(t.author.name, "Ann");

@@ -69,7 +69,10 @@ async fn page(st: AppState, filter: Filter, q: HashMap<String, String>) -> ApiRe
     let before = match q.get("before") {
         None => None,
         Some(raw) => Some(Before::parse(raw).ok_or_else(|| {
-            ApiError::bad_request("before", "before must be a full commit id (40 hex digits) or an entry id <commit>:<n>")
+            ApiError::bad_request(
+                "before",
+                "before must be a full commit id (40 hex digits) or an entry id <commit>:<n>",
+            )
         })?),
     };
     let history = st.history.clone();
