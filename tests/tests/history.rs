@@ -156,7 +156,8 @@ fn the_index_is_rebuilt_when_deleted_truncated_or_damaged() {
             .replace("\"release\"", "\"deploy\"");
         l.join("\n") + "\n"
     };
-    let damages: [(&str, Box<dyn Fn()>); 4] = [
+    type Damage<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let damages: [Damage<'_>; 4] = [
         ("deleted", Box::new(|| std::fs::remove_file(&file).expect("rm"))),
         ("truncated mid-line", Box::new(|| std::fs::write(&file, &lines[..half]).expect("write"))),
         ("a line altered", Box::new(|| std::fs::write(&file, &damaged_middle).expect("write"))),

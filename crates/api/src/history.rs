@@ -119,7 +119,7 @@ impl Index {
 
     fn push(&mut self, record: CommitRecord) {
         let p = self.records.len();
-        let id = Oid::from_str(&record.commit).unwrap_or_else(|_| Oid::ZERO_SHA1);
+        let id = Oid::from_str(&record.commit).unwrap_or(Oid::ZERO_SHA1);
         for e in &record.entries {
             let at = (p as u32, e.n);
             let (env, app) = (e.environment.clone(), e.application.clone());

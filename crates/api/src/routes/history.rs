@@ -16,6 +16,9 @@ use crate::history::{Before, Filter, HistoryError};
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
+/// An environment of a release's application: its name, the version deployed, whether that is the release or newer.
+type EnvDeployment = (String, Option<u64>, bool);
+
 type Params = Query<HashMap<String, String>>;
 
 pub async fn all(State(st): State<AppState>, Query(q): Params) -> ApiResult<Json<Value>> {
@@ -106,7 +109,7 @@ pub async fn commit_deployments(State(st): State<AppState>, Path(commit): Path<S
     let wanted = c.clone();
     let found = st
         .read(move |stage| {
-            let mut out: BTreeMap<String, (u64, Vec<(String, Option<u64>, bool)>)> = BTreeMap::new();
+            let mut out: BTreeMap<String, (u64, Vec<EnvDeployment>)> = BTreeMap::new();
             let envs = state::environments(stage)?;
             for app in state::applications(stage)? {
                 let releases = stage.list(&layout::app_releases_dir(&app))?;
