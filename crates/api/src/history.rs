@@ -295,6 +295,15 @@ impl History {
 }
 
 fn check_known(index: &Index, repo: &Repository, branch_ref: &str, filter: &Filter) -> Result<(), HistoryError> {
+    // Names with entries are known without reading the tree.
+    if filter.environment.is_none() || filter.application.is_none() || index.knows(filter) {
+        let single = |f: Filter| f == Filter::default() || index.knows(&f);
+        let env_known = single(Filter { environment: filter.environment.clone(), application: None });
+        let app_known = single(Filter { environment: None, application: filter.application.clone() });
+        if env_known && app_known {
+            return Ok(());
+        }
+    }
     let tree = match railyard_export::target(repo, branch_ref)? {
         Some(h) => Some(repo.find_commit(h)?.tree()?),
         None => None,
