@@ -69,6 +69,7 @@ check(e["RAILYARD_BRANCH"] == "main", "git.branch")
 check(e["RAILYARD_MINIMIZE_EXPORTED_DATA"] == "false", "git.minimizeExportedData")
 check(e["RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS"] == "true", "manifestRepoExport.failOnErrorWithGitPushTags")
 check(e["RAILYARD_AUTH_TOKENS"] == "/secrets/auth/tokens.yaml", "auth on by default")
+check("RAILYARD_WEBHOOKS" not in e, "no webhooks by default")
 check(env_of(export)["RAILYARD_REPO_DIR"] == "/data/repo.git", "export repo dir")
 secret = objs[("Secret", "rel-railyard")]
 check("admin-token" in secret["stringData"] and "token_sha256" in secret["stringData"]["tokens.yaml"], "generated admin token")
@@ -86,6 +87,7 @@ objs = render({
             "headerReadTimeoutSeconds": 5, "idleTimeoutSeconds": 30, "maxConnections": 200},
     "ingress": {"enabled": True, "className": "nginx", "hosts": [{"host": "ry.example.com", "paths": ["/"]}]},
     "persistence": {"enabled": False},
+    "webhooks": {"subscribers": [{"url": "https://hooks.example.com/r", "secret": "0123456789abcdef", "events": ["*"]}]},
 })
 dep = objs[("Deployment", "rel-railyard")]
 spec = dep["spec"]["template"]["spec"]
@@ -106,6 +108,9 @@ check(password["valueFrom"]["secretKeyRef"]["key"] == "git-password", "git.passw
 check(objs[("Secret", "rel-railyard")]["stringData"]["git-password"] == "s3cret", "password in the Secret")
 check("admin-token" not in objs[("Secret", "rel-railyard")]["stringData"], "no generated token when tokens are given")
 check(("Ingress", "rel-railyard") in objs, "ingress")
+check(e["RAILYARD_WEBHOOKS"] == "/secrets/webhooks/webhooks.yaml", "webhooks file from the Secret")
+check("0123456789abcdef" in objs[("Secret", "rel-railyard")]["stringData"]["webhooks.yaml"], "webhooks in the Secret")
+check("0123456789abcdef" not in str(dep), "the webhook secret is not in the pod spec")
 check(("PersistentVolumeClaim", "rel-railyard") not in objs, "no PVC")
 check({"name": "data", "emptyDir": {}} in spec["volumes"], "emptyDir without persistence")
 

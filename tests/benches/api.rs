@@ -7,6 +7,11 @@
 //!   `--batch-max 1`; throughput, p50/p99, peak RSS; every acknowledged upload checked on the remote.
 //! - `train`: a release train over 1,000 applications through the API: latency and the API's peak RSS.
 //!
+//! - `history`: p50/p99 of the newest 20 history entries of one app in one environment on generated repos of 1,000
+//!   and 100,000 commits (target p99 ≤ 20 ms, and the big repo within 20 % of the small one), and the time the
+//!   index takes to build at start.
+//! - `webhooks`: lock latency with no subscriber against a subscriber that never answers (and one that does).
+//!
 //! `make bench` (builds the binaries in release first), or
 //! `cargo build --release --bins && cargo bench -p railyard-tests --bench api [-- latency|load|train]`.
 //! Sizes: `RAILYARD_BENCH_SAMPLES` (requests per kind, default 200), `RAILYARD_BENCH_WRITERS` (500),
@@ -214,6 +219,87 @@ fn train() {
     println!("  API peak RSS: {} MiB before, {} MiB after the trains", before / 1024, after / 1024);
 }
 
+/// `path` `samples` times; (p50, p99).
+fn get_times(s: &Server, path: &str, samples: usize) -> (Duration, Duration) {
+    let client = s.client();
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let r = client.get(s.at(path)).send().expect("GET");
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes();
+        times.push(started.elapsed());
+    }
+    (percentile(&mut times, 50.0), percentile(&mut times, 99.0))
+}
+
+fn history() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200) * 5;
+    let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
+    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0 };
+    println!("\n## history: newest 20 entries of one app in one environment, {samples} requests");
+    println!("\n| repo | index built at start | p50 (ms) | p99 (ms) | p99 vs 1,000 commits |");
+    println!("|---|---|---|---|---|");
+    let mut first = None;
+    for commits in [1_000, max_commits] {
+        let (s, _) = server_on(&RepoSpec { commits, ..base }, &[]);
+        let started = Instant::now();
+        // The first answer waits for the index the server builds at start.
+        s.get("/api/environments/env-0/applications/app-00042/history?limit=20").assert_status(200);
+        let built = started.elapsed();
+        let (p50, p99) = get_times(&s, "/api/environments/env-0/applications/app-00042/history?limit=20", samples);
+        let base99 = *first.get_or_insert(p99);
+        println!(
+            "| {commits} commits | {:.1}s | {:.2} | {:.2} | {:.2} |",
+            built.as_secs_f64(),
+            ms(p50),
+            ms(p99),
+            ms(p99) / ms(base99)
+        );
+    }
+}
+
+fn webhooks() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    let spec = RepoSpec { apps: 10, envs: 3, releases: 20, hot_releases: 0, commits: 1_000 };
+    println!("\n## webhooks: {samples} lock writes, one at a time");
+    println!("\n| subscribers | lock p50 (ms) | lock p99 (ms) |");
+    println!("|---|---|---|");
+    let hang = railyard_tests::webhook_receiver::WebhookReceiver::start(
+        "bench-secret-0123456789",
+        railyard_tests::webhook_receiver::Mode::Hang,
+    );
+    let up = railyard_tests::webhook_receiver::WebhookReceiver::start(
+        "bench-secret-0123456789",
+        railyard_tests::webhook_receiver::Mode::Up,
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("hooks.yaml");
+    std::fs::write(
+        &file,
+        format!("- url: {}\n  secret: bench-secret-0123456789\n  events: ['*']\n- url: {}\n  secret: bench-secret-0123456789\n  events: ['*']\n", hang.url, up.url),
+    )
+    .expect("write");
+    let file = file.to_str().expect("path").to_owned();
+    for (label, extra) in
+        [("none (baseline)", vec![]), ("one that never answers + one that does", vec!["--webhooks", file.as_str()])]
+    {
+        let (s, _) = server_on(&spec, &extra);
+        let client = s.client();
+        let mut times = Vec::new();
+        for i in 0..samples {
+            let started = Instant::now();
+            let r =
+                client.put(s.at(&format!("/api/environments/env-1/locks/b-{i}"))).json(&json!({})).send().expect("PUT");
+            assert_eq!(r.status(), 200);
+            times.push(started.elapsed());
+        }
+        println!("| {label} | {:.2} | {:.2} |", ms(percentile(&mut times, 50.0)), ms(percentile(&mut times, 99.0)));
+    }
+    let delivered = up.hooks().iter().filter(|h| h.valid).count();
+    println!("\nthe answering subscriber received {delivered} signed events meanwhile");
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -226,5 +312,11 @@ fn main() {
     }
     if run("train") {
         train();
+    }
+    if run("history") {
+        history();
+    }
+    if run("webhooks") {
+        webhooks();
     }
 }

@@ -10,6 +10,8 @@ use git2::{Oid, Repository};
 
 pub mod load;
 pub mod repogen;
+pub mod walk;
+pub mod webhook_receiver;
 
 pub mod git_http;
 

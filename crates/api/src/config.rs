@@ -92,6 +92,10 @@ pub struct Config {
     /// Sign-in with OIDC.
     #[command(flatten)]
     pub oidc: OidcArgs,
+    /// YAML list of `{url, secret, events}`: after each commit, every subscriber whose `events` list its actions
+    /// (or `*`) gets a signed POST per event, and an `exported` event once the commit is on the remote.
+    #[arg(long, env = "RAILYARD_WEBHOOKS")]
+    pub webhooks: Option<PathBuf>,
     /// Credentials for the remote (embedded export only).
     #[command(flatten)]
     pub credentials: railyard_export::CredentialArgs,

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod history;
 pub mod metrics;
 pub mod oidc;
 pub mod rbac;
@@ -11,6 +12,7 @@ pub mod routes;
 pub mod serve;
 pub mod service;
 pub mod tags;
+pub mod webhooks;
 pub mod writer;
 
 use anyhow::Context;
@@ -79,11 +81,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some((verifier, _)) = auth.as_ref().and_then(|a| a.oidc.as_ref()) {
         verifier.warm_up().await;
     }
+    let subscribers = match &cfg.webhooks {
+        Some(file) => webhooks::load(file)?,
+        None => Vec::new(),
+    };
     open_or_init(&cfg)?;
     railyard_export::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
     let metrics = metrics::ApiMetrics::new();
     let mut export_status = None;
-    let mut on_commit = None;
+    let mut exporter_waker = None;
     if cfg.export == ExportMode::Embedded {
         railyard_export::ensure_local_remote(&cfg.git_url, &cfg.branch).context("creating the local remote repo")?;
         let exporter = railyard_export::Exporter::new(
@@ -97,9 +103,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             metrics.export.clone(),
         );
         export_status = Some(exporter.status());
-        on_commit = Some(exporter.waker());
+        exporter_waker = Some(exporter.waker());
         tokio::spawn(exporter.run());
     }
+    let history = std::sync::Arc::new(history::History::new(&cfg.repo_dir, &cfg.branch));
+    warm_history(history.clone());
+    let hooks = (!subscribers.is_empty())
+        .then(|| webhooks::Webhooks::start(subscribers, history.clone(), &cfg.branch, metrics.webhooks.clone()));
+    let on_commit = Some(commit_bell(exporter_waker, hooks.clone()));
     let writer = Writer::start(WriterConfig {
         repo_dir: cfg.repo_dir.clone(),
         branch: cfg.branch.clone(),
@@ -138,11 +149,43 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         project: cfg.project.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
         external_url,
+        history,
+        webhooks: hooks,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, auth);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
     serve::serve(listener, app, limits, shutdown()).await?;
     Ok(())
+}
+
+/// Indexes the history in the background at start, so the first query does not wait for it.
+fn warm_history(history: std::sync::Arc<history::History>) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = history.with_index(|_, _| ()) {
+            tracing::warn!(error = %e, "could not index the history");
+        }
+    });
+}
+
+/// The bell the writer rings after each commit: wakes the embedded exporter and every webhook subscriber.
+fn commit_bell(
+    exporter: Option<std::sync::Arc<tokio::sync::Notify>>,
+    hooks: Option<std::sync::Arc<webhooks::Webhooks>>,
+) -> std::sync::Arc<tokio::sync::Notify> {
+    let bell = std::sync::Arc::new(tokio::sync::Notify::new());
+    let rung = bell.clone();
+    tokio::spawn(async move {
+        loop {
+            rung.notified().await;
+            if let Some(e) = &exporter {
+                e.notify_one();
+            }
+            if let Some(h) = &hooks {
+                h.wake();
+            }
+        }
+    });
+    bell
 }
 
 async fn shutdown() {

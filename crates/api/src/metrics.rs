@@ -51,6 +51,7 @@ pub struct ApiMetrics {
     pub writer: WriterMetrics,
     pub requests: Family<RequestLabels, Counter>,
     pub request_seconds: Family<RequestLabels, Histogram>,
+    pub webhooks: crate::webhooks::Metrics,
 }
 
 impl ApiMetrics {
@@ -74,7 +75,9 @@ impl ApiMetrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         registry.register("railyard_http_request_seconds", "HTTP request latency", request_seconds.clone());
-        Self { registry, export, queue_depth, writer, requests, request_seconds }
+        let webhooks = crate::webhooks::Metrics::default();
+        webhooks.register(&mut registry);
+        Self { registry, export, queue_depth, writer, requests, request_seconds, webhooks }
     }
 }
 

@@ -64,6 +64,19 @@ enum Command {
     /// Release flows: store a template, show it, run it, list its runs.
     #[command(subcommand)]
     Flow(FlowCommand),
+    /// What happened, newest first: releases, deploys, trains, locks… of one environment and/or application.
+    History {
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        application: Option<String>,
+        /// Entries to show (1–500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only entries older than this commit or entry id (`next_before` of the previous page).
+        #[arg(long)]
+        before: Option<String>,
+    },
     /// Print a shell completion script: `railyard completions bash > /etc/bash_completion.d/railyard`.
     Completions {
         #[arg(value_enum)]
@@ -828,6 +841,19 @@ fn request(cli: &Cli) -> Result<Value, String> {
                 send(cli, Method::PATCH, &path, &[], Body::Json(body))
             }
         },
+        Command::History { environment, application, limit, before } => {
+            let path = match (environment, application) {
+                (Some(e), Some(a)) => format!("/api/environments/{}/applications/{}/history", segment(e), segment(a)),
+                (Some(e), None) => format!("/api/environments/{}/history", segment(e)),
+                (None, Some(a)) => format!("/api/applications/{}/history", segment(a)),
+                (None, None) => "/api/history".to_owned(),
+            };
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(b) = before {
+                query.push(("before", b.clone()));
+            }
+            call(cli, Method::GET, &path, &query)
+        }
         Command::Flow(c) => match c {
             FlowCommand::Put { flow, file } => {
                 let (_, bytes) = manifest(&format!("x={file}"))?;
@@ -881,12 +907,66 @@ fn run(cli: &Cli) -> Result<String, String> {
         (Output::Json, _) => format!("{body:#}\n"),
         (Output::Table, Command::ReleaseTrain(_)) => train_table(&body),
         (Output::Table, Command::Status { .. }) => status_table(&body),
+        (Output::Table, Command::History { .. }) => history_table(&body),
         (Output::Table, Command::Envs(EnvsCommand::List { .. })) => envs_table(cli, &body)?,
         (Output::Table, Command::Flow(FlowCommand::Runs { .. })) => {
             table(&body, Some(&["id", "name", "status", "failed_step", "created_by_name", "created_at"]))
         }
         (Output::Table, _) => table(&body, None),
     })
+}
+
+/// `railyard history`: one line per entry, newest first, and how to get the next page.
+fn history_table(body: &Value) -> String {
+    let entries = body["entries"].as_array().cloned().unwrap_or_default();
+    if entries.is_empty() {
+        return "no history\n".into();
+    }
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let rows: Vec<[String; 8]> = entries
+        .iter()
+        .map(|e| {
+            let what = match (&e["lock_id"], &e["source"]) {
+                (Value::String(id), _) => format!("lock {id}: {}", text(&e["message"])),
+                (_, s) => text(s),
+            };
+            let versions = match (&e["from_version"], &e["to_version"]) {
+                (Value::Null, Value::Null) => "-".to_owned(),
+                (f, t) => format!("{} → {}", text(f), text(t)),
+            };
+            [
+                text(&e["time"]),
+                text(&e["action"]),
+                text(&e["environment"]),
+                text(&e["application"]),
+                versions,
+                what,
+                text(&e["author"]["name"]),
+                text(&e["commit"]).chars().take(10).collect(),
+            ]
+        })
+        .collect();
+    let head = ["TIME", "ACTION", "ENVIRONMENT", "APPLICATION", "VERSION", "SOURCE", "AUTHOR", "COMMIT"];
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(head.to_vec());
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    if let Some(next) = body["next_before"].as_str() {
+        out.push_str(&format!("more: --before {next}\n"));
+    }
+    out
 }
 
 fn train(cli: &Cli, a: &TrainArgs) -> Result<Value, String> {

@@ -4,6 +4,7 @@
 pub mod commit;
 pub mod error;
 pub mod flow;
+pub mod history;
 pub mod layout;
 pub mod model;
 pub mod names;

@@ -9,6 +9,7 @@ mod environments;
 mod flows;
 mod gitlab;
 mod health;
+mod history;
 mod locks;
 mod northflank;
 pub mod openapi;
@@ -47,6 +48,10 @@ pub struct AppState {
     /// The start of the absolute URLs the API answers with (GitLab's `Link` and `web_url`), without a trailing
     /// `/`: `--external-url`, else the listen address, else empty (relative links). Never a request's `Host`.
     pub external_url: String,
+    /// The deployment history (indexed commit trailers).
+    pub history: Arc<crate::history::History>,
+    /// `--webhooks` subscribers (None: none configured).
+    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
 }
 
 impl AppState {
@@ -211,7 +216,13 @@ pub fn router_with_auth(
         )
         .route("/environments/{env}/releasetrain", put(trains::environment))
         .route("/environments/{env}/releasetrain/prognosis", get(trains::prognosis))
-        .route("/environment-groups/{group}/releasetrain", put(trains::group));
+        .route("/environment-groups/{group}/releasetrain", put(trains::group))
+        .route("/history", get(history::all))
+        .route("/environments/{env}/history", get(history::environment))
+        .route("/applications/{app}/history", get(history::application))
+        .route("/environments/{env}/applications/{app}/history", get(history::environment_application))
+        .route("/commit-deployments/{commit}", get(history::commit_deployments))
+        .route("/webhooks/deliveries", get(history::deliveries));
     // Kuberpult's paths (kuberpult-client and curl scripts), onto the same handlers.
     let kuberpult = Router::new()
         .route("/release", post(releases::create))

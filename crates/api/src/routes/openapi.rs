@@ -14,6 +14,11 @@ enum Body {
     Template,
 }
 
+const HISTORY_QUERY: &[(&str, &str)] = &[
+    ("limit", "entries, 1-500 (default 50)"),
+    ("before", "only entries older than this commit or entry id (next_before of the previous page)"),
+];
+
 struct Op {
     method: &'static str,
     path: &'static str,
@@ -153,6 +158,33 @@ fn ops() -> Vec<Op> {
             "/api/environments/{env}/stop",
             "Stop an environment",
             &[("force", "accepted, changes nothing")],
+            None,
+            200,
+        ),
+        op("get", "/api/history", "Deployment history, newest first", HISTORY_QUERY, None, 200),
+        op("get", "/api/environments/{env}/history", "An environment's history", HISTORY_QUERY, None, 200),
+        op("get", "/api/applications/{app}/history", "An application's history", HISTORY_QUERY, None, 200),
+        op(
+            "get",
+            "/api/environments/{env}/applications/{app}/history",
+            "An application's history in one environment",
+            HISTORY_QUERY,
+            None,
+            200,
+        ),
+        op(
+            "get",
+            "/api/commit-deployments/{commit}",
+            "Where the release of a source commit (or a newer one) is deployed",
+            &[],
+            None,
+            200,
+        ),
+        op(
+            "get",
+            "/api/webhooks/deliveries",
+            "Webhook subscribers and their newest deliveries",
+            &[("limit", "deliveries to show, 1-1000 (default 100)")],
             None,
             200,
         ),
