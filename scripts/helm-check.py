@@ -119,6 +119,25 @@ objs = render({"auth": {"insecureNoAuth": True}})
 e = env_of(objs[("Deployment", "rel-railyard")]["spec"]["template"]["spec"]["containers"][0])
 check("RAILYARD_AUTH_TOKENS" not in e and e["RAILYARD_INSECURE_NO_AUTH"] == "true", "insecureNoAuth")
 
+# OIDC: the issuer, the audiences and the policy (in a ConfigMap, mounted as --rbac-policy)
+policy = "p, role:developer, CreateLock, pre:*, *, allow\ng, devs, role:developer\n"
+objs = render({"auth": {"oidc": {"issuer": "https://dex.example.com", "audience": ["railyard", "cli"]}, "rbacPolicy": policy}})
+spec = objs[("Deployment", "rel-railyard")]["spec"]["template"]["spec"]
+e = env_of(spec["containers"][0])
+check(e["RAILYARD_OIDC_ISSUER"] == "https://dex.example.com" and e["RAILYARD_OIDC_AUDIENCE"] == "railyard,cli", "oidc values")
+check(e["RAILYARD_RBAC_POLICY"] == "/config/rbac/policy.csv", "rbac policy path")
+check(objs[("ConfigMap", "rel-railyard-rbac")]["data"]["policy.csv"].strip() == policy.strip(), "policy in the ConfigMap")
+check(any(v.get("configMap", {}).get("name") == "rel-railyard-rbac" for v in spec["volumes"]), "policy mounted")
+objs = render({"auth": {"oidc": {"issuer": "https://dex.example.com", "audience": ["railyard"]}, "existingRbacPolicyConfigMap": "mine"}})
+spec = objs[("Deployment", "rel-railyard")]["spec"]["template"]["spec"]
+check(("ConfigMap", "rel-railyard-rbac") not in objs, "no ConfigMap with an existing one")
+check(any(v.get("configMap", {}).get("name") == "mine" for v in spec["volumes"]), "the existing ConfigMap mounted")
+try:
+    render({"auth": {"oidc": {"issuer": "https://dex.example.com", "audience": ["railyard"]}}})
+    check(False, "an issuer without a policy must fail to render")
+except Exception as err:  # Helm's `fail`
+    check("rbacPolicy" in str(err), f"the render failure names rbacPolicy: {err}")
+
 if failures:
     print("helm-check FAILED:")
     for f in failures:
