@@ -121,34 +121,28 @@ impl Oidc {
         last.is_none_or(|t| t.elapsed() >= self.min_refresh)
     }
 
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, OidcError> {
+        let fail = |e: reqwest::Error| OidcError::Issuer(e.to_string());
+        self.client
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(fail)?
+            .json()
+            .await
+            .map_err(fail)
+    }
+
     /// Reads the discovery document and the JWKS it names.
     async fn refresh(&self) -> Result<(), OidcError> {
         *self.last_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let fail = |e: &dyn std::fmt::Display| OidcError::Issuer(e.to_string());
         let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        let discovery: Discovery = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| fail(&e))?
-            .json()
-            .await
-            .map_err(|e| fail(&e))?;
+        let discovery: Discovery = self.get_json(&url).await?;
         if discovery.issuer.trim_end_matches('/') != self.issuer {
-            return Err(fail(&format!("the discovery document names issuer {:?}", discovery.issuer)));
+            return Err(OidcError::Issuer(format!("the discovery document names issuer {:?}", discovery.issuer)));
         }
-        let set: JwkSet = self
-            .client
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| fail(&e))?
-            .json()
-            .await
-            .map_err(|e| fail(&e))?;
+        let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
             let alg = match &jwk.algorithm {
