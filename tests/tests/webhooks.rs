@@ -202,7 +202,8 @@ impl FilterOk for reqwest::Result<reqwest::blocking::Response> {
     }
 }
 
-fn lock_latency(s: &Server, n: usize) -> Duration {
+/// The p50 and the slowest of `n` lock writes.
+fn lock_latency(s: &Server, n: usize) -> (Duration, Duration) {
     let client = s.client();
     let mut times = Vec::new();
     for i in 0..n {
@@ -211,23 +212,26 @@ fn lock_latency(s: &Server, n: usize) -> Duration {
         assert_eq!(r.status(), 200);
         times.push(started.elapsed());
     }
-    percentile(&mut times, 50.0)
+    let slowest = times.iter().copied().max().unwrap_or_default();
+    (percentile(&mut times, 50.0), slowest)
 }
 
 #[test]
 fn a_subscriber_that_never_answers_slows_neither_writes_nor_other_subscribers() {
     let baseline = Server::start();
     baseline.create_env("dev", json!({"latest": true}), None);
-    let base = lock_latency(&baseline, 40);
+    let (base, _) = lock_latency(&baseline, 40);
     let hang = WebhookReceiver::start(SECRET, Mode::Hang);
     let healthy = WebhookReceiver::start(SECRET, Mode::Up);
     let dir = tempfile::tempdir().expect("dir");
     let file = hooks_file(dir.path(), &[(&hang.url, SECRET, "['*']"), (&healthy.url, SECRET, "['*']")]);
     let s = Server::start_in(dir, &["--webhooks", &file]);
     s.create_env("dev", json!({"latest": true}), None);
-    let with_hang = lock_latency(&s, 40);
+    let (with_hang, slowest) = lock_latency(&s, 40);
     eprintln!("lock p50: {base:?} without webhooks, {with_hang:?} with a subscriber that never answers");
-    assert!(with_hang < base * 3 + Duration::from_millis(10), "{with_hang:?} vs {base:?}");
+    // A write that waited for the hanging subscriber would take its 10 s delivery timeout; the figures, as ratios,
+    // come from the bench (docs/benchmarks.md), not from this test.
+    assert!(slowest < Duration::from_secs(5), "a write took {slowest:?} beside a subscriber that never answers");
     wait_until("the healthy subscriber's events", Duration::from_secs(20), || {
         healthy.hooks().iter().filter(|h| h.event == "lock").count() >= 40
     });

@@ -85,7 +85,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some(file) => webhooks::load(file)?,
         None => Vec::new(),
     };
-    open_or_init(&cfg)?;
+    let repo = open_or_init(&cfg)?;
+    // What is on the branch at start is on disk.
+    let durable = std::sync::Arc::new(std::sync::Mutex::new(railyard_export::target(
+        &repo,
+        &railyard_export::branch_ref(&cfg.branch),
+    )?));
+    drop(repo);
     railyard_export::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
     let metrics = metrics::ApiMetrics::new();
     let mut export_status = None;
@@ -108,8 +114,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let history = std::sync::Arc::new(history::History::new(&cfg.repo_dir, &cfg.branch));
     warm_history(history.clone());
-    let hooks = (!subscribers.is_empty())
-        .then(|| webhooks::Webhooks::start(subscribers, history.clone(), &cfg.branch, metrics.webhooks.clone()));
+    let hooks = (!subscribers.is_empty()).then(|| {
+        webhooks::Webhooks::start(subscribers, history.clone(), &cfg.branch, durable.clone(), metrics.webhooks.clone())
+    });
     let on_commit = Some(commit_bell(exporter_waker, hooks.clone()));
     let writer = Writer::start(WriterConfig {
         repo_dir: cfg.repo_dir.clone(),
@@ -117,6 +124,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         batch_max: cfg.batch_max as usize,
         queue_capacity: cfg.queue_capacity as usize,
         on_commit,
+        durable,
         metrics: metrics.writer.clone(),
     })?;
     let limits = serve::Limits {

@@ -219,7 +219,15 @@ fn cursor_ref(id: &str, stream: &str) -> String {
 
 impl Webhooks {
     /// Starts one delivery task per subscriber.
-    pub fn start(subs: Vec<Subscriber>, history: Arc<History>, branch: &str, metrics: Metrics) -> Arc<Self> {
+    /// Starts one delivery task per subscriber; `durable` is the newest commit the writer has made durable, the
+    /// last one whose events may be sent.
+    pub fn start(
+        subs: Vec<Subscriber>,
+        history: Arc<History>,
+        branch: &str,
+        durable: Arc<Mutex<Option<Oid>>>,
+        metrics: Metrics,
+    ) -> Arc<Self> {
         let hooks = Arc::new(Self {
             subs: subs
                 .into_iter()
@@ -240,7 +248,8 @@ impl Webhooks {
         let client = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
         for sub in &hooks.subs {
             tracing::info!(subscriber = %sub.s.id, url = %railyard_export::redact(&sub.s.url), events = ?sub.s.events, "webhook subscriber");
-            tokio::spawn(run(hooks.clone(), sub.clone(), history.clone(), branch.to_owned(), client.clone()));
+            let (durable, branch) = (durable.clone(), branch.to_owned());
+            tokio::spawn(run(hooks.clone(), sub.clone(), history.clone(), branch, durable, client.clone()));
         }
         hooks
     }
@@ -371,10 +380,18 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
-async fn run(hooks: Arc<Webhooks>, sub: Arc<Sub>, history: Arc<History>, branch: String, client: reqwest::Client) {
+async fn run(
+    hooks: Arc<Webhooks>,
+    sub: Arc<Sub>,
+    history: Arc<History>,
+    branch: String,
+    durable: Arc<Mutex<Option<Oid>>>,
+    client: reqwest::Client,
+) {
     loop {
         let (h, s, b) = (history.clone(), sub.clone(), branch.clone());
-        let step = tokio::task::spawn_blocking(move || next_step(&h, &s.s, &b)).await;
+        let up_to = *durable.lock().unwrap_or_else(|e| e.into_inner());
+        let step = tokio::task::spawn_blocking(move || next_step(&h, &s.s, &b, up_to)).await;
         match step {
             Ok(Ok(Some(step))) => {
                 set_pending(&hooks, &sub, step.pending);
@@ -513,10 +530,20 @@ fn count(index: &Index, sub: &Subscriber, from: isize, to: isize, exported: bool
 /// Commits a step walks over at most when none of them has an event for the subscriber.
 const SCAN: isize = 10_000;
 
-fn next_step(history: &History, sub: &Subscriber, branch: &str) -> Result<Option<Step>, crate::history::HistoryError> {
+/// The next events for `sub`, among the commits up to `durable` (None: none yet).
+fn next_step(
+    history: &History,
+    sub: &Subscriber,
+    branch: &str,
+    durable: Option<Oid>,
+) -> Result<Option<Step>, crate::history::HistoryError> {
     history
         .with_index(|index, repo| -> Result<Option<Step>, git2::Error> {
-            let head = index.len() as isize - 1;
+            // Only what the writer made durable: a commit on the branch but not yet synced is not announced.
+            let head = match durable {
+                Some(d) => resolve(index, repo, d)?.min(index.len() as isize - 1),
+                None => -1,
+            };
             let written = cursor_ref(&sub.id, "written");
             let w = ensure_cursor(repo, &written, index.tip())?;
             let wpos = resolve(index, repo, w)?;

@@ -47,6 +47,9 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     /// Woken after every commit (the exporter).
     pub on_commit: Option<Arc<Notify>>,
+    /// The newest commit known to be on disk with its branch ref: set after each batch's final sync, before
+    /// `on_commit` is woken, so that nothing announced afterwards (webhooks) can be lost by a machine crash.
+    pub durable: Arc<std::sync::Mutex<Option<Oid>>>,
     /// Batch sizes and commit latency.
     pub metrics: crate::metrics::WriterMetrics,
 }
@@ -105,6 +108,10 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
         let n = jobs.len();
         let (commit, results) = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs);
         if let Some(c) = commit {
+            // A failed final sync turned every answer into an error: the commit is not known to be durable.
+            if results.iter().any(Result::is_ok) {
+                *cfg.durable.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+            }
             tracing::info!(commit = %c, requests = n, ms = started.elapsed().as_millis() as u64, "committed batch");
             cfg.metrics.batch_size.observe(n as f64);
             cfg.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
