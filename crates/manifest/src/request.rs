@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::argocd::ArgoCd;
 use crate::model::{EnvironmentConfig, Identity, Tier, Upstream};
 use crate::names::{AppName, EnvName, GroupName, LockId, TagName, TeamName, Version};
 
@@ -52,6 +53,14 @@ pub struct CreateEnvironment {
     pub tier: Option<Tier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_url: Option<String>,
+    /// Argo CD settings (checked with [`crate::argocd::ArgoCd::parse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<ArgoCd>,
+}
+
+/// Reads a field that may be absent (None), null (Some(None)) or set (Some(Some)).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Changes to an environment's settings; `None` leaves a setting as it is.
@@ -68,6 +77,16 @@ pub struct UpdateEnvironment {
     pub environment_group: Option<GroupName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected: Option<bool>,
+    /// New Argo CD settings; `Some(None)` removes them (and the environment's Argo CD file).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub argocd: Option<Option<ArgoCd>>,
+}
+
+/// Records where Argo CD reads the repo (`--argocd-repo-url` and `--branch`); the API sends it at start, and it
+/// changes the repo only when they changed, rewriting every environment's Argo CD file then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetArgoCdSource {
+    pub source: crate::argocd::Source,
 }
 
 /// Sets an environment's state to `stopped` (GitLab's stop; `force` is accepted for its clients and changes nothing,
@@ -267,6 +286,7 @@ pub enum Request {
     DeleteLock(DeleteLock),
     UpdateApplication(UpdateApplication),
     ReleaseTrain(ReleaseTrain),
+    SetArgoCdSource(SetArgoCdSource),
 }
 
 /// A request with who asked and when: what the trailer records, so that a write can be replayed as it was.
@@ -340,6 +360,9 @@ impl Request {
                 }
                 s
             }
+            Request::SetArgoCdSource(r) => {
+                format!("argocd: read {} at {}", r.source.repo_url, r.source.target_revision)
+            }
         }
     }
 
@@ -378,6 +401,7 @@ pub enum Outcome {
     Lock(LockChanged),
     Application(ApplicationUpdated),
     Train(TrainResult),
+    ArgoCdSource(ArgoCdSourceSet),
 }
 
 impl Outcome {
@@ -581,6 +605,14 @@ pub struct LockChanged {
     pub lock_id: LockId,
     pub environments: Vec<EnvName>,
     /// False when every environment already was as asked.
+    pub changed: bool,
+}
+
+/// What recording the Argo CD source did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArgoCdSourceSet {
+    pub source: crate::argocd::Source,
+    /// False when the repo already recorded this source.
     pub changed: bool,
 }
 
