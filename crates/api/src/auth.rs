@@ -284,6 +284,8 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
                 .collect()
         }
         Request::PutFlow(r) => vec![flow_need(&r.flow)],
+        // Sent by the server itself at start (from its flags), never by a caller.
+        Request::SetArgoCdSource(_) => vec![Need::new(Action::Admin, Every, Every, "admin".into())],
         Request::RunFlow(r) => {
             let mut needs = vec![flow_need(&r.flow)];
             for step in &r.steps {

@@ -2,6 +2,7 @@
 //! writer or a read, and map the result.
 
 mod applications;
+mod argocd;
 mod candidates;
 mod compat;
 mod deploy;
@@ -183,6 +184,7 @@ pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<A
         .route("/environments/review_apps", delete(environments::delete_review_apps))
         .route("/environments/{env}", get(environments::get).put(environments::update).delete(environments::delete))
         .route("/environments/{env}/stop", post(environments::stop))
+        .route("/environments/{env}/argocd", get(argocd::get))
         .route("/environments/{env}/applications/{app}/deploy", put(deploy::deploy))
         .route("/environments/{env}/locks", get(locks::list_env))
         .route("/environments/{env}/locks/{lock}", get(locks::get_env).put(locks::put_env).delete(locks::delete_env))
