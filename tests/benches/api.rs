@@ -30,20 +30,7 @@ fn ms(d: Duration) -> f64 {
 
 /// A server on a generated repo whose remote already has everything (so the exporter is idle while we measure).
 fn server_on(spec: &RepoSpec, extra: &[&str]) -> (Server, Duration) {
-    let dir = tempfile::tempdir().expect("dir");
-    let started = Instant::now();
-    let head = repogen::generate(&dir.path().join("repo.git"), spec);
-    let generated = started.elapsed();
-    let ok = Command::new("git")
-        .args(["clone", "--bare", "--quiet"])
-        .arg(dir.path().join("repo.git"))
-        .arg(dir.path().join("remote.git"))
-        .status()
-        .expect("git clone");
-    assert!(ok.success());
-    let repo = git2::Repository::open_bare(dir.path().join("repo.git")).expect("repo");
-    repo.reference("refs/railyard/exported/main", head, true, "bench").expect("exported");
-    (Server::start_in(dir, extra), generated)
+    railyard_tests::start_generated(spec, extra)
 }
 
 fn timed(f: impl FnOnce() -> railyard_tests::Reply, expect: u16) -> Duration {
@@ -119,7 +106,7 @@ fn latency() {
     let samples = var("RAILYARD_BENCH_SAMPLES", 200);
     let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
     // Every app has releases 1 and 2; 100 apps × 3 envs.
-    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0 };
+    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0, argocd: false };
     println!("\n## latency: single requests over HTTP, {samples} of each kind, one at a time");
     let mut history = Vec::new();
     for commits in [201, 1_000, 10_000, max_commits] {
@@ -136,7 +123,7 @@ fn latency() {
 }
 
 fn load_run(label: &str, extra: &[&str], writers: usize, per_writer: usize) -> f64 {
-    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2 };
+    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2, argocd: false };
     let (s, _) = server_on(&spec, extra);
     let mut report = load::uploads(&s, writers, per_writer, &["env-0", "env-1"]);
     let exported = Instant::now();
@@ -176,7 +163,7 @@ fn load() {
 
 fn train() {
     let apps = 1000;
-    let spec = RepoSpec { apps, envs: 2, releases: apps, hot_releases: 0, commits: apps + 1 };
+    let spec = RepoSpec { apps, envs: 2, releases: apps, hot_releases: 0, commits: apps + 1, argocd: false };
     let (s, _) = server_on(&spec, &[]);
     let before = peak_rss_kib(s.pid()).unwrap_or(0);
     let mut times = Vec::new();
@@ -214,6 +201,39 @@ fn train() {
     println!("  API peak RSS: {} MiB before, {} MiB after the trains", before / 1024, after / 1024);
 }
 
+/// Deploys of an application already in an environment with Argo CD settings, in an environment of 10 and of 1,000
+/// applications: neither reads nor rewrites the environment's Argo CD file, so the two should take the same time.
+/// A train first moves every app into `env-1` (the environment with settings), the one write that lists them all.
+fn argocd() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    println!("\n## argocd: deploy of an app already in an environment with Argo CD settings, {samples} deploys");
+    let mut rows = Vec::new();
+    for apps in [10, 1_000] {
+        // Releases 1 and 2 of every app; env-0 (upstream latest) runs release 2 of each, the train moves them to env-1.
+        let spec = RepoSpec { apps, envs: 2, releases: 2 * apps, hot_releases: 0, commits: 0, argocd: true };
+        let (s, _) = server_on(&spec, &[&format!("--argocd-repo-url={}", repogen::ARGOCD_REPO_URL)]);
+        s.put_json("/api/environments/env-1/releasetrain", &json!({})).assert_status(200);
+        s.wait_exported();
+        let file = s.remote_file("argocd/v1alpha1/env-1.yaml").expect("env-1's Argo CD file");
+        assert_eq!(file.matches("kind: Application\n").count(), apps);
+        let mut times = Vec::new();
+        for i in 0..samples {
+            let version = ((i / apps) % 2) as u64 + 1;
+            times.push(timed(|| s.deploy("env-1", &repogen::app(i % apps), version, "fail"), 200));
+        }
+        s.wait_exported();
+        assert_eq!(s.remote_file("argocd/v1alpha1/env-1.yaml").as_deref(), Some(file.as_str()), "file untouched");
+        let (p50, p99) = (percentile(&mut times, 50.0), percentile(&mut times, 99.0));
+        println!("  {apps} apps: deploy p50 {:.2} ms, p99 {:.2} ms", ms(p50), ms(p99));
+        rows.push((apps, p50, p99));
+    }
+    println!("\n| apps in the environment | deploy p50 / p99 (ms) | p50 vs 10 apps |");
+    println!("|---|---|---|");
+    for (apps, p50, p99) in &rows {
+        println!("| {apps} | {:.2} / {:.2} | {:.2} |", ms(*p50), ms(*p99), ms(*p50) / ms(rows[0].1));
+    }
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -226,5 +246,8 @@ fn main() {
     }
     if run("train") {
         train();
+    }
+    if run("argocd") {
+        argocd();
     }
 }
