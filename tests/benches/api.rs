@@ -13,7 +13,6 @@
 //! `RAILYARD_BENCH_UPLOADS` (uploads per writer, 4), `RAILYARD_BENCH_MAX_COMMITS` (100000).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use railyard_tests::repogen::{self, RepoSpec};

@@ -76,7 +76,7 @@ pub fn generate(repo_dir: &Path, spec: &RepoSpec) -> Oid {
         .collect();
     if spec.argocd {
         let source = json!({"repoURL": ARGOCD_REPO_URL, "targetRevision": "main"});
-        envs.insert(0, json!({"kind": "set-argo-cd-source", "source": source}));
+        envs.push(json!({"kind": "set-argo-cd-source", "source": source}));
     }
     step(&mut head, envs);
     commits += 1;

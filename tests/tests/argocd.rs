@@ -306,7 +306,7 @@ fn the_file_changes_with_first_deploys_settings_and_deletion_and_not_with_redepl
     assert!(paths.contains(&"environments/staging/applications/web/version".to_owned()), "{paths:?}");
     assert!(!paths.iter().any(|p| p.starts_with("argocd/")), "a redeploy leaves the file alone: {paths:?}");
     // a settings write that changes nothing for Argo CD changes no byte
-    let same = s.put_json("/api/environments/staging", &json!({"argocd": settings, "tier": "staging"}));
+    let same = s.put_json("/api/environments/staging", &json!({"argocd": settings, "tier": "testing"}));
     same.assert_status(200);
     s.wait_exported();
     assert!(!changed_paths(&s.remote_dir, &same.commit().expect("commit")).contains(&file));

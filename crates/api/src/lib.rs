@@ -81,7 +81,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         on_commit,
         metrics: metrics.writer.clone(),
     })?;
-    record_argocd_source(&writer, &cfg).await?;
+    let argocd_source = argocd_source(&cfg);
+    record_argocd_source(&writer, &argocd_source).await?;
     let limits = serve::Limits {
         header_read_timeout: std::time::Duration::from_secs(cfg.header_read_timeout_seconds.into()),
         idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_seconds.into()),
@@ -112,6 +113,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         project: cfg.project.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
         external_url,
+        argocd_source,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, tokens);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
@@ -119,11 +121,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records where Argo CD reads the repo (`--argocd-repo-url`, else `--git-url` without credentials, and `--branch`);
-/// a commit only when that changed, which regenerates every environment's Argo CD file.
-async fn record_argocd_source(writer: &Writer, cfg: &Config) -> anyhow::Result<()> {
+/// Where Argo CD reads the repo: `--argocd-repo-url`, else `--git-url` without credentials, and `--branch`.
+fn argocd_source(cfg: &Config) -> railyard_manifest::argocd::Source {
     let repo_url = cfg.argocd_repo_url.clone().unwrap_or_else(|| without_credentials(&cfg.git_url));
-    let source = railyard_manifest::argocd::Source { repo_url, target_revision: cfg.branch.clone() };
+    railyard_manifest::argocd::Source { repo_url, target_revision: cfg.branch.clone() }
+}
+
+/// Records the Argo CD source in a repo that uses Argo CD: a commit only when it changed, which regenerates every
+/// environment's Argo CD file.
+async fn record_argocd_source(writer: &Writer, source: &railyard_manifest::argocd::Source) -> anyhow::Result<()> {
+    let source = source.clone();
     let request = railyard_manifest::Request::SetArgoCdSource(railyard_manifest::request::SetArgoCdSource { source });
     let envelope = railyard_manifest::Envelope { author: Default::default(), at: routes::now(), request };
     writer

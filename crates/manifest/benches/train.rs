@@ -35,6 +35,7 @@ fn build_repo(repo: &Repository, apps: usize) -> Oid {
             tier: None,
             external_url: None,
             argocd: None,
+            argocd_source: None,
         };
         railyard_manifest::apply(&mut stage, &mut envelope(Request::CreateEnvironment(r))).expect("create env");
     }

@@ -56,6 +56,9 @@ pub struct CreateEnvironment {
     /// Argo CD settings (checked with [`crate::argocd::ArgoCd::parse`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd: Option<ArgoCd>,
+    /// Where Argo CD reads the repo, sent with settings (the server's flags): recorded if the repo has none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_source: Option<crate::argocd::Source>,
 }
 
 /// Reads a field that may be absent (None), null (Some(None)) or set (Some(Some)).
@@ -80,10 +83,14 @@ pub struct UpdateEnvironment {
     /// New Argo CD settings; `Some(None)` removes them (and the environment's Argo CD file).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub argocd: Option<Option<ArgoCd>>,
+    /// As in [`CreateEnvironment::argocd_source`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_source: Option<crate::argocd::Source>,
 }
 
-/// Records where Argo CD reads the repo (`--argocd-repo-url` and `--branch`); the API sends it at start, and it
-/// changes the repo only when they changed, rewriting every environment's Argo CD file then.
+/// Records where Argo CD reads the repo (`--argocd-repo-url` and `--branch`); the API sends it at start. It changes
+/// the repo only in one that uses Argo CD and recorded another source (or none), rewriting every environment's Argo
+/// CD file then; a repo without Argo CD settings gets no commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetArgoCdSource {
     pub source: crate::argocd::Source,

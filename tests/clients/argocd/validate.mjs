@@ -31,4 +31,4 @@ for (const file of process.argv.slice(2)) {
   }
 }
 console.log(JSON.stringify({ objects, errors }));
-process.exit(errors.length ? 1 : 0);
+process.exitCode = errors.length ? 1 : 0; // not process.exit(): it would cut a piped stdout short

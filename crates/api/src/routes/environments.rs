@@ -53,6 +53,7 @@ pub async fn create(State(st): State<AppState>, JsonBody(b): JsonBody<CreateBody
         environment_group,
         tier: b.tier,
         external_url: b.external_url,
+        argocd_source: b.argocd.as_ref().filter(|v| !v.is_null()).map(|_| st.argocd_source.clone()),
         argocd: argocd_settings(b.argocd.as_ref())?,
     };
     let applied = st.write(Request::CreateEnvironment(request)).await?;
@@ -245,6 +246,7 @@ pub async fn update(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody
         upstream: b.upstream,
         environment_group,
         protected: b.protected,
+        argocd_source: b.argocd.as_ref().filter(|v| !v.is_null()).map(|_| st.argocd_source.clone()),
         argocd: b.argocd.as_ref().map(|v| argocd_settings(Some(v))).transpose()?,
     };
     let (status, Json(mut body)) = written(StatusCode::OK, st.write(Request::UpdateEnvironment(request)).await?);
@@ -378,6 +380,7 @@ pub async fn kuberpult_create(
         environment_group,
         tier: None,
         external_url: None,
+        argocd_source: config.get("argocd").filter(|v| !v.is_null()).map(|_| st.argocd_source.clone()),
         argocd: argocd_settings(config.get("argocd"))?,
     };
     Ok(written(StatusCode::CREATED, st.write(Request::CreateEnvironment(request)).await?))

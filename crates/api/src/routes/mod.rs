@@ -48,6 +48,9 @@ pub struct AppState {
     /// The start of the absolute URLs the API answers with (GitLab's `Link` and `web_url`), without a trailing
     /// `/`: `--external-url`, else the listen address, else empty (relative links). Never a request's `Host`.
     pub external_url: String,
+    /// `--argocd-repo-url` (or `--git-url`) and `--branch`: sent with Argo CD settings, so the first ones recorded
+    /// in a repo come with the source the generated objects name.
+    pub argocd_source: railyard_manifest::argocd::Source,
 }
 
 impl AppState {

@@ -81,21 +81,27 @@ fn regenerate(stage: &mut Stage<'_>, env: &EnvName) -> Result<bool> {
     Ok(true)
 }
 
-/// Records the source; when it changed, every environment with Argo CD settings is regenerated.
+/// Records the source in a repo that uses Argo CD (one with settings or a recorded source); when it changed, every
+/// environment with Argo CD settings is regenerated.
 pub(super) fn set_source(stage: &mut Stage<'_>, r: &SetArgoCdSource) -> Result<ArgoCdSourceSet> {
-    if r.source.repo_url.trim().is_empty() || r.source.target_revision.trim().is_empty() {
+    let envs = argocd_envs(stage, None)?;
+    let changed = if envs.is_empty() && source(stage)?.is_none() { false } else { record(stage, &r.source)? };
+    Ok(ArgoCdSourceSet { source: r.source.clone(), changed })
+}
+
+/// Writes `source` unless the repo already has it; when it changed, marks every environment with settings.
+pub(super) fn record(stage: &mut Stage<'_>, source: &Source) -> Result<bool> {
+    if source.repo_url.trim().is_empty() || source.target_revision.trim().is_empty() {
         return Err(Error::invalid("source", "the Argo CD source needs a repo URL and a branch"));
     }
-    let json = serde_json::to_vec_pretty(&r.source).map_err(|e| Error::invalid("source", e.to_string()))?;
+    let json = serde_json::to_vec_pretty(source).map_err(|e| Error::invalid("source", e.to_string()))?;
     let changed = stage.write_if_changed(layout::ARGOCD_SOURCE, &json)?;
     if changed {
-        for (env, cfg) in state::environments(stage)? {
-            if cfg.argocd.is_some() {
-                mark_dirty(stage, &env);
-            }
+        for (_, env) in argocd_envs(stage, None)? {
+            mark_dirty(stage, &env);
         }
     }
-    Ok(ArgoCdSourceSet { source: r.source.clone(), changed })
+    Ok(changed)
 }
 
 /// The environments with Argo CD settings, with the stems of their object names.
@@ -194,9 +200,16 @@ mod tests {
             .unwrap()
     }
 
-    fn set_source(s: &mut Stage<'_>, url: &str) {
+    fn source() -> Source {
+        Source { repo_url: "https://git.example/manifests.git".into(), target_revision: "main".into() }
+    }
+
+    fn set_source(s: &mut Stage<'_>, url: &str) -> bool {
         let source = Source { repo_url: url.into(), target_revision: "main".into() };
-        run(s, Request::SetArgoCdSource(SetArgoCdSource { source })).unwrap();
+        match run(s, Request::SetArgoCdSource(SetArgoCdSource { source })).unwrap() {
+            crate::Outcome::ArgoCdSource(set) => set.changed,
+            other => panic!("{other:?}"),
+        }
     }
 
     fn create(s: &mut Stage<'_>, name: &str, upstream: Upstream, argocd: Option<ArgoCd>) -> Result<()> {
@@ -206,6 +219,7 @@ mod tests {
             environment_group: None,
             tier: None,
             external_url: None,
+            argocd_source: argocd.is_some().then(source),
             argocd,
         };
         run(s, Request::CreateEnvironment(r)).map(|_| ())
@@ -227,7 +241,8 @@ mod tests {
     }
 
     fn setup(s: &mut Stage<'_>) {
-        set_source(s, "https://git.example/manifests.git");
+        assert!(!set_source(s, "https://git.example/manifests.git"), "a repo without settings records nothing");
+        assert!(!s.exists(layout::ARGOCD_SOURCE).unwrap());
         create(s, "dev", latest(), None).unwrap();
         create(s, "staging", from_env("dev"), Some(argo())).unwrap();
         finish(s).unwrap();
@@ -302,7 +317,8 @@ mod tests {
         deploy(&mut s, "staging", "web", 1);
         finish(&mut s).unwrap();
         let text = |s: &Stage<'_>| s.read_text(FILE).unwrap().unwrap();
-        set_source(&mut s, "https://git.example/other.git");
+        assert!(set_source(&mut s, "https://git.example/other.git"));
+        assert!(!set_source(&mut s, "https://git.example/other.git"));
         finish(&mut s).unwrap();
         assert!(text(&s).contains("https://git.example/other.git"));
         let team = UpdateApplication {
@@ -321,6 +337,7 @@ mod tests {
             environment_group: None,
             protected: None,
             argocd: Some(argocd),
+            argocd_source: None,
         };
         let mut cfg = argo();
         cfg.sync_options = vec!["CreateNamespace=true".into()];

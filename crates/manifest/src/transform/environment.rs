@@ -46,6 +46,7 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment
     if let Some(cfg) = &r.argocd {
         argocd::check_env(stage, name, cfg)?;
         argocd::mark_dirty(stage, name);
+        record_source(stage, r.argocd_source.as_ref())?;
     }
     let config = EnvironmentConfig {
         upstream: r.upstream.clone(),
@@ -60,6 +61,14 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment
     };
     store(stage, name, &config)?;
     Ok(EnvironmentCreated { name: name.clone(), config })
+}
+
+/// The first settings in a repo bring the source the objects name, unless the repo has one.
+fn record_source(stage: &mut Stage<'_>, source: Option<&crate::argocd::Source>) -> Result<()> {
+    if let (Some(source), None) = (source, argocd::source(stage)?) {
+        argocd::record(stage, source)?;
+    }
+    Ok(())
 }
 
 fn check_upstream(stage: &Stage<'_>, name: &EnvName, upstream: &Upstream) -> Result<()> {
@@ -97,6 +106,7 @@ pub(super) fn update(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &UpdateEnvironment
     if let Some(new) = &r.argocd {
         if let Some(cfg) = new {
             argocd::check_env(stage, name, cfg)?;
+            record_source(stage, r.argocd_source.as_ref())?;
         }
         config.argocd = new.clone();
         argocd::mark_dirty(stage, name);
@@ -238,6 +248,7 @@ mod tests {
                 tier: None,
                 external_url: None,
                 argocd: None,
+                argocd_source: None,
             }),
         );
         assert!(matches!(dup, Err(Error::Conflict { code: "environment_exists", .. })));
@@ -250,6 +261,7 @@ mod tests {
                 tier: None,
                 external_url: None,
                 argocd: None,
+                argocd_source: None,
             }),
         );
         assert!(matches!(bad_up, Err(Error::NotFound { .. })));
@@ -262,6 +274,7 @@ mod tests {
                 tier: None,
                 external_url: None,
                 argocd: None,
+                argocd_source: None,
             }),
         );
         assert!(matches!(in_env, Err(Error::Conflict { .. })));
@@ -286,6 +299,7 @@ mod tests {
             environment_group: None,
             protected: Some(true),
             argocd: None,
+            argocd_source: None,
         };
         run(&mut s, Request::UpdateEnvironment(protect)).unwrap();
         // a deploy into dev after the cut-off keeps dev alive

@@ -109,6 +109,7 @@ pub(crate) mod test_support {
                 tier: None,
                 external_url: None,
                 argocd: None,
+                argocd_source: None,
             }),
         )
         .unwrap();
