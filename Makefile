@@ -42,10 +42,11 @@ fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
 ## Lints and renders the Helm chart with Helm's own engine (PyPI helm-python-sdk; no helm binary) and validates the
-## rendered objects against the Kubernetes schemas (scripts/helm-check.py).
+## rendered objects against the Kubernetes schemas, the root Argo CD Application against Argo CD's (scripts/helm-check.py).
 helm-check:
 	python3 -m venv .venv-tools
 	.venv-tools/bin/pip install --quiet helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3
+	[ -d tests/clients/argocd/node_modules ] || (cd tests/clients/argocd && npm ci --silent --no-audit --no-fund)
 	.venv-tools/bin/python scripts/helm-check.py
 
 ## Schema-driven API fuzzing with schemathesis against /api/openapi.json on 127.0.0.1 (bounded; 0 server errors).

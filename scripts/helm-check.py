@@ -5,7 +5,11 @@ default and non-default values, validates every rendered object against the Kube
 
 Usage: scripts/helm-check.py   (run by `make helm-check`, which .ci/run calls)
 """
+import json
+import os
+import subprocess
 import sys
+import tempfile
 
 import helm_python
 import kubernetes_validate
@@ -14,6 +18,7 @@ import yaml
 CHART = "charts/railyard"
 K8S = "1.30.0"
 failures = []
+argocd_objects = []
 
 
 def check(ok, what):
@@ -31,6 +36,9 @@ def render(values):
             if doc:
                 docs.append(doc)
     for d in docs:
+        if d.get("apiVersion", "").startswith("argoproj.io/"):
+            argocd_objects.append(d)  # a CRD kind: checked against Argo CD's schemas below
+            continue
         try:
             kubernetes_validate.validate(d, K8S, strict=True)
         except Exception as e:  # noqa: BLE001 - report every schema error
@@ -75,6 +83,8 @@ secret = objs[("Secret", "rel-railyard")]
 check("admin-token" in secret["stringData"] and "token_sha256" in secret["stringData"]["tokens.yaml"], "generated admin token")
 check(("PersistentVolumeClaim", "rel-railyard") in objs, "PVC")
 check(("Ingress", "rel-railyard") not in objs, "no ingress by default")
+check(not any(k == "Application" for k, _ in objs), "no root Application by default")
+check("RAILYARD_ARGOCD_REPO_URL" not in e, "Argo CD reads git.url by default")
 
 # non-default: embedded export, given tokens and git credentials, ingress, no persistence, flags changed
 objs = render({
@@ -88,6 +98,7 @@ objs = render({
     "ingress": {"enabled": True, "className": "nginx", "hosts": [{"host": "ry.example.com", "paths": ["/"]}]},
     "persistence": {"enabled": False},
     "webhooks": {"subscribers": [{"url": "https://hooks.example.com/r", "secret": "0123456789abcdef", "events": ["*"]}]},
+    "argocd": {"repoUrl": "https://git.example.com/m.git", "rootApplication": {"enabled": True}},
 })
 dep = objs[("Deployment", "rel-railyard")]
 spec = dep["spec"]["template"]["spec"]
@@ -113,6 +124,36 @@ check("0123456789abcdef" in objs[("Secret", "rel-railyard")]["stringData"]["webh
 check("0123456789abcdef" not in str(dep), "the webhook secret is not in the pod spec")
 check(("PersistentVolumeClaim", "rel-railyard") not in objs, "no PVC")
 check({"name": "data", "emptyDir": {}} in spec["volumes"], "emptyDir without persistence")
+check(e["RAILYARD_ARGOCD_REPO_URL"] == "https://git.example.com/m.git", "argocd.repoUrl")
+root = objs.get(("Application", "rel-railyard-environments"))
+check(root is not None, "argocd.rootApplication.enabled renders the root Application")
+if root:
+    check(root["metadata"]["namespace"] == "argocd" and root["spec"]["project"] == "default", "root: namespace, project")
+    check(root["spec"]["source"] == {"repoURL": "https://git.example.com/m.git", "targetRevision": "prod",
+                                     "path": "argocd/v1alpha1", "directory": {"recurse": True}}, f"root source {root['spec']['source']}")
+    check(root["spec"]["destination"] == {"server": "https://kubernetes.default.svc", "namespace": "argocd"}, "root destination")
+    check(root["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True}}, "root syncPolicy")
+    check("finalizers" not in root["metadata"], "root: no cascading finalizer")
+
+# the root Application with git.url as its source and no automated sync
+objs = render({"argocd": {"rootApplication": {"enabled": True, "name": "envs", "automated": False}}})
+root = objs.get(("Application", "envs"), {})
+check(root.get("spec", {}).get("source", {}).get("repoURL") == "https://git.example.com/platform/manifests.git", "root: git.url")
+check("syncPolicy" not in root.get("spec", {}), "root: manual sync")
+
+# Argo CD's own schemas (tests/clients/argocd, installed by `npm ci` there; .ci/run does it before helm-check)
+validator = "tests/clients/argocd/validate.mjs"
+if os.path.isdir("tests/clients/argocd/node_modules"):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "root.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump_all(argocd_objects, f)
+        run = subprocess.run(["node", validator, path], capture_output=True, text=True)
+        out = json.loads(run.stdout or "{}")
+        check(run.returncode == 0 and len(out.get("objects", [])) == len(argocd_objects),
+              f"Argo CD schema check: {run.stdout} {run.stderr}")
+else:
+    failures.append("tests/clients/argocd is not installed: run `npm ci` there (the Argo CD schema check)")
 
 # insecure: no tokens at all
 objs = render({"auth": {"insecureNoAuth": True}})
@@ -143,4 +184,4 @@ if failures:
     for f in failures:
         print("  -", f)
     sys.exit(1)
-print("helm-check: lint clean; default, non-default and insecure renders valid and as promised")
+print("helm-check: lint clean; default, non-default and insecure renders valid and as promised; root Application valid for Argo CD")

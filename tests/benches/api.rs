@@ -18,7 +18,6 @@
 //! `RAILYARD_BENCH_UPLOADS` (uploads per writer, 4), `RAILYARD_BENCH_MAX_COMMITS` (100000).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use railyard_tests::repogen::{self, RepoSpec};
@@ -35,20 +34,7 @@ fn ms(d: Duration) -> f64 {
 
 /// A server on a generated repo whose remote already has everything (so the exporter is idle while we measure).
 fn server_on(spec: &RepoSpec, extra: &[&str]) -> (Server, Duration) {
-    let dir = tempfile::tempdir().expect("dir");
-    let started = Instant::now();
-    let head = repogen::generate(&dir.path().join("repo.git"), spec);
-    let generated = started.elapsed();
-    let ok = Command::new("git")
-        .args(["clone", "--bare", "--quiet"])
-        .arg(dir.path().join("repo.git"))
-        .arg(dir.path().join("remote.git"))
-        .status()
-        .expect("git clone");
-    assert!(ok.success());
-    let repo = git2::Repository::open_bare(dir.path().join("repo.git")).expect("repo");
-    repo.reference("refs/railyard/exported/main", head, true, "bench").expect("exported");
-    (Server::start_in(dir, extra), generated)
+    railyard_tests::start_generated(spec, extra)
 }
 
 fn timed(f: impl FnOnce() -> railyard_tests::Reply, expect: u16) -> Duration {
@@ -124,7 +110,7 @@ fn latency() {
     let samples = var("RAILYARD_BENCH_SAMPLES", 200);
     let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
     // Every app has releases 1 and 2; 100 apps × 3 envs.
-    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0 };
+    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0, argocd: false };
     println!("\n## latency: single requests over HTTP, {samples} of each kind, one at a time");
     let mut history = Vec::new();
     for commits in [201, 1_000, 10_000, max_commits] {
@@ -141,7 +127,7 @@ fn latency() {
 }
 
 fn load_run(label: &str, extra: &[&str], writers: usize, per_writer: usize) -> f64 {
-    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2 };
+    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2, argocd: false };
     let (s, _) = server_on(&spec, extra);
     let mut report = load::uploads(&s, writers, per_writer, &["env-0", "env-1"]);
     let exported = Instant::now();
@@ -181,7 +167,7 @@ fn load() {
 
 fn train() {
     let apps = 1000;
-    let spec = RepoSpec { apps, envs: 2, releases: apps, hot_releases: 0, commits: apps + 1 };
+    let spec = RepoSpec { apps, envs: 2, releases: apps, hot_releases: 0, commits: apps + 1, argocd: false };
     let (s, _) = server_on(&spec, &[]);
     let before = peak_rss_kib(s.pid()).unwrap_or(0);
     let mut times = Vec::new();
@@ -236,7 +222,7 @@ fn get_times(s: &Server, path: &str, samples: usize) -> (Duration, Duration) {
 fn history() {
     let samples = var("RAILYARD_BENCH_SAMPLES", 200) * 5;
     let max_commits = var("RAILYARD_BENCH_MAX_COMMITS", 100_000);
-    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0 };
+    let base = RepoSpec { apps: 100, envs: 3, releases: 200, hot_releases: 0, commits: 0, argocd: false };
     println!("\n## history: newest 20 entries of one app in one environment, {samples} requests");
     println!("\n| repo | index built at start | p50 (ms) | p99 (ms) | p99 vs 1,000 commits |");
     println!("|---|---|---|---|---|");
@@ -261,7 +247,7 @@ fn history() {
 
 fn webhooks() {
     let samples = var("RAILYARD_BENCH_SAMPLES", 200);
-    let spec = RepoSpec { apps: 10, envs: 3, releases: 20, hot_releases: 0, commits: 1_000 };
+    let spec = RepoSpec { apps: 10, envs: 3, releases: 20, hot_releases: 0, commits: 1_000, argocd: false };
     println!("\n## webhooks: {samples} lock writes, one at a time");
     println!("\n| subscribers | lock p50 (ms) | lock p99 (ms) |");
     println!("|---|---|---|");
@@ -300,6 +286,44 @@ fn webhooks() {
     println!("\nthe answering subscriber received {delivered} signed events meanwhile");
 }
 
+/// Deploys of an application already in an environment with Argo CD settings, in an environment of 10 and of 1,000
+/// applications: neither reads nor rewrites the environment's Argo CD file, so the two should take the same time.
+/// A train first moves every app into `env-1` (the environment with settings), the one write that lists them all.
+/// The same environments without Argo CD settings are the baseline: what a deploy costs in git alone.
+fn argocd() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    println!("\n## argocd: deploy of an app already in an environment with Argo CD settings, {samples} deploys");
+    let mut rows = Vec::new();
+    for (apps, argocd) in [(10, true), (1_000, true), (10, false), (1_000, false)] {
+        // Releases 1 and 2 of every app; env-0 (upstream latest) runs release 2 of each, the train moves them to env-1.
+        let spec = RepoSpec { apps, envs: 2, releases: 2 * apps, hot_releases: 0, commits: 0, argocd };
+        let (s, _) = server_on(&spec, &[&format!("--argocd-repo-url={}", repogen::ARGOCD_REPO_URL)]);
+        s.put_json("/api/environments/env-1/releasetrain", &json!({})).assert_status(200);
+        s.wait_exported();
+        let file = s.remote_file("argocd/v1alpha1/env-1.yaml");
+        let listed = file.as_deref().map_or(0, |f| f.matches("kind: Application\n").count());
+        assert_eq!(listed, if argocd { apps } else { 0 });
+        let mut times = Vec::new();
+        for i in 0..samples {
+            let version = ((i / apps) % 2) as u64 + 1;
+            times.push(timed(|| s.deploy("env-1", &repogen::app(i % apps), version, "fail"), 200));
+        }
+        s.wait_exported();
+        assert_eq!(s.remote_file("argocd/v1alpha1/env-1.yaml"), file, "file untouched");
+        let (p50, p99) = (percentile(&mut times, 50.0), percentile(&mut times, 99.0));
+        println!("  {apps} apps, Argo CD settings {argocd}: deploy p50 {:.2} ms, p99 {:.2} ms", ms(p50), ms(p99));
+        rows.push((apps, argocd, p50, p99));
+    }
+    println!(
+        "\n| apps in the environment | Argo CD settings | deploy p50 / p99 (ms) | p50 vs 10 apps (same settings) |"
+    );
+    println!("|---|---|---|---|");
+    for (apps, argocd, p50, p99) in &rows {
+        let base = rows.iter().find(|r| r.0 == 10 && r.1 == *argocd).map_or(*p50, |r| r.2);
+        println!("| {apps} | {argocd} | {:.2} / {:.2} | {:.2} |", ms(*p50), ms(*p99), ms(*p50) / ms(base));
+    }
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -318,5 +342,8 @@ fn main() {
     }
     if run("webhooks") {
         webhooks();
+    }
+    if run("argocd") {
+        argocd();
     }
 }

@@ -210,6 +210,25 @@ impl Drop for Server {
     }
 }
 
+/// A server on a repo generated per `spec` whose remote already has everything (a bare clone, marked exported), so
+/// the exporter is idle; also how long the generation took.
+pub fn start_generated(spec: &repogen::RepoSpec, extra: &[&str]) -> (Server, Duration) {
+    let dir = tempfile::tempdir().expect("dir");
+    let started = std::time::Instant::now();
+    let head = repogen::generate(&dir.path().join("repo.git"), spec);
+    let generated = started.elapsed();
+    let ok = Command::new("git")
+        .args(["clone", "--bare", "--quiet"])
+        .arg(dir.path().join("repo.git"))
+        .arg(dir.path().join("remote.git"))
+        .status()
+        .expect("git clone");
+    assert!(ok.success());
+    let repo = Repository::open_bare(dir.path().join("repo.git")).expect("repo");
+    repo.reference("refs/railyard/exported/main", head, true, "generated").expect("exported");
+    (Server::start_in(dir, extra), generated)
+}
+
 /// A file's content at `refname` in the bare repo at `repo`.
 pub fn read_file(repo: &Path, refname: &str, path: &str) -> Option<String> {
     let repo = Repository::open_bare(repo).ok()?;
@@ -429,12 +448,12 @@ impl Server {
         assert_eq!(r.json["status"], "ok");
     }
 
-    /// Asserts that every file on the remote branch is inside the layout (`environments/`, `applications/`,
+    /// Asserts that every file on the remote branch is inside the layout (`environments/`, `applications/`, `argocd/`,
     /// `.railyard/`) and that no path has an empty, `.` or `..` segment.
     pub fn assert_remote_layout(&self) {
         for p in self.remote_paths() {
             assert!(
-                ["environments/", "applications/", ".railyard/"].iter().any(|prefix| p.starts_with(prefix)),
+                ["environments/", "applications/", ".railyard/", "argocd/"].iter().any(|prefix| p.starts_with(prefix)),
                 "file outside the layout on the remote: {p:?}"
             );
             assert!(

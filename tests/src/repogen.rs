@@ -21,7 +21,14 @@ pub struct RepoSpec {
     pub hot_releases: usize,
     /// Total commits; beyond the releases, lock/unlock commits on `env-0` (lock id `filler`) pad the history.
     pub commits: usize,
+    /// Every environment but `env-0` has Argo CD settings (in-cluster, namespace `apps`), so
+    /// `argocd/v1alpha1/<env>.yaml` lists its applications (none until a train or deploy moves them there).
+    pub argocd: bool,
 }
+
+/// The Argo CD source the generated repo records (what `--git-url` of the benches' servers is not: Argo CD reads
+/// a URL of its own).
+pub const ARGOCD_REPO_URL: &str = "https://git.example/manifests.git";
 
 pub fn app(i: usize) -> String {
     format!("app-{i:05}")
@@ -50,18 +57,27 @@ pub fn generate(repo_dir: &Path, spec: &RepoSpec) -> Oid {
             railyard_manifest::apply(&mut stage, &mut e).expect("generated request applies");
             applied.push(e);
         }
+        railyard_manifest::finish(&mut stage).expect("Argo CD files");
         let tree = stage.write_tree().expect("tree");
         let refs: Vec<&Envelope> = applied.iter().collect();
         *head = Some(
             commit::write_commit(&repo, *head, tree, &Identity::default(), &commit::message(&refs)).expect("commit"),
         );
     };
-    let envs: Vec<serde_json::Value> = (0..spec.envs)
+    let mut envs: Vec<serde_json::Value> = (0..spec.envs)
         .map(|i| {
             let upstream = if i == 0 { json!({"latest": true}) } else { json!({"environment": env(i - 1)}) };
-            json!({"kind": "create-environment", "name": env(i), "upstream": upstream})
+            let mut r = json!({"kind": "create-environment", "name": env(i), "upstream": upstream});
+            if spec.argocd && i > 0 {
+                r["argocd"] = json!({"destination": {"server": "https://kubernetes.default.svc", "namespace": "apps"}});
+            }
+            r
         })
         .collect();
+    if spec.argocd {
+        let source = json!({"repoURL": ARGOCD_REPO_URL, "targetRevision": "main"});
+        envs.push(json!({"kind": "set-argo-cd-source", "source": source}));
+    }
     step(&mut head, envs);
     commits += 1;
     for r in 0..spec.releases + spec.hot_releases {

@@ -256,7 +256,7 @@ fn railyard_history_prints_the_newest_entries() {
 #[test]
 fn newest_entries_of_an_app_are_fast_on_a_generated_repo() {
     let dir = tempfile::tempdir().expect("dir");
-    let spec = repogen::RepoSpec { apps: 20, envs: 3, releases: 40, hot_releases: 0, commits: 3_000 };
+    let spec = repogen::RepoSpec { apps: 20, envs: 3, releases: 40, hot_releases: 0, commits: 3_000, argocd: false };
     repogen::generate(&dir.path().join("repo.git"), &spec);
     let s = Server::start_in(dir, &[]);
     let path = "/api/environments/env-0/applications/app-00003/history?limit=20";

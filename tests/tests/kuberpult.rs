@@ -17,7 +17,7 @@ fn kuberpult_paths_work_unchanged() {
     multipart_config(
         &s,
         "development",
-        json!({"upstream": {"latest": true}, "argocd": {"destination": {"server": "x"}}}),
+        json!({"upstream": {"latest": true}, "argocd": {"destination": {"server": "https://kubernetes.default.svc"}}}),
     )
     .assert_status(201);
     multipart_config(&s, "staging", json!({"upstream": {"environment": "development"}, "environmentGroup": "staging"}))

@@ -378,6 +378,12 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
                 .collect::<railyard_manifest::Result<Vec<_>>>()?
         }
         Request::PutFlow(r) => vec![flow_need(&r.flow)],
+        // Sent by the server itself at start (from its flags), never by a caller.
+        // Railyard records it itself at start; no policy line can name it.
+        Request::SetArgoCdSource(_) => {
+            let policy = PolicyNeed::new("Admin", Every, Every, Every);
+            vec![Need::new(Action::Admin, Every, Every, policy, "admin".into())]
+        }
         Request::RunFlow(r) => {
             let mut needs = vec![flow_need(&r.flow)];
             for step in &r.steps {

@@ -35,6 +35,10 @@ pub struct Config {
     /// Branch written and pushed.
     #[arg(long, env = "RAILYARD_BRANCH", default_value = "main")]
     pub branch: String,
+    /// The manifest repo's URL as Argo CD reads it (the generated Applications' `repoURL`); default: `--git-url`
+    /// without credentials.
+    #[arg(long, env = "RAILYARD_ARGOCD_REPO_URL", value_name = "URL")]
+    pub argocd_repo_url: Option<String>,
     /// `embedded` runs the exporter in-process; `external` expects `railyard-export` beside it.
     #[arg(long, env = "RAILYARD_EXPORT", value_enum, default_value = "embedded")]
     pub export: ExportMode,

@@ -41,7 +41,7 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidName(n) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_name", message).with("field", json!(n.kind))
             }
-            DomainError::Invalid { field, .. } => Self::bad_request(field, message),
+            DomainError::Invalid { field, .. } => Self::bad_request(&field, message),
             DomainError::NotFound { what, .. } => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", message).with("what", json!(what))
             }

@@ -127,6 +127,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         durable,
         metrics: metrics.writer.clone(),
     })?;
+    let argocd_source = argocd_source(&cfg);
+    record_argocd_source(&writer, &argocd_source).await?;
     let limits = serve::Limits {
         header_read_timeout: std::time::Duration::from_secs(cfg.header_read_timeout_seconds.into()),
         idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_seconds.into()),
@@ -159,6 +161,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         external_url,
         history,
         webhooks: hooks,
+        argocd_source,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, auth);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");
@@ -194,6 +197,37 @@ fn commit_bell(
         }
     });
     bell
+}
+
+/// Where Argo CD reads the repo: `--argocd-repo-url`, else `--git-url` without credentials, and `--branch`.
+fn argocd_source(cfg: &Config) -> railyard_manifest::argocd::Source {
+    let repo_url = cfg.argocd_repo_url.clone().unwrap_or_else(|| without_credentials(&cfg.git_url));
+    railyard_manifest::argocd::Source { repo_url, target_revision: cfg.branch.clone() }
+}
+
+/// Records the Argo CD source in a repo that uses Argo CD: a commit only when it changed, which regenerates every
+/// environment's Argo CD file.
+async fn record_argocd_source(writer: &Writer, source: &railyard_manifest::argocd::Source) -> anyhow::Result<()> {
+    let source = source.clone();
+    let request = railyard_manifest::Request::SetArgoCdSource(railyard_manifest::request::SetArgoCdSource { source });
+    let envelope = railyard_manifest::Envelope { author: Default::default(), at: routes::now(), request };
+    writer
+        .submit(writer::Job { envelope, caller: None, blobs: Vec::new() })
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the Argo CD source: {}", e.message))?;
+    Ok(())
+}
+
+/// `url` without user name and password: Argo CD has credentials of its own.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 async fn shutdown() {

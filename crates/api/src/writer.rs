@@ -217,6 +217,7 @@ fn build_commit(
         }
         results.push(result);
     }
+    railyard_manifest::finish(&mut stage).map_err(|e| git2::Error::from_str(&format!("Argo CD files: {e}")))?;
     let wants_commit = results.iter().any(|r| r.as_ref().is_ok_and(Outcome::wants_commit));
     let changed = if stage.is_unchanged() { None } else { Some(stage.write_tree()?).filter(|t| Some(*t) != base_id) };
     let tree = match (changed, wants_commit, base_id) {

@@ -180,6 +180,9 @@ enum EnvsCommand {
         tier: Option<String>,
         #[arg(long = "external-url")]
         external_url: Option<String>,
+        /// A file (YAML or JSON) with the environment's `argocd` settings.
+        #[arg(long = "argocd", value_name = "FILE")]
+        argocd: Option<String>,
     },
     /// Change an environment's settings.
     Update {
@@ -194,7 +197,15 @@ enum EnvsCommand {
         external_url: Option<String>,
         #[arg(long)]
         protected: Option<bool>,
+        /// A file (YAML or JSON) with new `argocd` settings.
+        #[arg(long = "argocd", value_name = "FILE", conflicts_with = "no_argocd")]
+        argocd: Option<String>,
+        /// Remove the `argocd` settings (and the environment's Argo CD file).
+        #[arg(long = "no-argocd")]
+        no_argocd: bool,
     },
+    /// Print the Argo CD AppProject and Applications generated for an environment, as YAML.
+    Argocd { env: String },
     /// Stop an environment.
     Stop {
         env: String,
@@ -787,7 +798,7 @@ fn request(cli: &Cli) -> Result<Value, String> {
                 call(cli, Method::GET, "/api/environments", &q)
             }
             EnvsCommand::Get { env } => call(cli, Method::GET, &format!("/api/environments/{}", segment(env)), &[]),
-            EnvsCommand::Create { name, upstream_latest, upstream, group, tier, external_url } => {
+            EnvsCommand::Create { name, upstream_latest, upstream, group, tier, external_url, argocd } => {
                 let mut body = serde_json::json!({ "name": name });
                 if *upstream_latest {
                     body["upstream"] = serde_json::json!({"latest": true});
@@ -795,9 +806,12 @@ fn request(cli: &Cli) -> Result<Value, String> {
                     body["upstream"] = serde_json::json!({"environment": u});
                 }
                 set_strings(&mut body, &[("environmentGroup", group), ("tier", tier), ("external_url", external_url)]);
+                if let Some(file) = argocd {
+                    body["argocd"] = settings_file(file)?;
+                }
                 send(cli, Method::POST, "/api/environments", &[], Body::Json(body))
             }
-            EnvsCommand::Update { env, upstream, group, tier, external_url, protected } => {
+            EnvsCommand::Update { env, upstream, group, tier, external_url, protected, argocd, no_argocd } => {
                 let mut body = serde_json::json!({});
                 if let Some(u) = upstream {
                     body["upstream"] = serde_json::json!({"environment": u});
@@ -805,6 +819,11 @@ fn request(cli: &Cli) -> Result<Value, String> {
                 set_strings(&mut body, &[("environmentGroup", group), ("tier", tier), ("external_url", external_url)]);
                 if let Some(p) = protected {
                     body["protected"] = Value::Bool(*p);
+                }
+                if let Some(file) = argocd {
+                    body["argocd"] = settings_file(file)?;
+                } else if *no_argocd {
+                    body["argocd"] = Value::Null;
                 }
                 send(cli, Method::PUT, &format!("/api/environments/{}", segment(env)), &[], Body::Json(body))
             }
@@ -814,6 +833,9 @@ fn request(cli: &Cli) -> Result<Value, String> {
                 &format!("/api/environments/{}/stop", segment(env)),
                 &[("force", force.to_string())],
             ),
+            EnvsCommand::Argocd { env } => {
+                call(cli, Method::GET, &format!("/api/environments/{}/argocd", segment(env)), &[])
+            }
             EnvsCommand::Delete { env } => {
                 call(cli, Method::DELETE, &format!("/api/environments/{}", segment(env)), &[])
             }
@@ -909,6 +931,7 @@ fn run(cli: &Cli) -> Result<String, String> {
         (Output::Table, Command::Status { .. }) => status_table(&body),
         (Output::Table, Command::History { .. }) => history_table(&body),
         (Output::Table, Command::Envs(EnvsCommand::List { .. })) => envs_table(cli, &body)?,
+        (Output::Table, Command::Envs(EnvsCommand::Argocd { .. })) => yaml_stream(&body)?,
         (Output::Table, Command::Flow(FlowCommand::Runs { .. })) => {
             table(&body, Some(&["id", "name", "status", "failed_step", "created_by_name", "created_at"]))
         }
@@ -967,6 +990,22 @@ fn history_table(body: &Value) -> String {
         out.push_str(&format!("more: --before {next}\n"));
     }
     out
+}
+
+/// Settings read from a YAML or JSON file (JSON is YAML).
+fn settings_file(path: &str) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    serde_yaml::from_str(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+/// The `objects` of an answer as a YAML stream, as Argo CD reads them.
+fn yaml_stream(body: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    for o in body["objects"].as_array().into_iter().flatten() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(o).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
 }
 
 fn train(cli: &Cli, a: &TrainArgs) -> Result<Value, String> {

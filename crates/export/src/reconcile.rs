@@ -187,6 +187,8 @@ fn replay(
                 }
             }
         }
+        // The generated Argo CD files, as the writer regenerates them before each commit.
+        railyard_manifest::finish(&mut stage).map_err(|e| git2::Error::from_str(&format!("Argo CD files: {e}")))?;
         let tree = repo.find_tree(stage.write_tree()?)?;
         let summary = message.lines().next().unwrap_or_default();
         let applied_refs: Vec<&Envelope> = applied.iter().collect();

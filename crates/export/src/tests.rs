@@ -62,6 +62,7 @@ fn railyard_commit(repo: &Repository, requests: &[serde_json::Value]) -> Oid {
         railyard_manifest::apply(&mut stage, &mut e).unwrap();
         envelopes.push(e);
     }
+    railyard_manifest::finish(&mut stage).unwrap();
     let tree = stage.write_tree().unwrap();
     let refs: Vec<&Envelope> = envelopes.iter().collect();
     let oid = commit::write_commit(repo, head, tree, &railyard_manifest::Identity::default(), &commit::message(&refs))
@@ -250,6 +251,26 @@ fn a_diverged_remote_is_adopted_and_unpushed_commits_replayed_from_their_trailer
     assert_eq!(s.local.refname_to_id(&failed_tag_ref("t-dev")).unwrap(), b2.id());
     assert!(pending_tags(&s.local).unwrap().is_empty());
     assert_eq!(lag(&s.cfg.repo_dir, "main").unwrap(), Lag::default());
+}
+
+#[test]
+fn a_replay_writes_the_same_argocd_files_as_the_writer() {
+    let s = setup();
+    let a = railyard_commit(&s.local, &[env("dev")]);
+    round(&s.cfg, true).unwrap();
+    let source = json!({"repoURL": "https://git.example/m.git", "targetRevision": "main"});
+    let staging = json!({"kind": "create-environment", "name": "staging", "argocd_source": source,
+        "argocd": {"destination": {"server": "https://kubernetes.default.svc"}, "syncOptions": ["CreateNamespace=true"]}});
+    let b = railyard_commit(&s.local, &[staging]);
+    let written = file(&s.local, b, "argocd/v1alpha1/staging.yaml").expect("the writer's file");
+    assert!(written.contains("https://git.example/m.git"), "{written}");
+    commit(&s.remote, Some(a), &[("README.md", "hand")], "by hand");
+
+    let adoption = round(&s.cfg, true).unwrap().reconciled.unwrap().adoption.unwrap();
+    assert_eq!((adoption.replayed, adoption.failed_requests.len()), (1, 0));
+    let head = remote_head(&s);
+    assert_eq!(file(&s.remote, head, "argocd/v1alpha1/staging.yaml"), Some(written));
+    assert!(file(&s.remote, head, ".railyard/argocd-source.json").is_some());
 }
 
 #[test]

@@ -34,6 +34,8 @@ fn build_repo(repo: &Repository, apps: usize) -> Oid {
             environment_group: None,
             tier: None,
             external_url: None,
+            argocd: None,
+            argocd_source: None,
         };
         railyard_manifest::apply(&mut stage, &mut envelope(Request::CreateEnvironment(r))).expect("create env");
     }

@@ -1,5 +1,7 @@
 //! The one error type of the domain; the API maps each variant to an HTTP status in one place.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::names::NameError;
@@ -21,7 +23,7 @@ pub enum Error {
     InvalidName(#[from] NameError),
     /// Any other invalid input; `field` names the offending field.
     #[error("{message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid { field: Cow<'static, str>, message: String },
     /// Something named by the request does not exist.
     #[error("{what} {name:?} not found")]
     NotFound { what: &'static str, name: String },
@@ -47,8 +49,8 @@ impl Error {
         Self::Conflict { code, message: message.into() }
     }
 
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+    pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), message: message.into() }
     }
 }
 

@@ -27,7 +27,7 @@ fn fields(kind: &str) -> Option<&'static [&'static str]> {
 }
 
 fn bad(place: impl std::fmt::Display, message: impl std::fmt::Display) -> Error {
-    Error::Invalid { field: "template", message: format!("{place}: {message}") }
+    Error::Invalid { field: "template".into(), message: format!("{place}: {message}") }
 }
 
 /// A step's fields as strings (numbers and booleans are written as text).
@@ -259,7 +259,7 @@ impl Template {
         for r in inputs.overrides.keys() {
             if !self.steps.iter().any(|s| &s["ref"] == r) {
                 return Err(Error::Invalid {
-                    field: "overrides",
+                    field: "overrides".into(),
                     message: format!("overrides.{r}: no step has this ref"),
                 });
             }
@@ -267,7 +267,7 @@ impl Template {
         for (app, o) in &inputs.release_node_overrides {
             if o.version.is_some() == o.release_candidate.is_some() {
                 return Err(Error::Invalid {
-                    field: "releaseNodeOverrides",
+                    field: "releaseNodeOverrides".into(),
                     message: format!(
                         "releaseNodeOverrides.{app}: give exactly one of `version` and `releaseCandidate`"
                     ),
@@ -285,7 +285,7 @@ impl Template {
                 for (k, v) in o {
                     if !allowed.contains(&k.as_str()) {
                         return Err(Error::Invalid {
-                            field: "overrides",
+                            field: "overrides".into(),
                             message: format!("overrides.{step_ref}.{k}: a `{kind}` step does not take `{k}`"),
                         });
                     }

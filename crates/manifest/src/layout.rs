@@ -6,6 +6,11 @@ pub const ENVIRONMENTS: &str = "environments";
 pub const APPLICATIONS: &str = "applications";
 /// Railyard's own bookkeeping inside the repo (counters), kept apart from what Argo CD reads.
 pub const NEXT_ENVIRONMENT_ID: &str = ".railyard/next-environment-id";
+/// Where Argo CD reads the repo (URL and branch), as the API was last started with: the generated Applications
+/// name it, and a replay reads it from here rather than from the flags of whoever replays.
+pub const ARGOCD_SOURCE: &str = ".railyard/argocd-source.json";
+/// The generated Argo CD objects, one file per environment (Kuberpult's path).
+pub const ARGOCD_DIR: &str = "argocd/v1alpha1";
 
 /// The four files of a lock directory.
 pub const LOCK_MESSAGE: &str = "message";
@@ -49,7 +54,17 @@ pub fn env_app_queued_version(env: &EnvName, app: &AppName) -> String {
 }
 
 pub fn env_app_manifests(env: &EnvName, app: &AppName) -> String {
-    format!("{}/manifests/manifests.yaml", env_app_dir(env, app))
+    format!("{}/manifests.yaml", env_app_manifests_dir(env, app))
+}
+
+/// The directory an Argo CD Application of `app` in `env` reads.
+pub fn env_app_manifests_dir(env: &EnvName, app: &AppName) -> String {
+    format!("{}/manifests", env_app_dir(env, app))
+}
+
+/// The Argo CD AppProject and Applications of `env` (`review/x` lives in `argocd/v1alpha1/review/x.yaml`).
+pub fn argocd_env_file(env: &EnvName) -> String {
+    format!("{ARGOCD_DIR}/{env}.yaml")
 }
 
 pub fn env_app_deployed_by(env: &EnvName, app: &AppName) -> String {

@@ -85,6 +85,9 @@ pub struct EnvironmentConfig {
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// Argo CD settings: with them the environment gets `argocd/v1alpha1/<env>.yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<crate::argocd::ArgoCd>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::argocd::ArgoCd;
 pub use crate::model::{
     DeploymentRecord, DeploymentStatus, FlowRunRecord, NodeOverride, RunStatus, StepRecord, StepStatus, Template,
 };
@@ -55,6 +56,17 @@ pub struct CreateEnvironment {
     pub tier: Option<Tier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_url: Option<String>,
+    /// Argo CD settings (checked with [`crate::argocd::ArgoCd::parse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<ArgoCd>,
+    /// Where Argo CD reads the repo, sent with settings (the server's flags): recorded if the repo has none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_source: Option<crate::argocd::Source>,
+}
+
+/// Reads a field that may be absent (None), null (Some(None)) or set (Some(Some)).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Changes to an environment's settings; `None` leaves a setting as it is.
@@ -71,6 +83,20 @@ pub struct UpdateEnvironment {
     pub environment_group: Option<GroupName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected: Option<bool>,
+    /// New Argo CD settings; `Some(None)` removes them (and the environment's Argo CD file).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub argocd: Option<Option<ArgoCd>>,
+    /// As in [`CreateEnvironment::argocd_source`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_source: Option<crate::argocd::Source>,
+}
+
+/// Records where Argo CD reads the repo (`--argocd-repo-url` and `--branch`); the API sends it at start. It changes
+/// the repo only in one that uses Argo CD and recorded another source (or none), rewriting every environment's Argo
+/// CD file then; a repo without Argo CD settings gets no commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetArgoCdSource {
+    pub source: crate::argocd::Source,
 }
 
 /// Sets an environment's state to `stopped` (GitLab's stop; `force` is accepted for its clients and changes nothing,
@@ -258,6 +284,7 @@ pub enum Request {
     DeleteLock(DeleteLock),
     UpdateApplication(UpdateApplication),
     ReleaseTrain(ReleaseTrain),
+    SetArgoCdSource(SetArgoCdSource),
 }
 
 /// A request with who asked and when: what the trailer records, so that a write can be replayed as it was.
@@ -331,6 +358,9 @@ impl Request {
                 }
                 s
             }
+            Request::SetArgoCdSource(r) => {
+                format!("argocd: read {} at {}", r.source.repo_url, r.source.target_revision)
+            }
         }
     }
 
@@ -369,6 +399,7 @@ pub enum Outcome {
     Lock(LockChanged),
     Application(ApplicationUpdated),
     Train(TrainResult),
+    ArgoCdSource(ArgoCdSourceSet),
 }
 
 /// The typed result of one kind of request, taken out of an [`Outcome`] (None: the request answered another kind).
@@ -533,6 +564,14 @@ pub struct LockChanged {
     pub lock_id: LockId,
     pub environments: Vec<EnvName>,
     /// False when every environment already was as asked.
+    pub changed: bool,
+}
+
+/// What recording the Argo CD source did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArgoCdSourceSet {
+    pub source: crate::argocd::Source,
+    /// False when the repo already recorded this source.
     pub changed: bool,
 }
 

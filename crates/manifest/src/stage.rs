@@ -39,6 +39,9 @@ pub struct Stage<'r> {
     /// Small contents already written in this stage (versions, authors, timestamps repeat across a train):
     /// libgit2 would hash them again and touch the existing object file each time.
     small_blobs: HashMap<Vec<u8>, Oid>,
+    /// Marks the transformers set (e.g. "this environment's Argo CD file needs regenerating"), one set per layer
+    /// like the changes, so the marks of a discarded request go with it.
+    marks: Vec<BTreeSet<String>>,
 }
 
 fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
@@ -54,6 +57,7 @@ impl<'r> Stage<'r> {
             layers: vec![Layer::new()],
             subtrees: RefCell::new(HashMap::new()),
             small_blobs: HashMap::new(),
+            marks: vec![BTreeSet::new()],
         }
     }
 
@@ -64,12 +68,16 @@ impl<'r> Stage<'r> {
     /// Opens a layer for one request.
     pub fn begin(&mut self) {
         self.layers.push(Layer::new());
+        self.marks.push(BTreeSet::new());
     }
 
     /// Folds the top layer into the one below.
     pub fn keep(&mut self) {
         if self.layers.len() < 2 {
             return;
+        }
+        if let Some(marks) = self.marks.pop() {
+            self.marks.last_mut().expect("one mark set per layer").extend(marks);
         }
         let top = self.layers.pop().unwrap_or_default();
         let below = self.layers.last_mut().expect("the bottom layer is never popped");
@@ -92,7 +100,28 @@ impl<'r> Stage<'r> {
     pub fn discard(&mut self) {
         if self.layers.len() > 1 {
             self.layers.pop();
+            self.marks.pop();
         }
+    }
+
+    /// Sets mark `key` in the top layer (kept or dropped with it).
+    pub fn mark(&mut self, key: String) {
+        self.marks.last_mut().expect("one mark set per layer").insert(key);
+    }
+
+    /// Takes the marks that start with `prefix` from every layer (without the prefix), sorted.
+    pub fn take_marks(&mut self, prefix: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for layer in &mut self.marks {
+            layer.retain(|m| match m.strip_prefix(prefix) {
+                Some(rest) => {
+                    out.insert(rest.to_owned());
+                    false
+                }
+                None => true,
+            });
+        }
+        out
     }
 
     /// True when no layer holds a change.
@@ -428,6 +457,24 @@ mod tests {
         s.write("small/2", b"2").unwrap();
         let t2 = repo.find_tree(s.write_tree().unwrap()).unwrap();
         assert_eq!(t2.get_name("big").unwrap().id(), big_before);
+    }
+
+    #[test]
+    fn marks_of_a_discarded_layer_go_with_it() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        s.begin();
+        s.mark("a:kept".into());
+        s.mark("b:other".into());
+        s.keep();
+        s.begin();
+        s.mark("a:dropped".into());
+        s.discard();
+        s.begin();
+        s.mark("a:open".into());
+        assert_eq!(s.take_marks("a:").into_iter().collect::<Vec<_>>(), ["kept", "open"]);
+        assert!(s.take_marks("a:").is_empty());
+        assert_eq!(s.take_marks("b:").len(), 1);
     }
 
     #[test]

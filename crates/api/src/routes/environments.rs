@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use railyard_manifest::argocd::ArgoCd;
 use railyard_manifest::request::{
     CreateEnvironment, DeleteEnvironment, DeleteReviewApps, StopEnvironment, StopStaleEnvironments, UpdateEnvironment,
 };
@@ -35,6 +36,13 @@ pub struct CreateBody {
     upstream: Option<Upstream>,
     #[serde(rename = "environmentGroup", alias = "environment_group", default)]
     environment_group: Option<String>,
+    #[serde(default)]
+    argocd: Option<Value>,
+}
+
+/// An `argocd` block of a request body: absent, or checked settings (400 naming the bad field).
+fn argocd_settings(v: Option<&Value>) -> ApiResult<Option<ArgoCd>> {
+    Ok(v.filter(|v| !v.is_null()).map(ArgoCd::parse).transpose()?)
 }
 
 pub async fn create(State(st): State<AppState>, JsonBody(b): JsonBody<CreateBody>) -> Reply {
@@ -45,6 +53,8 @@ pub async fn create(State(st): State<AppState>, JsonBody(b): JsonBody<CreateBody
         environment_group,
         tier: b.tier,
         external_url: b.external_url,
+        argocd_source: b.argocd.as_ref().filter(|v| !v.is_null()).map(|_| st.argocd_source.clone()),
+        argocd: argocd_settings(b.argocd.as_ref())?,
     };
     let applied = st.write(Request::CreateEnvironment(request)).await?;
     let (status, Json(mut body)) = written(StatusCode::CREATED, applied);
@@ -129,7 +139,7 @@ async fn add_views(st: &AppState, body: &mut Value) -> ApiResult<()> {
 }
 
 /// `{env}` in a path: an id (digits) or a name (a name never starts with a digit).
-fn resolve(stage: &Stage<'_>, raw: &str) -> railyard_manifest::Result<(EnvName, EnvironmentConfig)> {
+pub(super) fn resolve(stage: &Stage<'_>, raw: &str) -> railyard_manifest::Result<(EnvName, EnvironmentConfig)> {
     if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         let id: u64 = raw.parse().map_err(|_| Error::not_found("environment", raw))?;
         return state::env_by_id(stage, id)?.ok_or_else(|| Error::not_found("environment", raw));
@@ -215,6 +225,14 @@ pub struct UpdateBody {
     environment_group: Option<String>,
     #[serde(default)]
     protected: Option<bool>,
+    /// Absent: unchanged; null: removed; an object: replaced.
+    #[serde(default, deserialize_with = "present")]
+    argocd: Option<Value>,
+}
+
+/// Keeps a present `null` apart from an absent field.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// `PUT /api/environments/{env}`
@@ -228,6 +246,8 @@ pub async fn update(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody
         upstream: b.upstream,
         environment_group,
         protected: b.protected,
+        argocd_source: b.argocd.as_ref().filter(|v| !v.is_null()).map(|_| st.argocd_source.clone()),
+        argocd: b.argocd.as_ref().map(|v| argocd_settings(Some(v))).transpose()?,
     };
     let (status, Json(mut body)) = written(StatusCode::OK, st.write(Request::UpdateEnvironment(request)).await?);
     add_views(&st, &mut body).await?;
@@ -320,7 +340,7 @@ pub async fn delete_review_apps(State(st): State<AppState>, Query(q): Query<Hash
 }
 
 /// Kuberpult's `POST /api/environments/{env}/`: a multipart form whose `config` part is Kuberpult's
-/// EnvironmentConfig JSON (`upstream`, `environmentGroup`; `argocd` is accepted and not used).
+/// EnvironmentConfig JSON (`upstream`, `environmentGroup`, `argocd`).
 pub async fn kuberpult_create(
     State(st): State<AppState>,
     p: Params,
@@ -360,6 +380,8 @@ pub async fn kuberpult_create(
         environment_group,
         tier: None,
         external_url: None,
+        argocd_source: config.get("argocd").filter(|v| !v.is_null()).map(|_| st.argocd_source.clone()),
+        argocd: argocd_settings(config.get("argocd"))?,
     };
     Ok(written(StatusCode::CREATED, st.write(Request::CreateEnvironment(request)).await?))
 }

@@ -208,7 +208,10 @@ async fn create(
     body: Bytes,
 ) -> GitLabResult<Response> {
     check_project(&st, &project)?;
-    let fields = keep(body_fields(&headers, &body)?, &["name", "external_url", "tier", "upstream", "environmentGroup"]);
+    let fields = keep(
+        body_fields(&headers, &body)?,
+        &["name", "external_url", "tier", "upstream", "environmentGroup", "argocd"],
+    );
     let (status, Json(v)) = environments::create(State(st), JsonBody(parse_body(fields)?)).await?;
     Ok(env_answer(status, v))
 }
@@ -226,8 +229,10 @@ async fn update(
     body: Bytes,
 ) -> GitLabResult<Response> {
     check_project(&st, &project)?;
-    let fields =
-        keep(body_fields(&headers, &body)?, &["external_url", "tier", "upstream", "environmentGroup", "protected"]);
+    let fields = keep(
+        body_fields(&headers, &body)?,
+        &["external_url", "tier", "upstream", "environmentGroup", "protected", "argocd"],
+    );
     let p = Params::from_pairs(&[("env", &env)]);
     let (status, Json(v)) = environments::update(State(st), p, JsonBody(parse_body(fields)?)).await?;
     Ok(env_answer(status, v))

@@ -2,6 +2,7 @@
 //! writer or a read, and map the result.
 
 mod applications;
+mod argocd;
 mod candidates;
 mod compat;
 mod deploy;
@@ -52,6 +53,9 @@ pub struct AppState {
     pub history: Arc<crate::history::History>,
     /// `--webhooks` subscribers (None: none configured).
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
+    /// `--argocd-repo-url` (or `--git-url`) and `--branch`: sent with Argo CD settings, so the first ones recorded
+    /// in a repo come with the source the generated objects name.
+    pub argocd_source: railyard_manifest::argocd::Source,
 }
 
 impl AppState {
@@ -192,6 +196,7 @@ pub fn router_with_auth(
         .route("/environments/review_apps", delete(environments::delete_review_apps))
         .route("/environments/{env}", get(environments::get).put(environments::update).delete(environments::delete))
         .route("/environments/{env}/stop", post(environments::stop))
+        .route("/environments/{env}/argocd", get(argocd::get))
         .route("/environments/{env}/applications/{app}/deploy", put(deploy::deploy))
         .route("/environments/{env}/locks", get(locks::list_env))
         .route("/environments/{env}/locks/{lock}", get(locks::get_env).put(locks::put_env).delete(locks::delete_env))

@@ -41,14 +41,22 @@ fn create_env() -> Value {
     json!({"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
         "name": string(), "external_url": string(),
         "tier": {"type": "string", "enum": ["production", "staging", "testing", "development", "other"]},
-        "upstream": upstream(), "environmentGroup": string()}})
+        "upstream": upstream(), "environmentGroup": string(), "argocd": argocd()}})
+}
+
+/// An environment's Argo CD settings (docs/manifest-repo.md); null in an update removes them.
+fn argocd() -> Value {
+    json!({"type": "object", "description": "destination, syncWindows, accessList, applicationAnnotations, ignoreDifferences, syncOptions",
+        "properties": {"destination": {"type": "object"}, "syncWindows": {"type": "array"}, "accessList": {"type": "array"},
+        "applicationAnnotations": {"type": "object"}, "ignoreDifferences": {"type": "array"}, "syncOptions": {"type": "array"}}})
 }
 
 fn update_env() -> Value {
     json!({"type": "object", "additionalProperties": false, "properties": {
         "external_url": string(),
         "tier": {"type": "string", "enum": ["production", "staging", "testing", "development", "other"]},
-        "upstream": upstream(), "environmentGroup": string(), "protected": {"type": "boolean"}}})
+        "upstream": upstream(), "environmentGroup": string(), "protected": {"type": "boolean"},
+        "argocd": {"oneOf": [argocd(), {"type": "null"}]}}})
 }
 
 fn lock() -> Value {
@@ -188,6 +196,7 @@ fn ops() -> Vec<Op> {
             None,
             200,
         ),
+        op("get", "/api/environments/{env}/argocd", "The Argo CD objects generated for an environment", &[], None, 200),
         op("put", "/api/environments/{env}/applications/{app}/deploy", "Deploy a release", &[], Json(deploy), 200),
         op("get", "/api/environments/{env}/locks", "An environment's locks", &[], None, 200),
         op("get", "/api/environments/{env}/locks/{lock}", "An environment lock", &[], None, 200),

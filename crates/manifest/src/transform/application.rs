@@ -19,8 +19,13 @@ pub(crate) fn valid_repository(repo: &str) -> bool {
 }
 
 pub(super) fn update(stage: &mut Stage<'_>, r: &UpdateApplication) -> Result<ApplicationUpdated> {
+    if !state::app_exists(stage, &r.application)? {
+        super::argocd::check_new_app(stage, &r.application)?;
+    }
     if let Some(team) = &r.team {
-        stage.write_if_changed(&layout::app_team(&r.application), team.as_str().as_bytes())?;
+        if stage.write_if_changed(&layout::app_team(&r.application), team.as_str().as_bytes())? {
+            super::argocd::mark_app(stage, &r.application)?;
+        }
     }
     if let Some(repo) = &r.repository {
         if !valid_repository(repo) {

@@ -2,7 +2,7 @@
 
 use git2::Oid;
 
-use super::Ctx;
+use super::{argocd, Ctx};
 use crate::error::{BlockingLock, Error, Result};
 use crate::layout;
 use crate::names::{AppName, EnvName, Version};
@@ -38,6 +38,10 @@ pub(crate) fn write_deployment(
     version: Version,
     manifest: Oid,
 ) -> Result<()> {
+    // Only a first deploy changes what the environment's Argo CD file lists: a redeploy reads nothing more.
+    if !stage.exists(&layout::env_app_version(env, app))? {
+        argocd::mark_dirty(stage, env);
+    }
     stage.write(&layout::env_app_version(env, app), version.to_string().as_bytes())?;
     stage.put_blob(&layout::env_app_manifests(env, app), manifest);
     stage.write(&layout::env_app_deployed_by(env, app), ctx.author.name.as_bytes())?;

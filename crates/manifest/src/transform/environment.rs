@@ -1,6 +1,6 @@
 //! Environments: create, update, stop, delete, stop the stale ones, clean up review apps.
 
-use super::Ctx;
+use super::{argocd, Ctx};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::model::{EnvState, EnvironmentConfig, Tier, Upstream};
@@ -43,6 +43,11 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment
     if let Some(upstream) = &r.upstream {
         check_upstream(stage, name, upstream)?;
     }
+    if let Some(cfg) = &r.argocd {
+        argocd::check_env(stage, name, cfg)?;
+        argocd::mark_dirty(stage, name);
+        record_source(stage, r.argocd_source.as_ref())?;
+    }
     let config = EnvironmentConfig {
         upstream: r.upstream.clone(),
         environment_group: r.environment_group.clone(),
@@ -51,10 +56,19 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateEnvironment
         id: next_id(stage)?,
         created_at: Some(ctx.at.to_owned()),
         updated_at: Some(ctx.at.to_owned()),
+        argocd: r.argocd.clone(),
         ..EnvironmentConfig::default()
     };
     store(stage, name, &config)?;
     Ok(EnvironmentCreated { name: name.clone(), config })
+}
+
+/// The first settings in a repo bring the source the objects name, unless the repo has one.
+fn record_source(stage: &mut Stage<'_>, source: Option<&crate::argocd::Source>) -> Result<()> {
+    if let (Some(source), None) = (source, argocd::source(stage)?) {
+        argocd::record(stage, source)?;
+    }
+    Ok(())
 }
 
 fn check_upstream(stage: &Stage<'_>, name: &EnvName, upstream: &Upstream) -> Result<()> {
@@ -82,11 +96,20 @@ pub(super) fn update(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &UpdateEnvironment
         && r.upstream.is_none()
         && r.environment_group.is_none()
         && r.protected.is_none()
+        && r.argocd.is_none()
     {
         return Err(Error::invalid(
             "body",
-            "nothing to update: give external_url, tier, upstream, environmentGroup or protected",
+            "nothing to update: give external_url, tier, upstream, environmentGroup, protected or argocd",
         ));
+    }
+    if let Some(new) = &r.argocd {
+        if let Some(cfg) = new {
+            argocd::check_env(stage, name, cfg)?;
+            record_source(stage, r.argocd_source.as_ref())?;
+        }
+        config.argocd = new.clone();
+        argocd::mark_dirty(stage, name);
     }
     if let Some(upstream) = &r.upstream {
         check_upstream(stage, name, upstream)?;
@@ -128,6 +151,7 @@ pub(super) fn delete(stage: &mut Stage<'_>, r: &DeleteEnvironment) -> Result<Env
         ));
     }
     stage.remove_dir(&layout::env_dir(&r.name))?;
+    argocd::mark_dirty(stage, &r.name);
     Ok(EnvironmentDeleted { name: r.name.clone(), id: config.id })
 }
 
@@ -183,6 +207,7 @@ pub(super) fn delete_review_apps(stage: &mut Stage<'_>, r: &DeleteReviewApps) ->
             out.unprocessable_entries.push(EnvironmentCreated { name, config });
         } else if out.scheduled_entries.len() < r.limit {
             stage.remove_dir(&layout::env_dir(&name))?;
+            argocd::mark_dirty(stage, &name);
             out.scheduled_entries.push(EnvironmentCreated { name, config });
         }
     }
@@ -222,6 +247,8 @@ mod tests {
                 environment_group: None,
                 tier: None,
                 external_url: None,
+                argocd: None,
+                argocd_source: None,
             }),
         );
         assert!(matches!(dup, Err(Error::Conflict { code: "environment_exists", .. })));
@@ -233,6 +260,8 @@ mod tests {
                 environment_group: None,
                 tier: None,
                 external_url: None,
+                argocd: None,
+                argocd_source: None,
             }),
         );
         assert!(matches!(bad_up, Err(Error::NotFound { .. })));
@@ -244,6 +273,8 @@ mod tests {
                 environment_group: None,
                 tier: None,
                 external_url: None,
+                argocd: None,
+                argocd_source: None,
             }),
         );
         assert!(matches!(in_env, Err(Error::Conflict { .. })));
@@ -267,6 +298,8 @@ mod tests {
             upstream: None,
             environment_group: None,
             protected: Some(true),
+            argocd: None,
+            argocd_source: None,
         };
         run(&mut s, Request::UpdateEnvironment(protect)).unwrap();
         // a deploy into dev after the cut-off keeps dev alive

@@ -1,6 +1,7 @@
 //! Transformers: each turns one request into edits of a staged tree, or an error that leaves it untouched.
 
 mod application;
+pub mod argocd;
 pub mod candidate;
 mod deploy;
 mod environment;
@@ -14,6 +15,7 @@ use crate::model::Identity;
 use crate::request::{Envelope, Outcome, Request};
 use crate::stage::Stage;
 
+pub use argocd::finish;
 pub use deploy::blocking_locks;
 
 /// Who and when, for the files a transformer writes.
@@ -46,6 +48,7 @@ pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> 
         Request::DeleteLock(r) => lock::delete(stage, r).map(Outcome::Lock),
         Request::UpdateApplication(r) => application::update(stage, r).map(Outcome::Application),
         Request::ReleaseTrain(r) => train::train(stage, &ctx, r).map(Outcome::Train),
+        Request::SetArgoCdSource(r) => argocd::set_source(stage, r).map(Outcome::ArgoCdSource),
     };
     match &result {
         Ok(outcome) => {
@@ -105,6 +108,8 @@ pub(crate) mod test_support {
                 environment_group: group.map(|g| GroupName::parse(g).unwrap()),
                 tier: None,
                 external_url: None,
+                argocd: None,
+                argocd_source: None,
             }),
         )
         .unwrap();

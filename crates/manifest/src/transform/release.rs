@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use git2::Oid;
 
-use super::{deploy, Ctx};
+use super::{argocd, deploy, Ctx};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::names::{EnvName, Version};
@@ -70,8 +70,13 @@ pub(super) fn store(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) -> 
         ));
     }
 
+    if !state::app_exists(stage, app)? {
+        argocd::check_new_app(stage, app)?;
+    }
     if let Some(team) = &r.team {
-        stage.write_if_changed(&layout::app_team(app), team.as_str().as_bytes())?;
+        if stage.write_if_changed(&layout::app_team(app), team.as_str().as_bytes())? {
+            argocd::mark_app(stage, app)?;
+        }
     }
     for (file, value) in [
         (layout::RELEASE_SOURCE_COMMIT_ID, &r.source_commit_id),
