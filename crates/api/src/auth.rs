@@ -379,6 +379,7 @@ mod tests {
             source_message: String::new(),
             display_version: String::new(),
             manifests: Default::default(),
+            retention: None,
         })
     }
 
