@@ -283,6 +283,17 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
                 .map(|e| Need::new(Action::Train, one(e), team.clone(), format!("a release train of {teams} to {e}")))
                 .collect()
         }
+        // Kuberpult: undeploy releases and deleting an application need CreateUndeploy, a release permission.
+        Request::CreateUndeploy(r) => release(&r.application, None)?,
+        Request::DeleteApplication(r) => release(&r.application, None)?,
+        Request::RemoveFromEnvironment(r) => vec![deploy(&r.application, &r.environment)?],
+        Request::Rollback(r) => {
+            let (env, app) = (&r.environment, &r.application);
+            vec![
+                deploy(app, env)?,
+                Need::new(Action::Lock, one(env), app_team(app)?, format!("lock on {env} (rollback of {app})")),
+            ]
+        }
         Request::PutFlow(r) => vec![flow_need(&r.flow)],
         Request::RunFlow(r) => {
             let mut needs = vec![flow_need(&r.flow)];

@@ -111,6 +111,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         project: cfg.project.clone(),
         minimize_exported_data: cfg.minimize_exported_data,
         external_url,
+        release_versions_limit: cfg.release_versions_limit,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, tokens);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");

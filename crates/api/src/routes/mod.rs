@@ -9,6 +9,7 @@ mod environments;
 mod flows;
 mod gitlab;
 mod health;
+mod lifecycle;
 mod locks;
 mod northflank;
 pub mod openapi;
@@ -47,6 +48,8 @@ pub struct AppState {
     /// The start of the absolute URLs the API answers with (GitLab's `Link` and `web_url`), without a trailing
     /// `/`: `--external-url`, else the listen address, else empty (relative links). Never a request's `Host`.
     pub external_url: String,
+    /// `--release-versions-limit`: releases kept per application by an upload (0: all).
+    pub release_versions_limit: u32,
 }
 
 impl AppState {
@@ -177,6 +180,10 @@ pub fn router_with_auth(state: AppState, max_body_bytes: usize, tokens: Option<A
         .route("/release", post(releases::create))
         .route("/applications/{app}", put(applications::update))
         .route("/applications/{app}/releases", get(applications::releases))
+        .route("/applications/{app}", delete(lifecycle::delete_app))
+        .route("/applications/{app}/undeploy", post(lifecycle::undeploy))
+        .route("/environments/{env}/applications/{app}", delete(lifecycle::remove_from_env))
+        .route("/environments/{env}/applications/{app}/rollback", post(lifecycle::rollback))
         .route("/overview", get(environments::overview))
         .route("/environments", get(environments::list).post(environments::create))
         .route("/environments/stop_stale", post(environments::stop_stale))

@@ -6,7 +6,7 @@ use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::CreateRelease;
+use railyard_manifest::request::{CreateRelease, Retention};
 use railyard_manifest::{AppName, EnvName, Outcome, Request, TeamName, Version};
 use serde_json::Value;
 
@@ -139,6 +139,8 @@ pub async fn create(
         source_message: up.source_message,
         display_version: up.display_version,
         manifests,
+        retention: (st.release_versions_limit > 0)
+            .then(|| Retention { limit: st.release_versions_limit, deleted: None }),
     };
     let applied = st.write_with_blobs(Request::CreateRelease(request), up.manifests.into_values().collect()).await?;
     let status = match &applied.outcome {
