@@ -118,7 +118,14 @@ fn ops() -> Vec<Op> {
         op("post", "/api/release", "Upload a release (Kuberpult's multipart form)", &[], Multipart(release), 201),
         op("put", "/api/applications/{app}", "Set an application's team or repository", &[], Json(application), 200),
         op("get", "/api/applications/{app}/releases", "An application's releases", &[], None, 200),
-        op("delete", "/api/applications/{app}", "Delete an application that runs its undeploy release everywhere", &[], None, 200),
+        op(
+            "delete",
+            "/api/applications/{app}",
+            "Delete an application that runs its undeploy release everywhere",
+            &[],
+            None,
+            200,
+        ),
         op("post", "/api/applications/{app}/undeploy", "Create an undeploy release", &[], None, 201),
         op(
             "delete",
