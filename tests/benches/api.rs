@@ -225,7 +225,7 @@ const RETENTION_MANIFESTS: [(&str, &str); 2] = [("env-0", "kind: ConfigMap\n"), 
 fn retention_upload(s: &Server, done: &mut usize) -> Duration {
     let took = timed(|| s.release(&repogen::app(0), None, &RETENTION_MANIFESTS), 201);
     *done += 1;
-    if *done % 50 == 0 {
+    if done.is_multiple_of(50) {
         s.put_json("/api/environments/env-1/releasetrain", &json!({})).assert_status(200);
     }
     took

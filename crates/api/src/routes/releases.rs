@@ -140,7 +140,7 @@ pub async fn create(
         display_version: up.display_version,
         manifests,
         retention: (st.release_versions_limit > 0)
-            .then(|| Retention { limit: st.release_versions_limit, deleted: None }),
+            .then_some(Retention { limit: st.release_versions_limit, deleted: None }),
     };
     let applied = st.write_with_blobs(Request::CreateRelease(request), up.manifests.into_values().collect()).await?;
     let status = match &applied.outcome {
