@@ -93,10 +93,29 @@ fn require_app(stage: &Stage<'_>, app: &AppName) -> Result<()> {
     }
 }
 
+/// Where an undeploy release of `app` gets an empty manifest: every environment the app has a directory in, and
+/// every existing environment one of its releases has a manifest for (so no train can bring an old release there
+/// after the undeploy), except those it was removed from.
+fn undeploy_environments(stage: &Stage<'_>, app: &AppName) -> Result<Vec<EnvName>> {
+    let mut envs: BTreeSet<EnvName> = state::app_environments(stage, app)?.into_iter().collect();
+    for v in state::release_versions(stage, app)? {
+        if let Some(rel) = state::release(stage, app, v)? {
+            envs.extend(rel.environments);
+        }
+    }
+    let mut out = Vec::new();
+    for env in envs {
+        if state::env_config(stage, &env)?.is_some() && !state::is_removed(stage, &env, app)? {
+            out.push(env);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn undeploy(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateUndeploy) -> Result<UndeployCreated> {
     let app = &r.application;
     require_app(stage, app)?;
-    let envs = state::app_environments(stage, app)?;
+    let envs = undeploy_environments(stage, app)?;
     let existing = match r.version {
         Some(v) => state::release(stage, app, v)?.map(|rel| (v, rel)),
         None => match state::release_versions(stage, app)?.last() {
@@ -372,13 +391,15 @@ mod tests {
         create_env(&mut s, "dev", latest(), None);
         create_env(&mut s, "prod", from_env("dev"), None);
         upload(&mut s, 0);
-        deploy(&mut s, "prod", 1);
         let Outcome::Undeploy(u) =
             run(&mut s, Request::CreateUndeploy(CreateUndeploy { application: app("web"), version: None })).unwrap()
         else {
             panic!()
         };
+        // prod never ran web, but release 1 has a manifest for it: the undeploy release covers prod too, so no
+        // train can bring release 1 there afterwards.
         assert_eq!((u.version.get(), u.created, u.deployed.clone()), (2, true, vec![env("dev")]));
+        assert_eq!(u.environments, vec![env("dev"), env("prod")]);
         assert_eq!(text(&s, "applications/web/releases/2/undeploy").as_deref(), Some(""));
         assert_eq!(text(&s, "environments/dev/applications/web/manifests/manifests.yaml").as_deref(), Some(""));
         let Outcome::Undeploy(again) =
@@ -388,6 +409,7 @@ mod tests {
         };
         assert_eq!((again.version.get(), again.created), (2, false));
         let del = || Request::DeleteApplication(DeleteApplication { application: app("web") });
+        deploy(&mut s, "prod", 1);
         match run(&mut s, del()) {
             Err(Error::Blocked { environments, .. }) => assert_eq!(environments, vec!["prod".to_owned()]),
             other => panic!("{other:?}"),
