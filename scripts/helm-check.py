@@ -75,6 +75,7 @@ check("RAILYARD_EXTERNAL_URL" not in e and e["RAILYARD_MAX_CONNECTIONS"] == "102
 check(e["RAILYARD_GIT_URL"] == "https://git.example.com/platform/manifests.git", "git.url")
 check(e["RAILYARD_BRANCH"] == "main", "git.branch")
 check(e["RAILYARD_MINIMIZE_EXPORTED_DATA"] == "false", "git.minimizeExportedData")
+check(e["RAILYARD_RELEASE_VERSIONS_LIMIT"] == "20", "git.releaseVersionsLimit")
 check(e["RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS"] == "true", "manifestRepoExport.failOnErrorWithGitPushTags")
 check(e["RAILYARD_AUTH_TOKENS"] == "/secrets/auth/tokens.yaml", "auth on by default")
 check("RAILYARD_WEBHOOKS" not in e, "no webhooks by default")
@@ -88,7 +89,7 @@ check("RAILYARD_ARGOCD_REPO_URL" not in e, "Argo CD reads git.url by default")
 
 # non-default: embedded export, given tokens and git credentials, ingress, no persistence, flags changed
 objs = render({
-    "git": {"url": "ssh://git@git.example.com/m.git", "branch": "prod", "minimizeExportedData": True,
+    "git": {"url": "ssh://git@git.example.com/m.git", "branch": "prod", "minimizeExportedData": True, "releaseVersionsLimit": 0,
             "credentials": "https://bot:tok@git.example.com", "sshKey": "KEY", "sshKnownHosts": "git.example.com ssh-ed25519 AAAA",
             "username": "bot", "password": "s3cret"},
     "manifestRepoExport": {"mode": "embedded", "failOnErrorWithGitPushTags": False},
@@ -106,6 +107,7 @@ check([c["name"] for c in spec["containers"]] == ["api"], "embedded: one contain
 e = env_of(spec["containers"][0])
 check(e["RAILYARD_EXPORT"] == "embedded", "embedded")
 check(e["RAILYARD_BRANCH"] == "prod" and e["RAILYARD_MINIMIZE_EXPORTED_DATA"] == "true", "git values")
+check(e["RAILYARD_RELEASE_VERSIONS_LIMIT"] == "0", "git.releaseVersionsLimit=0")
 check(e["RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS"] == "false", "failOnErrorWithGitPushTags=false")
 check(e["RAILYARD_BATCH_MAX"] == "10" and e["RAILYARD_BUILD_WEBHOOK"] == "https://ci.example.com/build", "api values")
 check(e["RAILYARD_EXTERNAL_URL"] == "https://ry.example.com", "api.externalUrl")

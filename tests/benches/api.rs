@@ -11,9 +11,13 @@
 //!   and 100,000 commits (target p99 ≤ 20 ms, and the big repo within 20 % of the small one), and the time the
 //!   index takes to build at start.
 //! - `webhooks`: lock latency with no subscriber against a subscriber that never answers (and one that does).
+//! - `argocd`: a deploy in an environment of 10 and of 1,000 applications, with and without Argo CD settings.
+//! - `retention`: upload p50 of one application after 10, 1,000 and 10,000 uploads with `--release-versions-limit`
+//!   at its default (20), every upload a real one through the API; baseline: the same application's history
+//!   generated with retention off (`0`), where an upload's cost grows with the releases it holds.
 //!
 //! `make bench` (builds the binaries in release first), or
-//! `cargo build --release --bins && cargo bench -p railyard-tests --bench api [-- latency|load|train]`.
+//! `cargo build --release --bins && cargo bench -p railyard-tests --bench api [-- latency|load|train|history|webhooks|argocd|retention]`.
 //! Sizes: `RAILYARD_BENCH_SAMPLES` (requests per kind, default 200), `RAILYARD_BENCH_WRITERS` (500),
 //! `RAILYARD_BENCH_UPLOADS` (uploads per writer, 4), `RAILYARD_BENCH_MAX_COMMITS` (100000).
 
@@ -56,7 +60,8 @@ struct Row {
 /// `samples` deploys, locks and release uploads, one at a time; every one of them changes the repo (a deploy
 /// alternates an application between its releases 1 and 2 in `env-2`). `hot`: deploy and upload only `app-00000`.
 fn measure(label: String, spec: &RepoSpec, samples: usize, hot: bool) -> Row {
-    let (s, generated) = server_on(spec, &[]);
+    // Retention off: these rows measure the cost of the history itself (`retention` measures it on).
+    let (s, generated) = server_on(spec, &["--release-versions-limit", "0"]);
     let (mut deploys, mut locks, mut uploads) = (Vec::new(), Vec::new(), Vec::new());
     let manifests = [("env-0", "kind: ConfigMap\n"), ("env-1", "kind: ConfigMap\n"), ("env-2", "kind: ConfigMap\n")];
     for i in 0..samples {
@@ -324,6 +329,64 @@ fn argocd() {
     }
 }
 
+const RETENTION_MANIFESTS: [(&str, &str); 2] = [("env-0", "kind: ConfigMap\n"), ("env-1", "kind: ConfigMap\n")];
+
+/// Uploads a release of `app-00000`; a train moves `env-1` (upstream `env-0`) after every 50th, so both environments
+/// run recent releases as in a real pipeline. Returns the upload's latency.
+fn retention_upload(s: &Server, done: &mut usize) -> Duration {
+    let took = timed(|| s.release(&repogen::app(0), None, &RETENTION_MANIFESTS), 201);
+    *done += 1;
+    if done.is_multiple_of(50) {
+        s.put_json("/api/environments/env-1/releasetrain", &json!({})).assert_status(200);
+    }
+    took
+}
+
+fn releases_held(s: &Server) -> usize {
+    let r = s.get(&format!("/api/applications/{}/releases", repogen::app(0)));
+    r.json["releases"].as_array().map_or(0, Vec::len)
+}
+
+fn retention() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    let checkpoints = [10, 1_000, 10_000];
+    println!("\n## retention: upload p50 of one application after N uploads, {samples} measured uploads at each point");
+    let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2, argocd: false };
+    let (s, _) = server_on(&spec, &[]);
+    let mut rows = Vec::new();
+    let mut done = 0;
+    let started = Instant::now();
+    for n in checkpoints {
+        while done < n {
+            retention_upload(&s, &mut done);
+        }
+        let mut times: Vec<Duration> = (0..samples).map(|_| retention_upload(&s, &mut done)).collect();
+        let (p50, p99) = (percentile(&mut times, 50.0), percentile(&mut times, 99.0));
+        let held = releases_held(&s);
+        println!(
+            "  after {n} uploads: p50 {:.2} ms, p99 {:.2} ms, {held} releases held ({:.0}s in)",
+            ms(p50),
+            ms(p99),
+            started.elapsed().as_secs_f64()
+        );
+        rows.push((format!("{n} uploads, limit 20 (default)"), p50, p99, held));
+    }
+    for n in [10, 10_000] {
+        let spec = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: n - 1, commits: n + 1, argocd: false };
+        let (s, _) = server_on(&spec, &["--release-versions-limit", "0"]);
+        let mut done = 0;
+        let mut times: Vec<Duration> = (0..samples).map(|_| retention_upload(&s, &mut done)).collect();
+        let (p50, p99) = (percentile(&mut times, 50.0), percentile(&mut times, 99.0));
+        rows.push((format!("{n} releases generated, limit 0 (baseline)"), p50, p99, releases_held(&s)));
+    }
+    let base = rows[0].1;
+    println!("\n| history | upload p50 / p99 (ms) | releases held after | p50 vs first row |");
+    println!("|---|---|---|---|");
+    for (label, p50, p99, held) in &rows {
+        println!("| {label} | {:.2} / {:.2} | {held} | {:.2} |", ms(*p50), ms(*p99), ms(*p50) / ms(base));
+    }
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -345,5 +408,8 @@ fn main() {
     }
     if run("argocd") {
         argocd();
+    }
+    if run("retention") {
+        retention();
     }
 }

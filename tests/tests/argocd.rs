@@ -384,3 +384,46 @@ fn a_new_repo_url_rewrites_every_file_at_start() {
     s.wait_exported();
     assert_eq!(s.remote_commit_count(), commits);
 }
+
+#[test]
+fn an_application_goes_with_its_removal_from_an_environment_and_with_its_deletion() {
+    let s = server();
+    s.create_env("dev", json!({"latest": true}), None).assert_status(201);
+    let settings = json!({"destination": {"server": "https://kubernetes.default.svc", "namespace": "apps"}});
+    s.post_json("/api/environments", &json!({"name": "staging", "argocd": settings})).assert_status(201);
+    for app in ["web", "api"] {
+        s.release(app, None, &[("dev", "a: 1\n"), ("staging", "a: 1\n")]).assert_status(201);
+        s.deploy("staging", app, 1, "fail").assert_status(200);
+    }
+    let file = argocd_file("staging");
+    s.wait_exported();
+    let names = |s: &Server| -> Vec<String> {
+        yaml_docs(&s.remote_file(&file).expect("file"))
+            .iter()
+            .filter(|d| d["kind"] == "Application")
+            .map(|d| d["metadata"]["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&s), ["staging-api", "staging-web"]);
+
+    // Removing web from staging removes its Application in the same commit.
+    let removed = s.delete("/api/environments/staging/applications/web");
+    removed.assert_status(200);
+    s.wait_exported();
+    assert!(
+        changed_paths(&s.remote_dir, &removed.commit().expect("commit")).contains(&file),
+        "the removal's commit rewrites the file"
+    );
+    assert_eq!(names(&s), ["staging-api"]);
+
+    // Undeploying api and deleting it everywhere removes the last Application.
+    let undeploy = s.post_json("/api/applications/api/undeploy", &json!({}));
+    undeploy.assert_status(201);
+    let v = undeploy.json["version"].as_u64().expect("undeploy version");
+    s.deploy("staging", "api", v, "fail").assert_status(200);
+    let deleted = s.delete("/api/applications/api");
+    deleted.assert_status(200);
+    s.wait_exported();
+    assert!(changed_paths(&s.remote_dir, &deleted.commit().expect("commit")).contains(&file));
+    assert!(names(&s).is_empty(), "{:?}", names(&s));
+}

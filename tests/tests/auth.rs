@@ -32,6 +32,7 @@ const PEOPLE: &[(&str, &str, &str)] = &[
         "- {action: flow}\n    - {action: lock, environments: [prod]}\n    - {action: train, environments: [prod]}",
     ),
     ("flowonly-token", "Flynn", "- {action: flow}"),
+    ("rollback-token", "Rob", "- {action: deploy, environments: [dev]}\n    - {action: lock, environments: [dev]}"),
     ("read-token", "Reed", ""),
 ];
 
@@ -245,4 +246,47 @@ fn the_caller_is_the_commit_author_and_created_by() {
     assert_eq!(s.remote_file("environments/prod/locks/freeze/created_by_email").as_deref(), Some("lou@example.com"));
     let lock = call(&s, "GET", "/api/environments/prod/locks/freeze", "read-token", None);
     assert_eq!(lock.json["created_by_name"], "Lou", "{}", lock.text);
+}
+
+#[test]
+fn lifecycle_requests_need_the_roles_kuberpult_asks_for() {
+    let s = start();
+    upload(&s, "admin-token", "web", "pay").assert_status(201);
+    call(&s, "PUT", "/api/environments/staging-eu/releasetrain", "admin-token", Some(json!({}))).assert_status(200);
+    // rollback: deploy and lock on the environment and the app's team
+    let rollback = |env: &str, token: &str| {
+        call(
+            &s,
+            "POST",
+            &format!("/api/environments/{env}/applications/web/rollback"),
+            token,
+            Some(json!({"message": "m"})),
+        )
+    };
+    let r = rollback("staging-eu", "deploy-token");
+    r.assert_error(403, "forbidden", None);
+    assert!(
+        r.json["error"].as_str().unwrap_or_default().contains("lock on staging-eu (rollback of web)"),
+        "{}",
+        r.text
+    );
+    rollback("dev", "lock-token").assert_error(403, "forbidden", None);
+    let r = rollback("dev", "rollback-token");
+    r.assert_status(200);
+    let lock = call(&s, "GET", "/api/environments/dev/applications/web/locks/rollback-1", "read-token", None);
+    assert_eq!(lock.json["created_by_name"], "Rob", "{}", lock.text);
+    // remove from an environment: deploy there for the team
+    let remove = |env: &str, app: &str, token: &str| {
+        call(&s, "DELETE", &format!("/api/environments/{env}/applications/{app}"), token, None)
+    };
+    remove("staging-eu", "api", "deploy-token").assert_error(403, "forbidden", None);
+    remove("staging-eu", "web", "lock-token").assert_error(403, "forbidden", None);
+    remove("staging-eu", "web", "deploy-token").assert_status(200);
+    // undeploy and delete: release on the app's team
+    call(&s, "POST", "/api/applications/web/undeploy", "deploy-token", None).assert_error(403, "forbidden", None);
+    call(&s, "POST", "/api/applications/api/undeploy", "release-token", None).assert_error(403, "forbidden", None);
+    call(&s, "POST", "/api/applications/web/undeploy", "release-token", None).assert_status(201);
+    call(&s, "DELETE", "/api/applications/web", "deploy-token", None).assert_error(403, "forbidden", None);
+    // allowed, and refused on the state: dev is held by the rollback's lock
+    call(&s, "DELETE", "/api/applications/web", "release-token", None).assert_error(409, "application_in_use", None);
 }

@@ -74,7 +74,8 @@ fn fifty_concurrent_uploads_of_different_apps_all_land_in_the_remote() {
 
 #[test]
 fn fifty_concurrent_uploads_of_one_app_without_version_get_versions_1_to_50() {
-    let s = Server::start();
+    // Every release is checked afterwards: retention (default 20) would delete the oldest.
+    let s = Server::start_with(&["--release-versions-limit", "0"]);
     s.create_env("dev", json!({"latest": true}), None);
     let answers = all_at_once(N, |i| s.release("web", None, &[("dev", &format!("build {i}\n"))]));
     let mut by_version = BTreeMap::new();

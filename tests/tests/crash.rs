@@ -1,6 +1,8 @@
 //! Crash safety: kill -9 the exporter, and separately the API, at random moments during a stream of writes, 100+
 //! times (bounded in time). Afterwards every acknowledged write and requested tag is on the remote exactly once,
 //! and the remote history is linear. The counts are printed (nextest shows them: see .config/nextest.toml).
+//! A third test kills the API while applications are undeployed and deleted: every acknowledged undeploy release is
+//! on the remote exactly once and deployed, every acknowledged delete has removed its application.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -290,6 +292,164 @@ fn killing_the_api_at_random_moments_loses_no_acknowledged_write() {
     );
     assert!(crashes >= MIN_CRASHES);
     assert!(acked.locks.len() > 100, "too few writes to mean anything");
+    assert_eq!(lost, 0);
+    assert!(acked.refused.is_empty(), "{:?}", acked.refused);
+    s.assert_healthy();
+}
+
+/// What the API acknowledged of undeploys and deletes: the undeploy release of each app, and the apps deleted.
+#[derive(Default)]
+struct Lifecycle {
+    undeployed: BTreeMap<String, u64>,
+    deleted: BTreeSet<String>,
+    refused: Vec<String>,
+}
+
+/// Undeploys `app` (and deletes it after, when `delete`), recording what was acknowledged.
+fn undeploy_and_delete(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    app: &str,
+    delete: bool,
+    acked: &Mutex<Lifecycle>,
+) {
+    let Ok(resp) = client.post(format!("{url}/api/applications/{app}/undeploy")).send() else { return };
+    let status = resp.status().as_u16();
+    let Ok(body) = resp.json::<Value>() else { return };
+    let mut a = acked.lock().unwrap_or_else(|p| p.into_inner());
+    if status != 201 {
+        a.refused.push(format!("undeploy {app}: {status} {body}"));
+        return;
+    }
+    a.undeployed.insert(app.to_owned(), body["version"].as_u64().expect("an undeploy names its version"));
+    drop(a);
+    if !delete {
+        return;
+    }
+    let Ok(resp) = client.delete(format!("{url}/api/applications/{app}")).send() else { return };
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    let mut a = acked.lock().unwrap_or_else(|p| p.into_inner());
+    if status == 200 {
+        a.deleted.insert(app.to_owned());
+    } else if !text.is_empty() {
+        a.refused.push(format!("delete {app}: {status} {text}"));
+    }
+}
+
+#[test]
+fn killing_the_api_during_undeploys_loses_no_acknowledged_undeploy_or_delete() {
+    const APPS: usize = 400;
+    const MIN_ROUNDS: usize = 25;
+    let s = Server::start();
+    s.create_env("dev", json!({"latest": true}), None).assert_status(201);
+    let apps: Vec<String> = (0..APPS).map(|i| format!("app-{i:03}")).collect();
+    std::thread::scope(|scope| {
+        for chunk in apps.chunks(APPS / 8) {
+            let s = &s;
+            scope.spawn(move || {
+                for app in chunk {
+                    s.release(app, None, &[("dev", "kind: ConfigMap\n")]).assert_status(201);
+                }
+            });
+        }
+    });
+    let remote = s.remote_dir.clone();
+    let repo_dir = s.repo_dir.clone();
+    let mut dir = s.kill();
+
+    let acked = Arc::new(Mutex::new(Lifecycle::default()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let apps = Arc::new(apps);
+    let mut rng = Rng::new();
+    let started = Instant::now();
+    let mut rounds = 0;
+    // Bounded: at least MIN_ROUNDS kills, and no more once every application has been tried.
+    while rounds < MIN_ROUNDS || next.load(Ordering::Relaxed) < APPS {
+        assert!(started.elapsed() < TIME_LIMIT, "only {rounds} kills in {TIME_LIMIT:?}");
+        let s = Server::start_in(dir, &[]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let (acked, stop, next, apps, api) =
+                    (acked.clone(), stop.clone(), next.clone(), apps.clone(), s.url.clone());
+                std::thread::spawn(move || {
+                    let client =
+                        reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(app) = apps.get(i) else { break };
+                        undeploy_and_delete(&client, &api, app, i % 2 == 0, &acked);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20 + rng.below(120)));
+        stop.store(true, Ordering::Relaxed);
+        dir = s.kill();
+        for w in writers {
+            w.join().expect("writer");
+        }
+        rounds += 1;
+    }
+    let s = Server::start_in(dir, &[]);
+    wait_drained(&repo_dir, &remote);
+
+    let repo = Repository::open_bare(&remote).expect("remote");
+    let head = repo.refname_to_id("refs/heads/main").expect("remote head");
+    let mut walk = repo.revwalk().expect("walk");
+    walk.push(head).expect("push");
+    let (mut undeploy_trailers, mut delete_trailers) = (BTreeMap::<String, usize>::new(), BTreeSet::new());
+    for oid in walk {
+        let c = repo.find_commit(oid.expect("oid")).expect("commit");
+        assert!(c.parent_count() <= 1, "remote history is not linear at {}", c.id());
+        for raw in c.message().unwrap_or_default().lines().filter_map(|l| l.strip_prefix("Railyard-Request: ")) {
+            let v: Value = serde_json::from_str(raw).expect("trailer");
+            let app = v["request"]["application"].as_str().unwrap_or_default().to_owned();
+            match v["request"]["kind"].as_str() {
+                Some("create-undeploy") => *undeploy_trailers.entry(app).or_default() += 1,
+                Some("delete-application") => {
+                    delete_trailers.insert(app);
+                }
+                _ => {}
+            }
+        }
+    }
+    let tree = repo.find_commit(head).expect("head").tree().expect("tree");
+    let file = |path: &str| -> Option<String> {
+        let e = tree.get_path(std::path::Path::new(path)).ok()?;
+        Some(String::from_utf8_lossy(repo.find_blob(e.id()).ok()?.content()).into_owned())
+    };
+    let exists = |path: &str| tree.get_path(std::path::Path::new(path)).is_ok();
+    let acked = acked.lock().expect("acked");
+    let mut lost = 0;
+    for (app, version) in &acked.undeployed {
+        assert_eq!(undeploy_trailers.get(app), Some(&1), "the undeploy of {app} is not on the remote exactly once");
+        if delete_trailers.contains(app) {
+            continue;
+        }
+        let marker = exists(&format!("applications/{app}/releases/{version}/undeploy"));
+        let deployed = file(&format!("environments/dev/applications/{app}/version"));
+        if !marker || deployed.as_deref() != Some(version.to_string().as_str()) {
+            eprintln!("LOST: undeploy {version} of {app} (marker {marker}, dev runs {deployed:?})");
+            lost += 1;
+        }
+    }
+    for app in &acked.deleted {
+        if exists(&format!("applications/{app}")) || exists(&format!("environments/dev/applications/{app}")) {
+            eprintln!("LOST: delete of {app}");
+            lost += 1;
+        }
+    }
+    eprintln!(
+        "API kill -9 during undeploys: {rounds} kills, {} apps tried, {} undeploys and {} deletes acknowledged, lost {lost}, in {:.1}s",
+        next.load(Ordering::Relaxed).min(APPS),
+        acked.undeployed.len(),
+        acked.deleted.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(rounds >= MIN_ROUNDS);
+    assert!(acked.undeployed.len() > 50 && !acked.deleted.is_empty(), "too few writes to mean anything");
     assert_eq!(lost, 0);
     assert!(acked.refused.is_empty(), "{:?}", acked.refused);
     s.assert_healthy();

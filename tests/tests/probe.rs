@@ -313,6 +313,21 @@ fn every_write(gl_env: u64) -> Vec<Req> {
             "/v1/teams/t1/projects/1/pipelines/pipe/release-flows/prod/runs/1/abort",
             Body::None,
         ),
+        // the release lifecycle: rollback and removal from dev, then undeploy and delete (409 is fine for the admin)
+        req(
+            "POST",
+            "/api/environments/{env}/applications/{app}/rollback",
+            "/api/environments/dev/applications/web/rollback",
+            Json(json!({"message": "probe rollback"})),
+        ),
+        req(
+            "DELETE",
+            "/api/environments/{env}/applications/{app}",
+            "/api/environments/dev/applications/web",
+            Body::None,
+        ),
+        req("POST", "/api/applications/{app}/undeploy", "/api/applications/web/undeploy", Body::None),
+        req("DELETE", "/api/applications/{app}", "/api/applications/web", Body::None),
         // last: stop and delete (the env must be stopped before it can go)
         req("POST", "/api/environments/{env}/stop", "/api/environments/dev/stop", Body::None),
         req("DELETE", "/api/environments/{env}", "/api/environments/dev", Body::None),
@@ -352,6 +367,14 @@ fn outside_their_roles() -> Vec<(&'static str, Req)> {
         RELEASE_PAYMENTS,
         req("POST", "candidate of core's web", "/api/releases/web/releases/9.0.0-rc1", Json(rc)),
     ));
+    out.push((RELEASE_PAYMENTS, req("POST", "undeploy of core's web", "/api/applications/web/undeploy", Body::None)));
+    out.push((RELEASE_PAYMENTS, req("DELETE", "delete of core's web", "/api/applications/web", Body::None)));
+    let rollback = json!({"message": "m"});
+    out.push((
+        LOCK_DEV,
+        req("POST", "rollback without deploy", "/api/environments/dev/applications/web/rollback", Json(rollback)),
+    ));
+    out.push((LOCK_DEV, req("DELETE", "removal without deploy", "/api/environments/dev/applications/web", Body::None)));
     for body in [json!({"team": "payments"}), json!({"repository": "acme/web"})] {
         out.push((RELEASE_PAYMENTS, req("PUT", "core's web", "/api/applications/web", Json(body))));
     }

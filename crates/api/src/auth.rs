@@ -377,9 +377,30 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
                 })
                 .collect::<railyard_manifest::Result<Vec<_>>>()?
         }
+        // Kuberpult: undeploy releases need CreateUndeploy and deleting the application DeployUndeploy, both release
+        // permissions of the application's team here; removing it from one environment DeleteEnvironmentApplication.
+        Request::CreateUndeploy(railyard_manifest::request::CreateUndeploy { application: app, .. })
+        | Request::DeleteApplication(railyard_manifest::request::DeleteApplication { application: app, .. }) => {
+            let action =
+                if matches!(request, Request::CreateUndeploy(_)) { "CreateUndeploy" } else { "DeployUndeploy" };
+            let policy = PolicyNeed::new(action, Any, Any, one(app));
+            vec![Need::new(Action::Release, Any, app_team(app)?, policy, format!("release of {app}"))]
+        }
+        Request::RemoveFromEnvironment(r) => {
+            let (env, app) = (&r.environment, &r.application);
+            let policy = on_env("DeleteEnvironmentApplication", env, one(app))?;
+            vec![Need::new(Action::Deploy, one(env), app_team(app)?, policy, format!("removing {app} from {env}"))]
+        }
+        Request::Rollback(r) => {
+            let (env, app) = (&r.environment, &r.application);
+            let lock = on_env("CreateLock", env, one(app))?;
+            vec![
+                deploy(app, env)?,
+                Need::new(Action::Lock, one(env), app_team(app)?, lock, format!("lock on {env} (rollback of {app})")),
+            ]
+        }
         Request::PutFlow(r) => vec![flow_need(&r.flow)],
-        // Sent by the server itself at start (from its flags), never by a caller.
-        // Railyard records it itself at start; no policy line can name it.
+        // Sent by the server itself at start (from its flags), never by a caller; no policy line can name it.
         Request::SetArgoCdSource(_) => {
             let policy = PolicyNeed::new("Admin", Every, Every, Every);
             vec![Need::new(Action::Admin, Every, Every, policy, "admin".into())]
@@ -522,6 +543,7 @@ mod tests {
             source_message: String::new(),
             display_version: String::new(),
             manifests: Default::default(),
+            retention: None,
         })
     }
 

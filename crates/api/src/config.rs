@@ -67,6 +67,11 @@ pub struct Config {
     /// idle the longest is closed to make room.
     #[arg(long, env = "RAILYARD_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// Releases kept per application when an upload adds one (Kuberpult's `git.releaseVersionsLimit`): older ones
+    /// are deleted in the upload's commit, except any still deployed or queued and any newer than the oldest of
+    /// those. 0 keeps every release.
+    #[arg(long, env = "RAILYARD_RELEASE_VERSIONS_LIMIT", default_value_t = 20)]
+    pub release_versions_limit: u32,
     /// Larger request bodies get 413.
     #[arg(long, env = "RAILYARD_MAX_BODY_BYTES", default_value_t = 12 * 1024 * 1024)]
     pub max_body_bytes: usize,

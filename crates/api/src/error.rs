@@ -46,6 +46,9 @@ impl From<DomainError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "not_found", message).with("what", json!(what))
             }
             DomainError::Conflict { code, .. } => Self::new(StatusCode::CONFLICT, code, message),
+            DomainError::Blocked { code, environments, .. } => {
+                Self::new(StatusCode::CONFLICT, code, message).with("environments", json!(environments))
+            }
             DomainError::Locked { locks, .. } => {
                 Self::new(StatusCode::CONFLICT, "locked", message).with("locks", json!(locks))
             }

@@ -162,6 +162,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         history,
         webhooks: hooks,
         argocd_source,
+        release_versions_limit: cfg.release_versions_limit,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, auth);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");

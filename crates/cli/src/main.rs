@@ -77,6 +77,28 @@ enum Command {
         #[arg(long)]
         before: Option<String>,
     },
+    /// Deploy an older release and lock the application there, so trains leave it (deploy and lock).
+    Rollback(RollbackArgs),
+    /// Create an undeploy release: empty manifests everywhere the application is, deployed to `latest`
+    /// environments at once and moved by trains like any release.
+    Undeploy {
+        #[arg(long)]
+        application: String,
+    },
+    /// Delete an application everywhere, once every environment runs its undeploy release.
+    #[command(name = "delete-app")]
+    DeleteApp {
+        #[arg(long)]
+        application: String,
+    },
+    /// Remove an application from one environment; trains leave it out until it is deployed there again.
+    #[command(name = "remove-env")]
+    RemoveEnv {
+        #[arg(long)]
+        environment: String,
+        #[arg(long)]
+        application: String,
+    },
     /// Print a shell completion script: `railyard completions bash > /etc/bash_completion.d/railyard`.
     Completions {
         #[arg(value_enum)]
@@ -129,6 +151,23 @@ struct DeployArgs {
     /// What to do when a lock is in the way.
     #[arg(long = "lock-behavior", value_parser = ["fail", "queue", "ignore"], default_value = "fail")]
     lock_behavior: String,
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    #[arg(long)]
+    environment: String,
+    #[arg(long)]
+    application: String,
+    /// The release to go back to (default: the one before the deployed one).
+    #[arg(long)]
+    version: Option<u64>,
+    /// The application lock to create (default: `rollback-<version>`).
+    #[arg(long = "lock-id")]
+    lock_id: Option<String>,
+    /// Why (the lock's message).
+    #[arg(long, default_value = "")]
+    message: String,
 }
 
 #[derive(Args)]
@@ -787,6 +826,33 @@ fn request(cli: &Cli) -> Result<Value, String> {
             send(cli, Method::PUT, &lock_path(a), &[], Body::Json(serde_json::json!({"message": a.message})))
         }
         Command::Unlock(a) => call(cli, Method::DELETE, &lock_path(a), &[]),
+        Command::Rollback(a) => {
+            let path = format!(
+                "/api/environments/{}/applications/{}/rollback",
+                segment(&a.environment),
+                segment(&a.application)
+            );
+            let mut body = serde_json::json!({"message": a.message});
+            if let Some(v) = a.version {
+                body["version"] = v.into();
+            }
+            if let Some(id) = &a.lock_id {
+                body["lockId"] = id.clone().into();
+            }
+            send(cli, Method::POST, &path, &[], Body::Json(body))
+        }
+        Command::Undeploy { application } => {
+            call(cli, Method::POST, &format!("/api/applications/{}/undeploy", segment(application)), &[])
+        }
+        Command::DeleteApp { application } => {
+            call(cli, Method::DELETE, &format!("/api/applications/{}", segment(application)), &[])
+        }
+        Command::RemoveEnv { environment, application } => call(
+            cli,
+            Method::DELETE,
+            &format!("/api/environments/{}/applications/{}", segment(environment), segment(application)),
+            &[],
+        ),
         Command::Envs(c) => match c {
             EnvsCommand::List { name, search, states } => {
                 let mut q = Vec::new();

@@ -49,6 +49,7 @@ fn build_repo(repo: &Repository, apps: usize) -> Oid {
             .map(|e| (env(e), repo.blob(manifest(e).as_bytes()).expect("blob").to_string()))
             .collect();
         let r = CreateRelease {
+            retention: None,
             application: AppName::parse(&app).expect("app"),
             version: None,
             team: None,

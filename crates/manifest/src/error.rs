@@ -30,6 +30,9 @@ pub enum Error {
     /// The request contradicts the current state; `code` is a stable snake_case reason.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The state of some environments stands in the way; `environments` names them.
+    #[error("{message}")]
+    Blocked { code: &'static str, message: String, environments: Vec<String> },
     /// Locks hold the write back.
     #[error("{message}")]
     Locked { message: String, locks: Vec<BlockingLock> },

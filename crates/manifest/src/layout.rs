@@ -24,6 +24,8 @@ pub const RELEASE_SOURCE_AUTHOR: &str = "source_author";
 pub const RELEASE_SOURCE_MESSAGE: &str = "source_message";
 pub const RELEASE_DISPLAY_VERSION: &str = "display_version";
 pub const RELEASE_CREATED_AT: &str = "created_at";
+/// The marker file of an undeploy release (Kuberpult's "undeploy version"): its manifests are empty.
+pub const RELEASE_UNDEPLOY: &str = "undeploy";
 
 pub fn env_dir(env: &EnvName) -> String {
     format!("{ENVIRONMENTS}/{env}")
@@ -81,6 +83,17 @@ pub fn env_app_deployed_at(env: &EnvName, app: &AppName) -> String {
 
 pub fn env_app_locks_dir(env: &EnvName, app: &AppName) -> String {
     format!("{}/locks", env_app_dir(env, app))
+}
+
+/// The markers of the applications removed from `env` (`DELETE /api/environments/{env}/applications/{app}`):
+/// outside `applications/`, so the app's directory is gone while the marker keeps trains from bringing it back.
+pub fn env_removed_apps_dir(env: &EnvName) -> String {
+    format!("{ENVIRONMENTS}/{env}/removed_applications")
+}
+
+/// The marker of `app` removed from `env`; it holds the time of the removal and goes with the next explicit deploy.
+pub fn env_app_removed(env: &EnvName, app: &AppName) -> String {
+    format!("{}/{app}", env_removed_apps_dir(env))
 }
 
 pub fn env_teams_dir(env: &EnvName) -> String {
@@ -206,5 +219,7 @@ mod tests {
             lock_file(&lock_dir(&env_team_locks_dir(&env, &team), &id), LOCK_MESSAGE),
             "environments/review/fix-foo/teams/core/locks/l1/message"
         );
+        assert_eq!(env_app_removed(&env, &app), "environments/review/fix-foo/removed_applications/web");
+        assert_eq!(release_file(&app, v, RELEASE_UNDEPLOY), "applications/web/releases/3/undeploy");
     }
 }

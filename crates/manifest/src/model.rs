@@ -120,6 +120,8 @@ pub struct Release {
     pub source_message: String,
     pub display_version: String,
     pub created_at: String,
+    /// True for an undeploy release (empty manifests; `DELETE /api/applications/{app}` needs it everywhere).
+    pub undeploy: bool,
     /// Environments this release has a manifest for.
     pub environments: Vec<EnvName>,
     #[serde(skip)]

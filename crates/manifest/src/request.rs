@@ -147,6 +147,63 @@ pub struct CreateRelease {
     pub display_version: String,
     /// Environment → blob id (hex) of the manifests, already written to the repo's object store.
     pub manifests: BTreeMap<EnvName, String>,
+    /// `--release-versions-limit` when the upload was accepted (None: keep every release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// Retention of an upload: at most `limit` releases are kept beyond those still in use (Kuberpult's
+/// `releaseVersionsLimit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// 0: keep every release.
+    pub limit: u32,
+    /// The releases the upload deleted, filled in when it was applied: a replay deletes these (those still there
+    /// and not in use) instead of counting again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Vec<Version>>,
+}
+
+/// Creates an undeploy release of `application`: the next version, marked `undeploy`, with an empty manifest for
+/// every environment the application is in; deployed at once to `upstream.latest` environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateUndeploy {
+    pub application: AppName,
+    /// The number the release got, filled in when it was applied (None: the next number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+}
+
+/// Removes `application` everywhere: its releases and every environment's directory of it. Only when every
+/// environment runs its undeploy release and no application lock holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteApplication {
+    pub application: AppName,
+}
+
+/// Removes `application` from `environment` and keeps trains from bringing it back until a release is deployed
+/// there explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveFromEnvironment {
+    pub environment: EnvName,
+    pub application: AppName,
+}
+
+/// Deploy and lock (Kuberpult's "Deploy & Lock"): deploys an older release and puts an application lock on it in
+/// the same commit, so the next train does not roll it forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
+    pub environment: EnvName,
+    pub application: AppName,
+    /// None: the newest release older than the deployed one with a manifest for the environment (filled in when
+    /// applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// None: `rollback-<version>` (filled in when applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_id: Option<LockId>,
+    #[serde(default)]
+    pub message: String,
 }
 
 /// Stores a release-flow template (validated).
@@ -285,6 +342,10 @@ pub enum Request {
     UpdateApplication(UpdateApplication),
     ReleaseTrain(ReleaseTrain),
     SetArgoCdSource(SetArgoCdSource),
+    CreateUndeploy(CreateUndeploy),
+    DeleteApplication(DeleteApplication),
+    RemoveFromEnvironment(RemoveFromEnvironment),
+    Rollback(Rollback),
 }
 
 /// A request with who asked and when: what the trailer records, so that a write can be replayed as it was.
@@ -318,7 +379,22 @@ impl Request {
             Request::CreateRelease(r) => {
                 let envs: Vec<&str> = r.manifests.keys().map(EnvName::as_str).collect();
                 let v = r.version.map_or_else(|| "(next)".to_owned(), |v| v.to_string());
-                format!("release {} {v} ({})", r.application, envs.join(", "))
+                let mut s = format!("release {} {v} ({})", r.application, envs.join(", "));
+                if let Some(deleted) = r.retention.as_ref().and_then(|t| t.deleted.as_ref()).filter(|d| !d.is_empty()) {
+                    let list: Vec<String> = deleted.iter().map(ToString::to_string).collect();
+                    s.push_str(&format!(", deleting old releases {}", list.join(", ")));
+                }
+                s
+            }
+            Request::CreateUndeploy(r) => {
+                let v = r.version.map_or_else(|| "(next)".to_owned(), |v| v.to_string());
+                format!("undeploy release {} {v}", r.application)
+            }
+            Request::DeleteApplication(r) => format!("delete application {}", r.application),
+            Request::RemoveFromEnvironment(r) => format!("remove {} from {}", r.application, r.environment),
+            Request::Rollback(r) => {
+                let v = r.version.map_or_else(|| "(previous)".to_owned(), |v| v.to_string());
+                format!("roll back {} in {} to {v} and lock it", r.application, r.environment)
             }
             Request::PutFlow(r) => {
                 format!("release flow {}: store template ({} steps)", r.flow, r.template.steps.len())
@@ -400,6 +476,10 @@ pub enum Outcome {
     Application(ApplicationUpdated),
     Train(TrainResult),
     ArgoCdSource(ArgoCdSourceSet),
+    Undeploy(UndeployCreated),
+    ApplicationDeleted(ApplicationDeleted),
+    RemovedFromEnvironment(RemovedFromEnvironment),
+    RolledBack(RolledBack),
 }
 
 /// The typed result of one kind of request, taken out of an [`Outcome`] (None: the request answered another kind).
@@ -452,6 +532,8 @@ pub enum SkipReason {
     TeamFiltered,
     NoTeamPermission,
     AlreadyDeployed,
+    /// The application was removed from the environment and has not been deployed there explicitly since.
+    RemovedFromEnvironment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -546,6 +628,57 @@ pub struct ReleaseCreated {
     pub deployed: Vec<EnvName>,
     /// `upstream.latest` environments where a lock queued it instead.
     pub queued: Vec<EnvName>,
+    /// Old releases retention deleted in the same commit (`--release-versions-limit`).
+    pub deleted_versions: Vec<Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UndeployCreated {
+    pub application: AppName,
+    pub version: Version,
+    pub undeploy: bool,
+    /// False when the newest release already was this undeploy release.
+    pub created: bool,
+    /// The environments the release has an (empty) manifest for.
+    pub environments: Vec<EnvName>,
+    pub deployed: Vec<EnvName>,
+    pub queued: Vec<EnvName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplicationDeleted {
+    pub application: AppName,
+    /// The environments it was removed from.
+    pub environments: Vec<EnvName>,
+    /// The releases deleted with it.
+    pub deleted_versions: Vec<Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedFromEnvironment {
+    pub environment: EnvName,
+    pub application: AppName,
+    /// The version that was deployed there.
+    pub removed_version: Option<Version>,
+    /// False when it already was removed.
+    pub changed: bool,
+}
+
+/// The lock a rollback put on the application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackLock {
+    #[serde(rename = "lockId")]
+    pub lock_id: LockId,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolledBack {
+    pub environment: EnvName,
+    pub application: AppName,
+    pub version: Version,
+    pub previous_version: Version,
+    pub lock: RollbackLock,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -225,9 +225,31 @@ pub fn release(stage: &Stage<'_>, app: &AppName, version: Version) -> Result<Opt
         source_message: text(layout::RELEASE_SOURCE_MESSAGE)?,
         display_version: text(layout::RELEASE_DISPLAY_VERSION)?,
         created_at: text(layout::RELEASE_CREATED_AT)?,
+        undeploy: is_undeploy(stage, app, version)?,
         environments: manifests.keys().cloned().collect(),
         manifests,
     }))
+}
+
+/// True when release `version` of `app` is an undeploy release.
+pub fn is_undeploy(stage: &Stage<'_>, app: &AppName, version: Version) -> Result<bool> {
+    Ok(stage.exists(&layout::release_file(app, version, layout::RELEASE_UNDEPLOY))?)
+}
+
+/// True when `app` was removed from `env` and no release has been deployed there explicitly since.
+pub fn is_removed(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<bool> {
+    Ok(stage.exists(&layout::env_app_removed(env, app))?)
+}
+
+/// The environments where `app` has a directory (a deployed or a queued version), sorted by name.
+pub fn app_environments(stage: &Stage<'_>, app: &AppName) -> Result<Vec<EnvName>> {
+    let mut out = Vec::new();
+    for (env, _) in environments(stage)? {
+        if !stage.list(&layout::env_app_dir(&env, app))?.is_empty() {
+            out.push(env);
+        }
+    }
+    Ok(out)
 }
 
 /// `app` as deployed in `env`.

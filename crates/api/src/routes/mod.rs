@@ -11,6 +11,7 @@ mod flows;
 mod gitlab;
 mod health;
 mod history;
+mod lifecycle;
 mod locks;
 mod northflank;
 pub mod openapi;
@@ -56,6 +57,8 @@ pub struct AppState {
     /// `--argocd-repo-url` (or `--git-url`) and `--branch`: sent with Argo CD settings, so the first ones recorded
     /// in a repo come with the source the generated objects name.
     pub argocd_source: railyard_manifest::argocd::Source,
+    /// `--release-versions-limit`: releases kept per application by an upload (0: all).
+    pub release_versions_limit: u32,
 }
 
 impl AppState {
@@ -190,6 +193,10 @@ pub fn router_with_auth(
         .route("/release", post(releases::create))
         .route("/applications/{app}", put(applications::update))
         .route("/applications/{app}/releases", get(applications::releases))
+        .route("/applications/{app}", delete(lifecycle::delete_app))
+        .route("/applications/{app}/undeploy", post(lifecycle::undeploy))
+        .route("/environments/{env}/applications/{app}", delete(lifecycle::remove_from_env))
+        .route("/environments/{env}/applications/{app}/rollback", post(lifecycle::rollback))
         .route("/overview", get(environments::overview))
         .route("/environments", get(environments::list).post(environments::create))
         .route("/environments/stop_stale", post(environments::stop_stale))

@@ -69,6 +69,13 @@ fn deploy() -> Value {
         "lockBehavior": {"type": "string", "enum": ["fail", "queue", "ignore"]}}})
 }
 
+fn rollback() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["message"], "properties": {
+        "version": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+        "lockId": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"},
+        "message": {"type": "string"}}})
+}
+
 fn application() -> Value {
     json!({"type": "object", "additionalProperties": false, "properties": {"team": string(), "repository": string()}})
 }
@@ -124,6 +131,31 @@ fn ops() -> Vec<Op> {
         op("post", "/api/release", "Upload a release (Kuberpult's multipart form)", &[], Multipart(release), 201),
         op("put", "/api/applications/{app}", "Set an application's team or repository", &[], Json(application), 200),
         op("get", "/api/applications/{app}/releases", "An application's releases", &[], None, 200),
+        op(
+            "delete",
+            "/api/applications/{app}",
+            "Delete an application that runs its undeploy release everywhere",
+            &[],
+            None,
+            200,
+        ),
+        op("post", "/api/applications/{app}/undeploy", "Create an undeploy release", &[], None, 201),
+        op(
+            "delete",
+            "/api/environments/{env}/applications/{app}",
+            "Remove an application from an environment",
+            &[],
+            None,
+            200,
+        ),
+        op(
+            "post",
+            "/api/environments/{env}/applications/{app}/rollback",
+            "Deploy an older release and lock it (deploy and lock)",
+            &[],
+            Json(rollback),
+            200,
+        ),
         op("get", "/api/overview", "Every environment with what runs there and its locks", &[], None, 200),
         op(
             "get",

@@ -6,7 +6,7 @@ use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::{CreateRelease, ReleaseCreated};
+use railyard_manifest::request::{CreateRelease, ReleaseCreated, Retention};
 use railyard_manifest::{AppName, EnvName, Request, TeamName, Version};
 
 use super::AppState;
@@ -139,6 +139,8 @@ pub async fn create(
         source_message: up.source_message,
         display_version: up.display_version,
         manifests,
+        retention: (st.release_versions_limit > 0)
+            .then_some(Retention { limit: st.release_versions_limit, deleted: None }),
     };
     let blobs = up.manifests.into_values().collect();
     let written: Written<ReleaseCreated> =

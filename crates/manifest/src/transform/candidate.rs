@@ -74,6 +74,7 @@ pub(super) fn create(
         source_message: String::new(),
         display_version: r.release_candidate_version.clone(),
         manifests: r.manifests.clone(),
+        retention: None,
     };
     let out = release::store(stage, ctx, &release).map_err(|e| match e {
         Error::Conflict { code: "release_exists", .. } => candidate_exists(r),

@@ -48,16 +48,18 @@ pub(crate) fn write_deployment(
     stage.write(&layout::env_app_deployed_by_email(env, app), ctx.author.email.as_bytes())?;
     stage.write(&layout::env_app_deployed_at(env, app), ctx.at.as_bytes())?;
     stage.remove(&layout::env_app_queued_version(env, app))?;
+    stage.remove(&layout::env_app_removed(env, app))?;
     Ok(())
 }
 
 /// Records `version` as waiting behind a lock.
 pub(crate) fn write_queued(stage: &mut Stage<'_>, env: &EnvName, app: &AppName, version: Version) -> Result<()> {
     stage.write_if_changed(&layout::env_app_queued_version(env, app), version.to_string().as_bytes())?;
+    stage.remove(&layout::env_app_removed(env, app))?;
     Ok(())
 }
 
-fn locked_error(env: &EnvName, app: &AppName, locks: Vec<BlockingLock>) -> Error {
+pub(super) fn locked_error(env: &EnvName, app: &AppName, locks: Vec<BlockingLock>) -> Error {
     let list: Vec<String> = locks.iter().map(|l| format!("{} lock {:?} ({})", l.scope, l.lock_id, l.message)).collect();
     Error::Locked { message: format!("{app} is locked in {env}: {}", list.join("; ")), locks }
 }

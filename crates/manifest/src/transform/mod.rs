@@ -6,6 +6,7 @@ pub mod candidate;
 mod deploy;
 mod environment;
 pub mod flow;
+pub mod lifecycle;
 mod lock;
 mod release;
 mod train;
@@ -49,12 +50,29 @@ pub fn apply(stage: &mut Stage<'_>, envelope: &mut Envelope) -> Result<Outcome> 
         Request::UpdateApplication(r) => application::update(stage, r).map(Outcome::Application),
         Request::ReleaseTrain(r) => train::train(stage, &ctx, r).map(Outcome::Train),
         Request::SetArgoCdSource(r) => argocd::set_source(stage, r).map(Outcome::ArgoCdSource),
+        Request::CreateUndeploy(r) => lifecycle::undeploy(stage, &ctx, r).map(Outcome::Undeploy),
+        Request::DeleteApplication(r) => lifecycle::delete_app(stage, r).map(Outcome::ApplicationDeleted),
+        Request::RemoveFromEnvironment(r) => {
+            lifecycle::remove_from_env(stage, &ctx, r).map(Outcome::RemovedFromEnvironment)
+        }
+        Request::Rollback(r) => lifecycle::rollback(stage, &ctx, r).map(Outcome::RolledBack),
     };
     match &result {
         Ok(outcome) => {
             stage.keep();
-            if let (Request::CreateRelease(r), Outcome::Release(out)) = (&mut envelope.request, outcome) {
-                r.version = Some(out.version);
+            match (&mut envelope.request, outcome) {
+                (Request::CreateRelease(r), Outcome::Release(out)) => {
+                    r.version = Some(out.version);
+                    if let Some(t) = &mut r.retention {
+                        t.deleted = Some(out.deleted_versions.clone());
+                    }
+                }
+                (Request::CreateUndeploy(r), Outcome::Undeploy(out)) => r.version = Some(out.version),
+                (Request::Rollback(r), Outcome::RolledBack(out)) => {
+                    r.version = Some(out.version);
+                    r.lock_id = Some(out.lock.lock_id.clone());
+                }
+                _ => {}
             }
         }
         Err(_) => stage.discard(),
@@ -142,6 +160,7 @@ pub(crate) mod test_support {
                 source_message: "change".into(),
                 display_version: String::new(),
                 manifests,
+                retention: None,
             }),
         )
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use git2::Oid;
 
-use super::{argocd, deploy, Ctx};
+use super::{argocd, deploy, lifecycle, Ctx};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::names::{EnvName, Version};
@@ -30,7 +30,11 @@ pub(super) fn create(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) ->
     if r.manifests.is_empty() {
         return Err(Error::invalid("manifests", "a release needs at least one manifests[<environment>] part"));
     }
-    store(stage, ctx, r)
+    let mut out = store(stage, ctx, r)?;
+    if let (true, Some(retention)) = (out.created, &r.retention) {
+        out.deleted_versions = lifecycle::retain(stage, &r.application, out.version, retention)?;
+    }
+    Ok(out)
 }
 
 /// Stores release `r` (a release candidate may have no manifests yet) and deploys it to `upstream.latest`
@@ -62,6 +66,7 @@ pub(super) fn store(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) -> 
                 created: false,
                 deployed: vec![],
                 queued: vec![],
+                deleted_versions: vec![],
             });
         }
         return Err(Error::conflict(
@@ -91,10 +96,21 @@ pub(super) fn store(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateRelease) -> 
         stage.put_blob(&layout::release_manifest(app, version, env), *oid);
     }
 
-    let mut out = ReleaseCreated { application: app.clone(), version, created: true, deployed: vec![], queued: vec![] };
+    let mut out = ReleaseCreated {
+        application: app.clone(),
+        version,
+        created: true,
+        deployed: vec![],
+        queued: vec![],
+        deleted_versions: vec![],
+    };
     for (env, oid) in &manifests {
         let latest = configs.get(env).and_then(|c| c.upstream.as_ref()).is_some_and(|u| u.is_latest());
-        if !latest || state::deployed_version(stage, env, app)?.is_some_and(|d| d >= version) {
+        // An app removed from an environment comes back only with an explicit deploy, not with an upload.
+        if !latest
+            || state::deployed_version(stage, env, app)?.is_some_and(|d| d >= version)
+            || state::is_removed(stage, env, app)?
+        {
             continue;
         }
         if deploy::blocking_locks(stage, env, app)?.is_empty() {

@@ -96,6 +96,10 @@ fn plan(
             skip(&mut result, offer.app, SkipReason::TeamFiltered);
             continue;
         }
+        if state::is_removed(current, env, &offer.app)? {
+            skip(&mut result, offer.app, SkipReason::RemovedFromEnvironment);
+            continue;
+        }
         let Some(manifest) = offer.manifest else {
             skip(&mut result, offer.app, SkipReason::NoManifestForEnvironment);
             continue;
