@@ -62,6 +62,7 @@ fn build(repo: &Repository, apps: usize, argocd: bool) -> Oid {
                 source_message: String::new(),
                 display_version: String::new(),
                 manifests,
+                retention: None,
             };
             apply(&mut stage, Request::CreateRelease(r));
         }
