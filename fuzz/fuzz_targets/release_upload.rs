@@ -29,6 +29,7 @@ fn harness() -> &'static Harness {
                 batch_max: 10,
                 queue_capacity: 64,
                 on_commit: None,
+                durable: Default::default(),
                 metrics: Default::default(),
             })
             .expect("writer");
@@ -41,6 +42,14 @@ fn harness() -> &'static Harness {
                 minimize_exported_data: false,
                 build_webhook: None,
                 project: "railyard".into(),
+                external_url: String::new(),
+                history: std::sync::Arc::new(railyard_api::history::History::new(&repo_dir, "main")),
+                webhooks: None,
+                argocd_source: railyard_manifest::argocd::Source {
+                    repo_url: "https://git.example.com/manifests.git".into(),
+                    target_revision: "main".into(),
+                },
+                release_versions_limit: 20,
             };
             let app = railyard_api::routes::router(state, 1 << 20);
             // an environment for uploads to name
