@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
 
+pub mod browser;
 pub mod load;
 pub mod repogen;
 pub mod walk;
