@@ -50,6 +50,7 @@ fn harness() -> &'static Harness {
                     target_revision: "main".into(),
                 },
                 release_versions_limit: 20,
+                overview: Default::default(),
             };
             let app = railyard_api::routes::router(state, 1 << 20);
             // an environment for uploads to name

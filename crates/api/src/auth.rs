@@ -480,25 +480,51 @@ impl Authenticator {
     }
 }
 
-/// The middleware: with `--auth-tokens` or OIDC, every request but the probes needs a valid token (401
-/// otherwise); the caller is known to the handlers (and the writer) for the rest of the request.
+/// Who a request comes from, for the handlers that render for a person (the web UI): whether auth is on, how one
+/// signs in, and the caller if a valid token came with the request.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub auth_on: bool,
+    pub tokens: bool,
+    pub oidc: bool,
+    pub caller: Option<Caller>,
+}
+
+/// The web UI's pages and assets: with auth on they answer without a token too (a page then renders as a sign-in
+/// shell, with no data), and with a token like any other request.
+pub fn ui_path(path: &str) -> bool {
+    matches!(path, "/" | "/train" | "/locks" | "/flows" | "/flow-run")
+        || ["/app/", "/env/", "/assets/"].iter().any(|p| path.starts_with(p))
+}
+
+/// The middleware: with `--auth-tokens` or OIDC, every request but the probes and the UI's sign-in shells needs a
+/// valid token (401 otherwise); the caller is known to the handlers (and the writer) for the rest of the request.
 pub async fn authenticate(
     State(auth): State<Option<std::sync::Arc<Authenticator>>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let Some(auth) = auth else {
+        req.extensions_mut().insert(Session::default());
         return CALLER.scope(None, next.run(req)).await;
     };
-    if open_path(req.uri().path()) {
+    let mut session = Session { auth_on: true, tokens: auth.tokens.is_some(), oidc: auth.oidc.is_some(), caller: None };
+    let path = req.uri().path();
+    let token = presented(req.headers());
+    if open_path(path) || (token.is_none() && ui_path(path)) {
+        req.extensions_mut().insert(session);
         return CALLER.scope(None, next.run(req)).await;
     }
-    let caller = match presented(req.headers()) {
+    let caller = match token {
         Some(token) => auth.caller(&token).await,
         None => None,
     };
     match caller {
-        Some(caller) => CALLER.scope(Some(caller), next.run(req)).await,
+        Some(caller) => {
+            session.caller = Some(caller.clone());
+            req.extensions_mut().insert(session);
+            CALLER.scope(Some(caller), next.run(req)).await
+        }
         None => {
             let mut resp = ApiError::new(
                 StatusCode::UNAUTHORIZED,

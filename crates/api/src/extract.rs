@@ -90,3 +90,16 @@ impl Params {
         raw.parse::<T>().map_err(|e| ApiError::from(e.into()))
     }
 }
+
+/// True when the request's `If-None-Match` names `etag` (or is `*`); weak and strong tags compare alike, as
+/// RFC 9110 has it for `If-None-Match`.
+pub fn etag_matches(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let want = strip(etag);
+    headers
+        .get_all(axum::http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || strip(t) == want)
+}

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod history;
 pub mod metrics;
 pub mod oidc;
+pub mod overview;
 pub mod rbac;
 pub mod routes;
 pub mod serve;
@@ -163,6 +164,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         webhooks: hooks,
         argocd_source,
         release_versions_limit: cfg.release_versions_limit,
+        overview: Default::default(),
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, auth);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");

@@ -354,6 +354,33 @@ pub fn flow_runs(stage: &Stage<'_>, flow: &EnvName) -> Result<Vec<FlowRunRecord>
     Ok(out)
 }
 
+/// Every stored release flow, by name (a flow `p/q` is `release-flows/p/q.yaml`; run folders are not flows).
+pub fn flows(stage: &Stage<'_>) -> Result<Vec<EnvName>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![String::new()];
+    while let Some(prefix) = dirs.pop() {
+        let dir = if prefix.is_empty() {
+            layout::RELEASE_FLOWS.to_owned()
+        } else {
+            format!("{}/{prefix}", layout::RELEASE_FLOWS)
+        };
+        for (name, kind) in stage.list(&dir)? {
+            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            match kind {
+                EntryKind::File => {
+                    if let Some(flow) = path.strip_suffix(".yaml").and_then(|f| EnvName::parse(f).ok()) {
+                        out.push(flow);
+                    }
+                }
+                EntryKind::Dir if name != "runs" => dirs.push(path),
+                EntryKind::Dir => {}
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Run `id` of `flow`.
 pub fn flow_run(stage: &Stage<'_>, flow: &EnvName, id: u64) -> Result<Option<FlowRunRecord>> {
     let path = layout::flow_run(flow, id);

@@ -386,7 +386,15 @@ pub async fn kuberpult_create(
     Ok(written(StatusCode::CREATED, st.write(Request::CreateEnvironment(request)).await?))
 }
 
-pub async fn overview(State(st): State<AppState>) -> Reply {
-    let envs = st.read(state::overview).await?;
-    Ok((StatusCode::OK, Json(json!({ "environments": envs }))))
+/// `GET /api/overview`: every environment with what it runs, from the snapshot of the head commit; its entity tag
+/// is the head, so a client that sends it back in `If-None-Match` gets `304 Not Modified` until the branch moves.
+pub async fn overview(State(st): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult<Response> {
+    let snapshot = st.snapshot().await?;
+    let etag = snapshot.etag();
+    let cache = [(axum::http::header::ETAG, etag.clone()), (axum::http::header::CACHE_CONTROL, "no-cache".to_owned())];
+    if crate::extract::etag_matches(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    let body = snapshot.json();
+    Ok((StatusCode::OK, cache, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }

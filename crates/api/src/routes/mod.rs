@@ -17,6 +17,7 @@ mod northflank;
 pub mod openapi;
 mod releases;
 mod trains;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,8 @@ pub struct AppState {
     pub argocd_source: railyard_manifest::argocd::Source,
     /// `--release-versions-limit`: releases kept per application by an upload (0: all).
     pub release_versions_limit: u32,
+    /// The overview of the current head, kept until the branch moves.
+    pub overview: Arc<crate::overview::Cache>,
 }
 
 impl AppState {
@@ -69,6 +72,15 @@ impl AppState {
         F: FnOnce(&Stage<'_>) -> railyard_manifest::Result<T> + Send + 'static,
     {
         self.with_stage(move |stage| f(stage).map_err(ApiError::from)).await
+    }
+
+    /// Every environment with what it runs, as of the branch head (kept per head commit).
+    pub async fn snapshot(&self) -> ApiResult<Arc<crate::overview::Snapshot>> {
+        let (dir, cache) = (self.repo_dir.clone(), self.overview.clone());
+        let branch_ref = railyard_export::branch_ref(&self.branch);
+        tokio::task::spawn_blocking(move || cache.get(&Repository::open_bare(&dir)?, &branch_ref))
+            .await
+            .map_err(|e| ApiError::internal(format!("overview task failed: {e}")))?
     }
 
     /// Runs `f` on a throwaway stage over the branch head: it may edit, nothing is committed, and the objects it
@@ -250,6 +262,14 @@ pub fn router_with_auth(
         .nest("/v1", northflank::router())
         .nest("/api", api)
         .merge(kuberpult)
+        .route("/", get(ui::overview))
+        .route("/app/{app}", get(ui::app))
+        .route("/env/{*env}", get(ui::env))
+        .route("/train", get(ui::train_page))
+        .route("/locks", get(ui::locks_page))
+        .route("/flows", get(ui::flows_page))
+        .route("/flow-run", get(ui::flow_run_page))
+        .route("/assets/{file}", get(ui::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

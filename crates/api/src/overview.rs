@@ -1,0 +1,60 @@
+//! The overview kept per head commit: `GET /api/overview` and the web UI's pages read one snapshot of every
+//! environment until the branch moves, so a read costs a ref lookup while nothing changes (and `304 Not Modified`
+//! answers a client that already holds it).
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::Bytes;
+use git2::{Oid, Repository};
+use railyard_manifest::{state, EnvironmentOverview, Stage};
+
+use crate::error::ApiResult;
+
+/// Every environment with what it runs, as of `head`.
+pub struct Snapshot {
+    /// The branch head it was read from (None: the branch has no commit yet).
+    pub head: Option<Oid>,
+    pub environments: Vec<EnvironmentOverview>,
+    /// `{"environments": …}`, serialised on first use.
+    json: OnceLock<Bytes>,
+}
+
+impl Snapshot {
+    /// The answer of `GET /api/overview`.
+    pub fn json(&self) -> Bytes {
+        self.json
+            .get_or_init(|| {
+                let body = serde_json::json!({ "environments": &self.environments });
+                Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+            })
+            .clone()
+    }
+
+    /// The entity tag of the snapshot: the head commit.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.head.map(|h| h.to_string()).unwrap_or_else(|| "empty".into()))
+    }
+}
+
+/// The last snapshot read. Readers that miss wait for one read instead of each reading the whole tree.
+#[derive(Default)]
+pub struct Cache {
+    last: Mutex<Option<Arc<Snapshot>>>,
+}
+
+impl Cache {
+    /// The snapshot of `branch_ref`'s current head in `repo`: the kept one if the head has not moved.
+    pub fn get(&self, repo: &Repository, branch_ref: &str) -> ApiResult<Arc<Snapshot>> {
+        let head = railyard_export::target(repo, branch_ref)?;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = last.as_ref().filter(|s| s.head == head) {
+            return Ok(s.clone());
+        }
+        let tree = head.map(|c| repo.find_commit(c).and_then(|c| c.tree())).transpose()?;
+        let stage = Stage::new(repo, tree);
+        let environments = state::overview(&stage)?;
+        let snapshot = Arc::new(Snapshot { head, environments, json: OnceLock::new() });
+        *last = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+}
