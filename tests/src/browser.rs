@@ -352,20 +352,27 @@ fn missing_message(missing: &[String]) -> String {
 }
 
 /// Whether waiting can cure `e`: the element is not there yet, was replaced, is covered or not yet usable, or
-/// the dialog has not opened yet.
+/// the dialog has not opened yet. Chromium reports an element that the page swapped out between finding it and
+/// reading it as an "unknown error" naming a node that "does not belong to the document", or as a navigation
+/// in progress: waiting cures those too.
 fn curable(e: &CmdError) -> bool {
-    matches!(
-        e,
-        CmdError::Standard(w) if matches!(
-            w.error,
-            ErrorStatus::NoSuchElement
-                | ErrorStatus::StaleElementReference
-                | ErrorStatus::ElementNotInteractable
-                | ErrorStatus::ElementClickIntercepted
-                | ErrorStatus::InvalidElementState
-                | ErrorStatus::NoSuchAlert
-        )
-    )
+    match e {
+        CmdError::Standard(w) => {
+            matches!(
+                w.error,
+                ErrorStatus::NoSuchElement
+                    | ErrorStatus::StaleElementReference
+                    | ErrorStatus::ElementNotInteractable
+                    | ErrorStatus::ElementClickIntercepted
+                    | ErrorStatus::InvalidElementState
+                    | ErrorStatus::NoSuchAlert
+            ) || (w.error == ErrorStatus::UnknownError
+                && ["does not belong to the document", "Execution context was destroyed", "Cannot find context"]
+                    .iter()
+                    .any(|m| w.message.contains(m)))
+        }
+        _ => false,
+    }
 }
 
 /// A WebDriver error without chromedriver's native stack trace.

@@ -13,6 +13,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use railyard_tests::{call, free_port, write_tokens, Reply, Server};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 const ADMIN: &str = "oidc-admin-token";
 const AUDIENCE: &str = "railyard";
@@ -73,21 +74,38 @@ fn token(key: &Key, issuer: &str, extra: Value) -> String {
     jsonwebtoken::encode(&header, &claims, &signing).unwrap()
 }
 
-/// The issuer: serves the discovery document and the current JWKS on 127.0.0.1 until the test ends.
+/// The issuer: serves the discovery document and the current JWKS on 127.0.0.1 until the test ends; with a
+/// [`Login`], also the authorization-code flow with PKCE (a person who is signed in at the provider already).
 struct Issuer {
     url: String,
     jwks: Arc<Mutex<Value>>,
 }
 
+/// The issuer's sign-in side: who signs in (the ID token it mints for a client id), and the codes it handed out.
+struct Login {
+    mint: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// code → (client_id, redirect_uri, code_challenge)
+    codes: Mutex<std::collections::HashMap<String, (String, String, String)>>,
+    /// What the token endpoint refused, and why.
+    refusals: Mutex<Vec<String>>,
+}
+
 impl Issuer {
     fn start_on(port: u16, keys: &[&Key]) -> Self {
+        Self::serve(port, keys, None)
+    }
+
+    fn serve(port: u16, keys: &[&Key], login: Option<Arc<Login>>) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("issuer port");
         let url = format!("http://127.0.0.1:{port}");
         let jwks = Arc::new(Mutex::new(json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()})));
         let (base, served) = (url.clone(), jwks.clone());
         std::thread::spawn(move || {
+            // A thread per connection: a browser keeps idle connections open (preconnects) that must not hold up
+            // the server's own requests to the token endpoint.
             for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &base, &served);
+                let (base, served, login) = (base.clone(), served.clone(), login.clone());
+                std::thread::spawn(move || answer(stream, &base, &served, login.as_deref()));
             }
         });
         Self { url, jwks }
@@ -98,20 +116,86 @@ impl Issuer {
     }
 }
 
-fn answer(mut stream: TcpStream, base: &str, jwks: &Mutex<Value>) -> std::io::Result<()> {
+fn query(s: &str) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+fn answer(mut stream: TcpStream, base: &str, jwks: &Mutex<Value>, login: Option<&Login>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut first = String::new();
     reader.read_line(&mut first)?;
     let mut line = String::new();
+    let mut length = 0usize;
     while reader.read_line(&mut line)? > 2 {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
         line.clear();
     }
-    let path = first.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = match path {
-        "/.well-known/openid-configuration" => {
-            ("200 OK", json!({"issuer": base, "jwks_uri": format!("{base}/jwks")}).to_string())
+    let mut body_in = vec![0u8; length.min(1 << 16)];
+    std::io::Read::read_exact(&mut reader, &mut body_in)?;
+    let target = first.split_whitespace().nth(1).unwrap_or("/");
+    let (path, q) = target.split_once('?').unwrap_or((target, ""));
+    if let (Some(login), "/authorize") = (login, path) {
+        // Already signed in at the provider: straight back to the client with a code.
+        let q = query(q);
+        let code = format!("code-{}", login.codes.lock().unwrap().len() + 1);
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        assert_eq!(get("code_challenge_method"), "S256", "the UI must use PKCE with S256: {q:?}");
+        assert_eq!(get("response_type"), "code");
+        login
+            .codes
+            .lock()
+            .unwrap()
+            .insert(code.clone(), (get("client_id"), get("redirect_uri"), get("code_challenge")));
+        let mut to = url::Url::parse(&get("redirect_uri")).expect("redirect_uri");
+        to.query_pairs_mut().append_pair("code", &code).append_pair("state", &get("state"));
+        return write!(
+            stream,
+            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    }
+    let (status, body) = match (path, login) {
+        ("/.well-known/openid-configuration", _) => {
+            let mut doc = json!({"issuer": base, "jwks_uri": format!("{base}/jwks")});
+            if login.is_some() {
+                doc["authorization_endpoint"] = json!(format!("{base}/authorize"));
+                doc["token_endpoint"] = json!(format!("{base}/token"));
+            }
+            ("200 OK", doc.to_string())
         }
-        "/jwks" => ("200 OK", jwks.lock().unwrap().to_string()),
+        ("/jwks", _) => ("200 OK", jwks.lock().unwrap().to_string()),
+        ("/token", Some(login)) => {
+            let form = query(&String::from_utf8_lossy(&body_in));
+            let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+            let issued = login.codes.lock().unwrap().remove(&get("code"));
+            let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(get("code_verifier").as_bytes()));
+            let refusal = match &issued {
+                None => Some("unknown or reused code".to_owned()),
+                Some((client, redirect, want)) => {
+                    if get("grant_type") != "authorization_code" {
+                        Some(format!("grant_type {}", get("grant_type")))
+                    } else if *want != challenge {
+                        Some("the code_verifier does not match the code_challenge".into())
+                    } else if *client != get("client_id") || *redirect != get("redirect_uri") {
+                        Some("client_id or redirect_uri differ from the authorization request".into())
+                    } else {
+                        None
+                    }
+                }
+            };
+            match (refusal, issued) {
+                (None, Some((client, _, _))) => {
+                    ("200 OK", json!({"id_token": (login.mint)(&client), "token_type": "Bearer"}).to_string())
+                }
+                (refusal, _) => {
+                    login.refusals.lock().unwrap().push(refusal.unwrap_or_default());
+                    ("400 Bad Request", json!({"error": "invalid_grant"}).to_string())
+                }
+            }
+        }
         _ => ("404 Not Found", "{}".to_owned()),
     };
     write!(
@@ -318,4 +402,88 @@ fn a_malformed_policy_is_refused_at_start_up_with_its_line_number() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--oidc-issuer needs --rbac-policy"));
+}
+
+/// The web UI signs a person in through the issuer (authorization code with PKCE, the code traded by the server),
+/// keeps the ID token in the tab's session, writes as that person, disables what the policy does not allow, and
+/// signs out.
+#[test]
+fn the_ui_signs_in_through_the_issuer_with_pkce() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(rsa_key(dir.path(), "ui-key"));
+    let port = free_port();
+    let issuer_url = format!("http://127.0.0.1:{port}");
+    let (mint_key, mint_issuer) = (key.clone(), issuer_url.clone());
+    let login = Arc::new(Login {
+        mint: Box::new(move |client| token(&mint_key, &mint_issuer, json!({"aud": client}))),
+        codes: Mutex::new(Default::default()),
+        refusals: Mutex::new(Vec::new()),
+    });
+    let issuer = Issuer::serve(port, &[&key], Some(login.clone()));
+    let tokens = write_tokens(dir.path(), &[(ADMIN, "Root", "[{action: admin}]")]);
+    let policy_file = dir.path().join("policy.csv");
+    std::fs::write(&policy_file, POLICY).unwrap();
+    let s = Server::start_with(&[
+        "--auth-tokens",
+        tokens.to_str().unwrap(),
+        "--oidc-issuer",
+        &issuer.url,
+        "--oidc-audience",
+        AUDIENCE,
+        "--oidc-client-id",
+        "railyard-ui",
+        "--rbac-policy",
+        policy_file.to_str().unwrap(),
+    ]);
+    setup(&s);
+
+    // A code that was never issued, or a verifier that does not match, gets no token.
+    let forged = json!({"code": "code-999", "code_verifier": "x".repeat(43), "redirect_uri": s.at("/auth/callback")});
+    call(&s, "POST", "/auth/token", None, Some(&forged)).assert_error(401, "sign_in_refused", None);
+    assert_eq!(std::mem::take(&mut *login.refusals.lock().unwrap()), vec!["unknown or reused code".to_owned()]);
+    let short = json!({"code": "c", "code_verifier": "short", "redirect_uri": s.at("/auth/callback")});
+    call(&s, "POST", "/auth/token", None, Some(&short)).assert_error(400, "invalid_input", Some("code_verifier"));
+
+    let b = railyard_tests::browser::Browser::start();
+    b.goto(&s.at("/app/web"));
+    b.wait_for("main[data-signin] #oidc-signin");
+    b.click("#oidc-signin");
+    // Issuer → /auth/callback → the server trades the code → back on the page the sign-in started from.
+    b.wait_for_text("#who-name", "Grace Hopper");
+    b.wait_for("#env-dev form[data-test=lock-dev]");
+    assert!(b.current_url().ends_with("/app/web"), "back where the sign-in started: {}", b.current_url());
+    assert!(
+        login.refusals.lock().unwrap().is_empty(),
+        "the token endpoint refused: {:?}",
+        login.refusals.lock().unwrap()
+    );
+    let stored = b.execute("return sessionStorage.getItem('railyard.token')", &[]);
+    assert_eq!(stored.as_str().map(|t| t.split('.').count()), Some(3), "the ID token is kept in the session: {stored}");
+
+    // The policy lets Grace (group devs → role developer) deploy web in dev only: prod's button says why not.
+    let prod_deploy = "#env-prod form[data-test=deploy-prod] button";
+    assert!(b.attr(prod_deploy, "disabled").is_some(), "deploy in prod must be disabled");
+    let why = b.attr(prod_deploy, "title").unwrap_or_default();
+    assert!(why.contains("DeployRelease"), "the reason names the missing permission: {why}");
+    assert!(b.attr("#env-dev form[data-test=deploy-dev] button", "disabled").is_none());
+
+    // A lock from the browser is written as the signed-in person.
+    b.auto_confirm();
+    b.fill("#env-dev form[data-test=lock-dev] input[name=lockId]", "grace-hold");
+    b.fill("#env-dev form[data-test=lock-dev] input[name=message]", "signed in through OIDC");
+    b.click("#env-dev form[data-test=lock-dev] button");
+    b.wait_for_text("#status", "Done: commit");
+    s.wait_exported();
+    let lock_dir = "environments/dev/applications/web/locks/grace-hold";
+    assert_eq!(s.remote_file(&format!("{lock_dir}/message")).as_deref(), Some("signed in through OIDC"));
+    assert_eq!(s.remote_file(&format!("{lock_dir}/created_by_name")).as_deref(), Some("Grace Hopper"));
+    let head = s.remote_head().expect("remote head").to_string();
+    let repo = git2::Repository::open_bare(&s.remote_dir).unwrap();
+    let commit = repo.find_commit(git2::Oid::from_str(&head).unwrap()).unwrap();
+    assert_eq!(commit.author().email().ok(), Some("grace@example.com"));
+
+    // Signing out forgets the token: the next page is the sign-in again.
+    b.click("#signout");
+    b.wait_for("main[data-signin] #oidc-signin");
+    assert_eq!(b.execute("return sessionStorage.getItem('railyard.token')", &[]), Value::Null);
 }

@@ -442,13 +442,15 @@ fn presented(headers: &HeaderMap) -> Option<String> {
 
 /// Paths probes and Prometheus reach without a token.
 fn open_path(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/auth/config" | "/auth/token")
 }
 
 /// Where callers come from: `--auth-tokens`, and OIDC (`--oidc-issuer`) with `--rbac-policy`. Both may be on.
 pub struct Authenticator {
     pub tokens: Option<Tokens>,
     pub oidc: Option<(crate::oidc::Oidc, crate::rbac::Policy)>,
+    /// `--oidc-client-id`: the web UI signs people in through the issuer.
+    pub ui_client_id: Option<String>,
 }
 
 impl Authenticator {
@@ -486,6 +488,7 @@ impl Authenticator {
 pub struct Session {
     pub auth_on: bool,
     pub tokens: bool,
+    /// The UI can sign people in through the OIDC issuer (`--oidc-issuer` with `--oidc-client-id`).
     pub oidc: bool,
     pub caller: Option<Caller>,
 }
@@ -493,7 +496,7 @@ pub struct Session {
 /// The web UI's pages and assets: with auth on they answer without a token too (a page then renders as a sign-in
 /// shell, with no data), and with a token like any other request.
 pub fn ui_path(path: &str) -> bool {
-    matches!(path, "/" | "/train" | "/locks" | "/flows" | "/flow-run")
+    matches!(path, "/" | "/train" | "/locks" | "/flows" | "/flow-run" | "/auth/callback")
         || ["/app/", "/env/", "/assets/"].iter().any(|p| path.starts_with(p))
 }
 
@@ -508,7 +511,8 @@ pub async fn authenticate(
         req.extensions_mut().insert(Session::default());
         return CALLER.scope(None, next.run(req)).await;
     };
-    let mut session = Session { auth_on: true, tokens: auth.tokens.is_some(), oidc: auth.oidc.is_some(), caller: None };
+    let oidc = auth.oidc.is_some() && auth.ui_client_id.is_some();
+    let mut session = Session { auth_on: true, tokens: auth.tokens.is_some(), oidc, caller: None };
     let path = req.uri().path();
     let token = presented(req.headers());
     if open_path(path) || (token.is_none() && ui_path(path)) {

@@ -175,6 +175,10 @@ pub struct OidcArgs {
     /// An accepted `aud` (repeatable; comma-separated in the variable).
     #[arg(long = "oidc-audience", env = "RAILYARD_OIDC_AUDIENCE", value_delimiter = ',')]
     pub audience: Vec<String>,
+    /// The client id the web UI signs people in with (authorization code with PKCE, redirect to
+    /// `<external URL>/auth/callback`); its ID tokens are accepted as an audience of their own.
+    #[arg(long = "oidc-client-id", env = "RAILYARD_OIDC_CLIENT_ID")]
+    pub client_id: Option<String>,
     /// The fewest seconds between two fetches of the issuer's keys for an unknown key id.
     #[arg(long = "oidc-jwks-min-refresh-seconds", env = "RAILYARD_OIDC_JWKS_MIN_REFRESH_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub jwks_min_refresh_seconds: u32,

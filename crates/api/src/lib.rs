@@ -58,9 +58,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 anyhow::bail!("--oidc-issuer needs at least one --oidc-audience (the client id tokens are issued to)");
             }
             let policy = rbac::Policy::load(policy_file)?;
+            // The UI's ID tokens are issued to its client id.
+            let mut audiences = cfg.oidc.audience.clone();
+            if let Some(id) = cfg.oidc.client_id.as_ref().filter(|id| !audiences.contains(id)) {
+                audiences.push(id.clone());
+            }
             let verifier = oidc::Oidc::new(
                 issuer.clone(),
-                cfg.oidc.audience.clone(),
+                audiences,
                 std::time::Duration::from_secs(cfg.oidc.jwks_min_refresh_seconds.into()),
             )?;
             tracing::info!(issuer = %issuer, permissions = policy.len(), policy = %policy_file.display(), "OIDC sign-in on");
@@ -70,9 +75,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             anyhow::bail!("--oidc-issuer needs --rbac-policy FILE: the policy says what signed-in people may do")
         }
         (None, Some(_)) => anyhow::bail!("--rbac-policy applies to OIDC callers: give --oidc-issuer too"),
+        (None, None) if cfg.oidc.client_id.is_some() => {
+            anyhow::bail!("--oidc-client-id is the web UI's client at an issuer: give --oidc-issuer too")
+        }
         (None, None) => None,
     };
-    let auth = (tokens.is_some() || oidc.is_some()).then(|| std::sync::Arc::new(auth::Authenticator { tokens, oidc }));
+    let auth = (tokens.is_some() || oidc.is_some())
+        .then(|| std::sync::Arc::new(auth::Authenticator { tokens, oidc, ui_client_id: cfg.oidc.client_id.clone() }));
     if auth.is_none() && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
         anyhow::bail!(
             "refusing to listen on {} without authentication; pass --auth-tokens FILE (or --oidc-issuer), listen on 127.0.0.1, or pass --insecure-no-auth",

@@ -23,8 +23,10 @@ pub enum OidcError {
     Algorithm(Algorithm),
     #[error("no key of the issuer has id {0:?}")]
     UnknownKey(String),
-    #[error("the issuer's keys cannot be fetched: {0}")]
+    #[error("the issuer cannot be reached: {0}")]
     Issuer(String),
+    #[error("{0}")]
+    Refused(String),
     #[error("the token is invalid: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
 }
@@ -56,12 +58,30 @@ pub struct Oidc {
     client: reqwest::Client,
     keys: RwLock<Vec<Key>>,
     last_fetch: Mutex<Option<Instant>>,
+    /// Where the web UI sends people to sign in, and where it trades the code for a token (from discovery).
+    endpoints: RwLock<Option<Endpoints>>,
 }
 
 #[derive(Deserialize)]
 struct Discovery {
     issuer: String,
     jwks_uri: String,
+    #[serde(default)]
+    authorization_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+}
+
+/// The issuer's endpoints for the authorization-code flow.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Endpoints {
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    id_token: Option<String>,
 }
 
 /// True when `token` looks like a JWT (three parts, a header that decodes): it goes to OIDC, not to the tokens
@@ -74,7 +94,8 @@ impl Oidc {
     pub fn new(issuer: String, audiences: Vec<String>, min_refresh: Duration) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build()?;
         let issuer = issuer.trim_end_matches('/').to_owned();
-        Ok(Self { issuer, audiences, min_refresh, client, keys: RwLock::new(Vec::new()), last_fetch: Mutex::new(None) })
+        let (keys, last_fetch, endpoints) = (RwLock::new(Vec::new()), Mutex::new(None), RwLock::new(None));
+        Ok(Self { issuer, audiences, min_refresh, client, keys, last_fetch, endpoints })
     }
 
     /// Fetches the keys once at start-up, so the first caller does not wait; a failure is only logged.
@@ -116,6 +137,56 @@ impl Oidc {
         Ok(Some(jsonwebtoken::decode::<Claims>(token, &key.key, &validation)?.claims))
     }
 
+    /// The issuer's sign-in endpoints (read from discovery, fetched now if not yet known).
+    pub async fn endpoints(&self) -> Result<Endpoints, OidcError> {
+        if let Some(e) = self.endpoints.read().await.clone() {
+            return Ok(e);
+        }
+        if self.may_refresh() {
+            self.refresh().await?;
+        }
+        self.endpoints.read().await.clone().ok_or_else(|| {
+            OidcError::Issuer("the discovery document names no authorization_endpoint and token_endpoint".into())
+        })
+    }
+
+    /// Trades an authorization code (with its PKCE verifier) for the issuer's ID token, as a public client, and
+    /// checks that token like any other: only a token this server would accept is handed to the browser.
+    pub async fn exchange(
+        &self,
+        client_id: &str,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<(String, Claims), OidcError> {
+        let endpoints = self.endpoints().await?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("code_verifier", code_verifier),
+        ];
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let resp = self
+            .client
+            .post(&endpoints.token_endpoint)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| OidcError::Issuer(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(OidcError::Refused(format!("the issuer refused the code ({})", resp.status())));
+        }
+        let answer: TokenAnswer = resp.json().await.map_err(|e| OidcError::Issuer(e.to_string()))?;
+        let token =
+            answer.id_token.ok_or_else(|| OidcError::Refused("the issuer's answer holds no id_token".into()))?;
+        let claims = self.verify(&token).await?;
+        Ok((token, claims))
+    }
+
     fn may_refresh(&self) -> bool {
         let last = self.last_fetch.lock().unwrap_or_else(|e| e.into_inner());
         last.is_none_or(|t| t.elapsed() >= self.min_refresh)
@@ -141,6 +212,11 @@ impl Oidc {
         let discovery: Discovery = self.get_json(&url).await?;
         if discovery.issuer.trim_end_matches('/') != self.issuer {
             return Err(OidcError::Issuer(format!("the discovery document names issuer {:?}", discovery.issuer)));
+        }
+        if let (Some(authorization_endpoint), Some(token_endpoint)) =
+            (discovery.authorization_endpoint.clone(), discovery.token_endpoint.clone())
+        {
+            *self.endpoints.write().await = Some(Endpoints { authorization_endpoint, token_endpoint });
         }
         let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         let mut keys = Vec::new();

@@ -2,7 +2,8 @@
 //  - keeps the API token in this tab's session storage and sends it as a bearer token (auth on),
 //  - fetches a page's <main> with that token (the `X-Railyard-Fragment` header) and swaps it in,
 //  - sends the writes of `form.api` to the same /api endpoints the CLI calls, after asking where the form says so,
-//  - follows new commits on live pages: it refetches <main> with If-None-Match and swaps it on a 200 (304: same head).
+//  - follows new commits on live pages: it refetches <main> with If-None-Match and swaps it on a 200 (304: same head),
+//  - signs in through the OIDC issuer (authorization code with PKCE) when the server is set up for it.
 (() => {
   'use strict';
   const KEY = 'railyard.token';
@@ -134,6 +135,52 @@
     }
   }
 
+  // --- OIDC sign-in: authorization code with PKCE (RFC 7636); the server trades the code at /auth/token.
+  const OIDC = 'railyard.oidc';
+  const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const callbackUrl = () => location.origin + '/auth/callback';
+
+  async function oidcStart() {
+    const err = document.getElementById('signin-error');
+    try {
+      if (!window.crypto || !crypto.subtle) throw new Error('Signing in needs a secure page (https or 127.0.0.1).');
+      const r = await fetch('/auth/config');
+      const cfg = await r.json();
+      if (!r.ok) throw new Error(cfg.error || 'sign-in is not available');
+      const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+      const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+      const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
+      sessionStorage.setItem(OIDC, JSON.stringify({ verifier, state, back: location.pathname + location.search }));
+      const to = new URL(cfg.authorization_endpoint);
+      const q = new URLSearchParams({
+        response_type: 'code', client_id: cfg.client_id, redirect_uri: callbackUrl(), scope: cfg.scope, state,
+        code_challenge: b64url(new Uint8Array(digest)), code_challenge_method: 'S256',
+      });
+      for (const [k, v] of q) to.searchParams.set(k, v);
+      location.assign(to.href);
+    } catch (e) {
+      if (err) err.textContent = e.message;
+    }
+  }
+
+  async function oidcFinish() {
+    const back = (message) => { if (message) sessionStorage.setItem(ERR, message); location.replace('/'); };
+    const p = new URLSearchParams(location.search);
+    const saved = JSON.parse(sessionStorage.getItem(OIDC) || 'null');
+    sessionStorage.removeItem(OIDC);
+    if (p.get('error')) return back(p.get('error_description') || p.get('error'));
+    if (!saved || !p.get('code') || p.get('state') !== saved.state) return back('The sign-in answer does not belong to this tab: sign in again.');
+    const r = await fetch('/auth/token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code: p.get('code'), code_verifier: saved.verifier, redirect_uri: callbackUrl() }),
+    });
+    const answer = await r.json().catch(() => ({}));
+    if (!r.ok || !answer.id_token) return back(answer.error || 'The sign-in was refused.');
+    sessionStorage.setItem(KEY, answer.id_token);
+    location.replace(saved.back || '/');
+  }
+
   document.addEventListener('submit', (ev) => {
     const f = ev.target;
     if (f.classList.contains('api')) {
@@ -156,6 +203,10 @@
   });
 
   document.addEventListener('click', (ev) => {
+    if (ev.target.id === 'oidc-signin') {
+      oidcStart();
+      return;
+    }
     if (ev.target.id === 'signout') {
       sessionStorage.removeItem(KEY);
       location.assign('/');
@@ -174,5 +225,6 @@
   window.addEventListener('popstate', () => { if (auth !== 'off') load(location.href, false); });
 
   bind();
-  if (main().dataset.signin && token()) load(location.href, false);
+  if (main().dataset.oidcCallback) oidcFinish();
+  else if (main().dataset.signin && token()) load(location.href, false);
 })();

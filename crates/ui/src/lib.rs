@@ -92,6 +92,21 @@ pub fn sign_in_shell(ctx: &Ctx, title: &str, nav: Nav) -> String {
     document(ctx, title, nav, main)
 }
 
+/// Where the identity provider sends a person back (`/auth/callback`): the script trades the code for a token and
+/// returns to the page the sign-in started from.
+pub fn oidc_callback(ctx: &Ctx) -> String {
+    let main = html! {
+        main id="main" data-title="Signing in" data-oidc-callback="1" {
+            section.signin {
+                h1 { "Signing in…" }
+                p id="signin-error" role="alert" {}
+                noscript { "Signing in needs JavaScript." }
+            }
+        }
+    };
+    document(ctx, "Signing in", Nav::None, main)
+}
+
 fn document(ctx: &Ctx, title: &str, nav: Nav, main: Markup) -> String {
     let auth = match ctx.auth {
         AuthMode::Off => "off",

@@ -270,6 +270,7 @@ pub fn router_with_auth(
         .route("/flows", get(ui::flows_page))
         .route("/flow-run", get(ui::flow_run_page))
         .route("/assets/{file}", get(ui::asset))
+        .merge(ui::signin::router(auth.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

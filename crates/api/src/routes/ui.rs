@@ -55,7 +55,8 @@ fn html(status: StatusCode, body: String, etag: Option<&str>) -> Response {
 /// Starts a page: the sign-in shell (auth on, no token came), a `304` (the head has not moved since the page the
 /// script holds), or what the page needs to render.
 async fn begin(st: &AppState, session: &Session, headers: &HeaderMap, title: &str, nav: Nav) -> Result<Page, Response> {
-    let auth = if session.auth_on { AuthMode::On { tokens: session.tokens, oidc: false } } else { AuthMode::Off };
+    let auth =
+        if session.auth_on { AuthMode::On { tokens: session.tokens, oidc: session.oidc } } else { AuthMode::Off };
     let fragment = headers.contains_key(FRAGMENT);
     let caller_names = session.caller.as_ref().map(|c| (c.identity.name.clone(), c.identity.email.clone()));
     let mut ctx = Ctx { auth, caller: caller_names, fragment, head: None, etag: None };
@@ -509,4 +510,122 @@ pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The web UI's sign-in through the OIDC issuer (`--oidc-issuer` with `--oidc-client-id`): `GET /auth/config`
+/// tells the page where to send the person, `GET /auth/callback` is where the issuer sends them back, and
+/// `POST /auth/token` trades the code (with its PKCE verifier) for the ID token, server to issuer, so the issuer
+/// needs no CORS rule for the browser. The token then lives in the tab's session storage like an API token.
+pub mod signin {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Extension, Json, Router};
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use crate::auth::{Authenticator, Session};
+    use crate::error::ApiError;
+    use crate::extract::JsonBody;
+
+    type Auth = Option<Arc<Authenticator>>;
+
+    /// The sign-in routes, with the authenticator they ask.
+    pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
+        Router::new()
+            .route("/auth/config", get(config))
+            .route("/auth/token", post(token))
+            .route("/auth/callback", get(callback))
+            .with_state(auth)
+    }
+
+    /// The issuer's verifier and the UI's client id, or 404 when the UI does not sign in through OIDC.
+    fn ui_oidc(auth: &Auth) -> Result<(&crate::oidc::Oidc, &str), ApiError> {
+        match auth.as_deref() {
+            Some(Authenticator { oidc: Some((oidc, _)), ui_client_id: Some(id), .. }) => Ok((oidc, id)),
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_configured",
+                "sign-in through OIDC is not configured (--oidc-issuer with --oidc-client-id)",
+            )),
+        }
+    }
+
+    fn unreachable(e: crate::oidc::OidcError) -> ApiError {
+        tracing::warn!(error = %e, "OIDC sign-in: the issuer's endpoints are not known");
+        ApiError::new(StatusCode::BAD_GATEWAY, "issuer_unreachable", "the identity provider cannot be reached")
+    }
+
+    async fn config(State(auth): State<Auth>) -> Result<Response, ApiError> {
+        let (oidc, client_id) = ui_oidc(&auth)?;
+        let endpoints = oidc.endpoints().await.map_err(unreachable)?;
+        Ok(Json(json!({
+            "authorization_endpoint": endpoints.authorization_endpoint,
+            "client_id": client_id,
+            "scope": "openid email profile groups",
+        }))
+        .into_response())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TokenBody {
+        code: String,
+        code_verifier: String,
+        redirect_uri: String,
+    }
+
+    async fn token(State(auth): State<Auth>, JsonBody(b): JsonBody<TokenBody>) -> Result<Response, ApiError> {
+        let (oidc, client_id) = ui_oidc(&auth)?;
+        if b.code.is_empty() || b.code.len() > 4096 {
+            return Err(ApiError::bad_request("code", "code must be the issuer's authorization code"));
+        }
+        // RFC 7636: 43 to 128 characters of [A-Za-z0-9-._~].
+        let verifier_ok = (43..=128).contains(&b.code_verifier.len())
+            && b.code_verifier.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(&c));
+        if !verifier_ok {
+            return Err(ApiError::bad_request(
+                "code_verifier",
+                "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
+            ));
+        }
+        let redirect_ok = url::Url::parse(&b.redirect_uri)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/auth/callback");
+        if !redirect_ok {
+            return Err(ApiError::bad_request("redirect_uri", "redirect_uri must be this server's /auth/callback"));
+        }
+        match oidc.exchange(client_id, &b.code, &b.code_verifier, &b.redirect_uri).await {
+            Ok((id_token, claims)) => {
+                tracing::info!(email = claims.email.as_deref().unwrap_or(""), "signed in through OIDC");
+                Ok(Json(json!({ "id_token": id_token })).into_response())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "OIDC sign-in refused");
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "sign_in_refused",
+                    "the sign-in was refused; sign in again",
+                ))
+            }
+        }
+    }
+
+    async fn callback(Extension(session): Extension<Session>, headers: HeaderMap) -> Response {
+        let auth = if session.auth_on {
+            railyard_ui::AuthMode::On { tokens: session.tokens, oidc: session.oidc }
+        } else {
+            railyard_ui::AuthMode::Off
+        };
+        let ctx = railyard_ui::Ctx {
+            auth,
+            caller: None,
+            fragment: headers.contains_key(super::FRAGMENT),
+            head: None,
+            etag: None,
+        };
+        super::html(StatusCode::OK, railyard_ui::oidc_callback(&ctx), None)
+    }
 }
