@@ -321,6 +321,57 @@ fn ops() -> Vec<Op> {
     ]
 }
 
+/// The web UI's pages (HTML; with auth on and no token, a sign-in page) and its assets.
+const PAGES: &[(&str, &str, &[(&str, &str)])] = &[
+    (
+        "/",
+        "Web UI: the environment × application overview",
+        &[("team", "only this team"), ("app", "application name contains")],
+    ),
+    ("/app/{app}", "Web UI: an application", &[]),
+    ("/env/{*env}", "Web UI: an environment (its name may hold `/`)", &[]),
+    (
+        "/train",
+        "Web UI: a release train with its dry run",
+        &[("target", "environment:<env> or group:<group>"), ("team", "only this team")],
+    ),
+    ("/locks", "Web UI: every lock", &[]),
+    ("/flows", "Web UI: release-flow runs", &[]),
+    ("/flow-run", "Web UI: one release-flow run", &[("flow", "the flow"), ("id", "the run")]),
+    ("/assets/{file}", "Web UI: the script and the style sheet", &[]),
+    ("/auth/callback", "Web UI: where the OIDC issuer sends a person back after sign-in", &[]),
+];
+
+fn token_exchange() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["code", "code_verifier", "redirect_uri"],
+        "properties": {"code": string(), "code_verifier": {"type": "string", "minLength": 43, "maxLength": 128},
+            "redirect_uri": string()}})
+}
+
+fn page_operation(path: &str, summary: &str, query: &[(&str, &str)]) -> Value {
+    let mut parameters: Vec<Value> = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name.trim_start_matches('*'), "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    parameters.extend(query.iter().map(|(name, d)| {
+        json!({"name": name, "in": "query", "required": false, "description": d, "schema": {"type": "string"}})
+    }));
+    let html = json!({"text/html": {"schema": {"type": "string"}}});
+    json!({
+        "operationId": format!("page{}", path.replace(['/', '{', '}', '.', '-', '*'], "_")),
+        "summary": summary,
+        "tags": ["web UI"],
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "the page", "content": html},
+            "304": {"description": "the head commit has not moved since the page named in If-None-Match"},
+            "400": {"description": "an invalid name", "content": html},
+            "404": {"description": "no such application, environment or run", "content": html},
+        },
+    })
+}
+
 /// The document.
 pub fn document() -> Value {
     let error = json!({"type": "object", "required": ["error", "code"], "properties": {
@@ -371,6 +422,23 @@ pub fn document() -> Value {
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
         entry[op.method] = operation;
     }
+    for (path, summary, query) in PAGES {
+        paths.insert(path.replace("{*", "{"), json!({"get": page_operation(path, summary, query)}));
+    }
+    let sign_in_error = json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}});
+    paths.insert("/auth/config".into(), json!({"get": {
+        "operationId": "get_auth_config", "summary": "Where the web UI sends a person to sign in (OIDC)", "tags": ["web UI"],
+        "responses": {"200": {"description": "authorization_endpoint, client_id, scope", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "404": {"description": "OIDC sign-in is not configured", "content": sign_in_error},
+            "502": {"description": "the issuer cannot be reached", "content": sign_in_error}}}}));
+    paths.insert("/auth/token".into(), json!({"post": {
+        "operationId": "post_auth_token", "summary": "Trade an authorization code and its PKCE verifier for an ID token", "tags": ["web UI"],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": token_exchange()}}},
+        "responses": {"200": {"description": "id_token", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": {"description": "invalid input", "content": sign_in_error},
+            "401": {"description": "the issuer refused the code", "content": sign_in_error},
+            "404": {"description": "OIDC sign-in is not configured", "content": sign_in_error},
+            "502": {"description": "the issuer cannot be reached", "content": sign_in_error}}}}));
     json!({
         "openapi": "3.0.3",
         "info": {"title": "Railyard", "version": env!("CARGO_PKG_VERSION"),

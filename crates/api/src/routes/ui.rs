@@ -493,7 +493,9 @@ pub async fn flow_run_page(
 /// `/assets/app.js` and `/assets/app.css`, from the binary.
 pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let Some((content_type, body)) = railyard_ui::assets::get(&format!("/assets/{file}")) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such asset").into_response();
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset")
+            .with("what", serde_json::json!("asset"))
+            .into_response();
     };
     // Assets change only with the binary: its version and the content's length make the tag.
     let etag = format!("\"{}-{}\"", env!("CARGO_PKG_VERSION"), body.len());
