@@ -127,6 +127,9 @@
       out.textContent = message;
       say(message);
       await load(location.href, false);
+      // The page was re-rendered: the same form in the new page says what happened.
+      const again = document.querySelector('form.api[data-test="' + CSS.escape(form.dataset.test || '') + '"] output.result');
+      if (again) again.textContent = message;
     } catch (e) {
       out.textContent = String(e);
       out.classList.add('bad');

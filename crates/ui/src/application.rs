@@ -125,7 +125,7 @@ fn env_section(app: &str, e: &AppEnv, now: time::OffsetDateTime) -> Markup {
                     }))
                     (rollback.render(html! {
                         (version_select("version", &e.versions, before.or(newer)))
-                        label { "Message " input name="message" type="text" placeholder="why"; }
+                        label { "Message " input name="message" type="text" required placeholder="why (required)"; }
                     }))
                     (lock.render(html! {
                         label { "Lock id " input name="lockId" data-path-param="1" type="text" required pattern="[A-Za-z0-9._-]+" placeholder="my-lock"; }
