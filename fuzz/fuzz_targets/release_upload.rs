@@ -31,6 +31,7 @@ fn harness() -> &'static Harness {
                 on_commit: None,
                 durable: Default::default(),
                 metrics: Default::default(),
+                remote: None,
             })
             .expect("writer");
             let state = railyard_api::routes::AppState {
@@ -51,6 +52,7 @@ fn harness() -> &'static Harness {
                 },
                 release_versions_limit: 20,
                 overview: Default::default(),
+                remote: None,
             };
             let app = railyard_api::routes::router(state, 1 << 20);
             // an environment for uploads to name

@@ -122,8 +122,10 @@ fn kill_9_during_500_writes_loses_no_event_of_an_acknowledged_write() {
     let started = Instant::now();
     let mut next = 0;
     let mut kills = 0;
-    while next < 500 && started.elapsed() < Duration::from_secs(120) {
-        let round_end = (next + 60 + (started.elapsed().as_nanos() % 60) as usize).min(500);
+    // Kill rounds over the first 400 writes; the last 100 (or more) run without kills, so that a loaded machine,
+    // where few writes of a round are answered before its kill, still ends with enough acknowledged writes.
+    while next < 400 && started.elapsed() < Duration::from_secs(120) {
+        let round_end = (next + 60 + (started.elapsed().as_nanos() % 60) as usize).min(400);
         let url = s.url.clone();
         let batch: Vec<usize> = (next..round_end).collect();
         let handles: Vec<_> = batch

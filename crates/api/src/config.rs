@@ -13,6 +13,15 @@ pub enum ExportMode {
     External,
 }
 
+/// When a write is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ack {
+    /// Once the commit is durable in the local repo; the exporter pushes it (one replica).
+    AfterCommit,
+    /// Once the commit is on the remote branch (and its tags pushed): replicas agree on the remote.
+    AfterPush,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -42,6 +51,18 @@ pub struct Config {
     /// `embedded` runs the exporter in-process; `external` expects `railyard-export` beside it.
     #[arg(long, env = "RAILYARD_EXPORT", value_enum, default_value = "embedded")]
     pub export: ExportMode,
+    /// `after-commit`: a 2xx means the commit is durable in the local repo (the exporter pushes it). `after-push`:
+    /// a 2xx means it is on the remote branch; several replicas can then share one remote, each with a clone of
+    /// its own, agreeing through the remote's atomic ref update (no `railyard-export` runs beside them).
+    #[arg(long, env = "RAILYARD_ACK", value_enum, default_value = "after-commit")]
+    pub ack: Ack,
+    /// With `--ack after-push`: how often the remote branch is fetched, so reads see the other replicas' writes.
+    #[arg(long = "fetch-interval-ms", env = "RAILYARD_FETCH_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(50..=600_000))]
+    pub fetch_interval_ms: u32,
+    /// With `--ack after-push`: how many pushes a batch tries (rebuilt each time on the branch another replica
+    /// moved) before its callers get 503.
+    #[arg(long = "push-attempts", env = "RAILYARD_PUSH_ATTEMPTS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub push_attempts: u32,
     /// A write that changes no file makes no commit and no tag.
     #[arg(long, env = "RAILYARD_MINIMIZE_EXPORTED_DATA", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL", value_parser = railyard_export::bool_flag())]

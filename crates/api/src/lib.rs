@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod overview;
 pub mod rbac;
+pub mod replica;
 pub mod routes;
 pub mod serve;
 pub mod service;
@@ -106,7 +107,36 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics = metrics::ApiMetrics::new();
     let mut export_status = None;
     let mut exporter_waker = None;
-    if cfg.export == ExportMode::Embedded {
+    let mut remote = None;
+    if cfg.ack == config::Ack::AfterPush {
+        if cfg.export == ExportMode::External {
+            anyhow::bail!(
+                "--ack after-push pushes from the writer: run no railyard-export beside it (drop --export external)"
+            );
+        }
+        railyard_export::ensure_local_remote(&cfg.git_url, &cfg.branch).context("creating the local remote repo")?;
+        let r = std::sync::Arc::new(replica::Remote::new(
+            railyard_export::Config {
+                repo_dir: cfg.repo_dir.clone(),
+                git_url: cfg.git_url.clone(),
+                branch: cfg.branch.clone(),
+                fail_on_error_with_git_push_tags: cfg.fail_on_error_with_git_push_tags,
+                credentials: cfg.credentials.load()?,
+            },
+            cfg.push_attempts,
+            std::time::Duration::from_millis(cfg.fetch_interval_ms.into()),
+        ));
+        // The clone is rebuilt from the remote: whatever the local branch held beyond it was never acknowledged.
+        let (first, dir) = (r.clone(), cfg.repo_dir.clone());
+        match tokio::task::spawn_blocking(move || first.fetch_and_follow(&Repository::open_bare(&dir)?)).await? {
+            Ok(head) => tracing::info!(remote_head = ?head, "after-push: the local branch follows the remote"),
+            Err(e) => {
+                tracing::warn!(error = %e, "after-push: the remote cannot be fetched yet; not ready, writes fail with 503 until it can")
+            }
+        }
+        tokio::spawn(replica::run_follower(r.clone(), cfg.repo_dir.clone()));
+        remote = Some(r);
+    } else if cfg.export == ExportMode::Embedded {
         railyard_export::ensure_local_remote(&cfg.git_url, &cfg.branch).context("creating the local remote repo")?;
         let exporter = railyard_export::Exporter::new(
             railyard_export::Config {
@@ -136,9 +166,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         on_commit,
         durable,
         metrics: metrics.writer.clone(),
+        remote: remote.clone(),
     })?;
     let argocd_source = argocd_source(&cfg);
-    record_argocd_source(&writer, &argocd_source).await?;
+    match record_argocd_source(&writer, &argocd_source).await {
+        Ok(()) => {}
+        // A replica whose remote is down starts anyway (not ready); the next start records the source.
+        Err(e) if remote.is_some() => tracing::warn!(error = %e, "the Argo CD source is not recorded yet"),
+        Err(e) => return Err(e),
+    }
     let limits = serve::Limits {
         header_read_timeout: std::time::Duration::from_secs(cfg.header_read_timeout_seconds.into()),
         idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_seconds.into()),
@@ -174,6 +210,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         argocd_source,
         release_versions_limit: cfg.release_versions_limit,
         overview: Default::default(),
+        remote,
     };
     let app = routes::router_with_auth(state, cfg.max_body_bytes, auth);
     tracing::info!(listen = %bound, repo = %cfg.repo_dir.display(), remote = %railyard_export::redact(&cfg.git_url), branch = %cfg.branch, "railyard-api listening");

@@ -52,6 +52,8 @@ pub struct WriterConfig {
     pub durable: Arc<std::sync::Mutex<Option<Oid>>>,
     /// Batch sizes and commit latency.
     pub metrics: crate::metrics::WriterMetrics,
+    /// `--ack after-push`: every batch is pushed (a compare-and-swap on the remote branch) before it is answered.
+    pub remote: Option<Arc<crate::replica::Remote>>,
 }
 
 impl Writer {
@@ -106,7 +108,7 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
         let started = Instant::now();
         let (mut jobs, replies): (Vec<Job>, Vec<_>) = queued.into_iter().map(|q| (q.job, q.reply)).unzip();
         let n = jobs.len();
-        let (commit, results) = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs);
+        let (commit, results) = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         if let Some(c) = commit {
             // A failed final sync turned every answer into an error: the commit is not known to be durable.
             if results.iter().any(Result::is_ok) {
@@ -137,29 +139,98 @@ type Results = Vec<ApiResult<Outcome>>;
 /// Applies every job to the branch head and commits; when the branch moved meanwhile (the exporter adopted a
 /// remote branch), the batch is rebuilt on the new head. Each job gets its own answer, and each answer says what
 /// really happened: a job refused alone fails alone, and nothing committed is ever answered as "not written".
-fn apply_batch(repo: &Repository, repo_dir: &Path, branch_ref: &str, jobs: &mut [Job]) -> (Option<Oid>, Results) {
+fn apply_batch(
+    repo: &Repository,
+    repo_dir: &Path,
+    branch_ref: &str,
+    jobs: &mut [Job],
+    remote: Option<&crate::replica::Remote>,
+) -> (Option<Oid>, Results) {
+    let mut moved = 0u32;
     loop {
+        if let Some(r) = remote.filter(|r| !r.ready()) {
+            // A replica writes on the remote's head, so it must have read it once.
+            if let Err(e) = r.fetch_and_follow(repo) {
+                tracing::error!(error = %e, requests = jobs.len(), "the remote cannot be reached; batch not written");
+                return (None, jobs.iter().map(|_| Err(unreachable())).collect());
+            }
+        }
+        let base = railyard_export::target(repo, branch_ref).ok().flatten();
         let mut results: Results = Vec::with_capacity(jobs.len());
         let mut claims: Vec<(usize, Vec<String>)> = Vec::new();
         let built = build_commit(repo, repo_dir, branch_ref, jobs, &mut results, &mut claims);
+        // After push, a refusal (404, 409, …) must reflect the remote's state, not a stale fetch: a batch that refused
+        // a request, or has nothing to push, is decided again if the remote moved meanwhile.
+        if let Some(r) = remote.filter(|_| matches!(built, Ok(None)) || results.iter().any(Result::is_err)) {
+            match railyard_export::remote_head(repo, &r.cfg) {
+                Ok(there) if there != base && moved + 1 < r.push_attempts => {
+                    moved += 1;
+                    tracing::info!(base = ?base, remote = ?there, "the remote moved since the last fetch; deciding the batch again on its head");
+                    if let Err(e) = r.fetch_and_follow(repo) {
+                        return (None, remote_down(results, &e));
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                // Decided on the last fetched state: the refusals stand, anything to write fails below on the push.
+                Err(e) => tracing::warn!(error = %e, "the remote cannot be reached to confirm the batch's refusals"),
+            }
+        }
         let (head, new, log) = match built {
             Ok(Some(commit)) => commit,
             Ok(None) => return (None, untag(results)),
             Err(e) => return (None, not_written(results, repo_dir, &e)),
         };
+        if let Some(r) = remote {
+            // After push: the remote branch moves first, as a compare-and-swap on the head the batch was built on.
+            match railyard_export::push_if_at(repo, &r.cfg, head, new) {
+                Ok(railyard_export::CasPush::Done) => {}
+                Ok(railyard_export::CasPush::Moved(there)) => {
+                    moved += 1;
+                    if moved >= r.push_attempts {
+                        tracing::warn!(attempts = moved, "the remote branch kept moving; the batch is not written");
+                        return (None, contended(results));
+                    }
+                    tracing::info!(base = ?head, remote = ?there, attempt = moved, "another replica moved the remote branch; rebuilding the batch on its head");
+                    std::thread::sleep(push_backoff(moved));
+                    if let Err(e) = r.fetch_and_follow(repo) {
+                        return (None, remote_down(results, &e));
+                    }
+                    continue;
+                }
+                Err(e) => return (None, remote_down(results, &e)),
+            }
+        }
         // The same compare-and-swap the exporter uses: false when it moved the branch first.
         match retry_locked(repo_dir, || railyard_export::swap(repo, branch_ref, head, new, &log)) {
             Ok(true) => {}
+            Ok(false) if remote.is_some() => {
+                // The follower fetched the pushed commit (or a later one) first: the branch holds it either way.
+                let now = railyard_export::target(repo, branch_ref).ok().flatten();
+                let holds = now == Some(new) || now.is_some_and(|n| repo.graph_descendant_of(n, new).unwrap_or(false));
+                if !holds {
+                    if let Err(e) = retry_locked(repo_dir, || repo.reference(branch_ref, new, true, &log).map(|_| ())) {
+                        return (None, not_written(results, repo_dir, &e));
+                    }
+                }
+            }
             Ok(false) => {
                 tracing::info!("branch moved under the writer; rebuilding the batch on the new head");
                 continue;
             }
             Err(e) => return (None, not_written(results, repo_dir, &e)),
         }
+        if let Some(r) = remote {
+            // What was pushed is exported: nothing is left for an exporter to do.
+            let exported = railyard_export::exported_ref(&r.cfg.branch);
+            if let Err(e) = repo.reference(&exported, new, true, "railyard: pushed by the writer") {
+                tracing::warn!(error = %e, "could not record the pushed commit as exported");
+            }
+        }
         // Tags are recorded after the branch moved and before anyone is answered: a pending tag always names a
         // commit on the branch, and a crash in between loses only the tag of an unanswered write. A tag that cannot
         // be recorded fails its own request, which is told its changes are committed.
-        for (i, tags) in claims {
+        for (i, tags) in claims.iter().cloned() {
             for tag in tags {
                 let recorded = retry_locked(repo_dir, || {
                     repo.reference(&railyard_export::pending_tag_ref(&tag), new, false, "railyard: tag requested")
@@ -173,6 +244,9 @@ fn apply_batch(repo: &Repository, repo_dir: &Path, branch_ref: &str, jobs: &mut 
                     break;
                 }
             }
+        }
+        if let Some(r) = remote {
+            push_claimed_tags(repo, r, new, &claims, &mut results);
         }
         // ...and the branch and tag refs are durable before anyone is answered.
         if let Err(e) = sync_to_disk(repo_dir) {
@@ -329,6 +403,83 @@ fn retry_locked<T>(repo_dir: &Path, mut update: impl FnMut() -> Result<T, git2::
             other => return other,
         }
     }
+}
+
+/// After push, a batch's tags are pushed before it is answered. A tag the remote refuses (its name taken by another
+/// commit, e.g. by another replica) fails the request that asked for it with `--fail-on-error-with-git-push-tags`
+/// (it is recorded as failed either way, so no later batch trips over it); a remote that went away after the branch
+/// push leaves the tag pending, pushed with the next batch, and says so.
+fn push_claimed_tags(
+    repo: &Repository,
+    r: &crate::replica::Remote,
+    new: Oid,
+    claims: &[(usize, Vec<String>)],
+    results: &mut Results,
+) {
+    let conflict = axum::http::StatusCode::CONFLICT;
+    for _ in 0..=claims.iter().map(|(_, t)| t.len()).sum::<usize>() {
+        match railyard_export::push_tags(repo, &r.cfg, new) {
+            Ok(_) => return,
+            Err(railyard_export::ExportError::TagRejected { tag, reason }) => {
+                tracing::error!(tag = %tag, commit = %new, reason = %reason, "the remote refused a tag; recorded under refs/railyard/failed-tags");
+                let pending = railyard_export::pending_tag_ref(&tag);
+                let at = railyard_export::target(repo, &pending).ok().flatten().unwrap_or(new);
+                let _ = repo.reference(&railyard_export::failed_tag_ref(&tag), at, true, &reason);
+                let _ = repo.find_reference(&pending).and_then(|mut p| p.delete());
+                if let Some((i, _)) = claims.iter().find(|(_, tags)| tags.contains(&tag)) {
+                    results[*i] = Err(ApiError::new(conflict, "tag_rejected", format!(
+                        "the changes are committed and pushed as {new}, but the remote refused tag {tag}: its name is taken by another commit"
+                    )));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(commit = %new, error = %e, "pushed, but the batch's tags could not be pushed yet");
+                for (i, tags) in claims {
+                    if results[*i].is_ok() {
+                        results[*i] = Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "remote_unavailable", format!(
+                            "the changes are committed and pushed as {new}, but tag {} could not be pushed yet; it stays pending and is pushed with the next write",
+                            tags.join(", ")
+                        )));
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The wait before rebuilding a batch on a branch another replica moved: short, growing, with jitter so that
+/// replicas that collided do not collide again in step.
+fn push_backoff(attempt: u32) -> Duration {
+    let base = 5u64 << attempt.min(6);
+    Duration::from_millis(base + rand::random::<u64>() % base)
+}
+
+/// The answers of a batch the remote could not take: the remote could not be reached, so nothing was written
+/// (requests refused on their own keep their answer).
+fn remote_down(results: Results, e: &railyard_export::ExportError) -> Results {
+    tracing::error!(error = %e, requests = results.len(), "the remote cannot be reached; batch not written");
+    results.into_iter().map(|r| r.and_then(|_| Err(unreachable()))).collect()
+}
+
+fn unreachable() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "remote_unavailable",
+        "the remote manifest repo cannot be reached; nothing was written, retry shortly",
+    )
+}
+
+/// The answers of a batch whose every push found the branch moved by other replicas.
+fn contended(results: Results) -> Results {
+    let busy = || {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "remote_contended",
+            "other replicas kept moving the remote branch; nothing was written, retry shortly",
+        )
+    };
+    results.into_iter().map(|r| r.and_then(|_| Err(busy()))).collect()
 }
 
 /// Without a commit there is nothing to tag: trains answer `tag: null`.

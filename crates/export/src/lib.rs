@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use git2::Repository;
 
 pub use exporter::{backoff, round, Exporter, Round};
-pub use push::TagsPushed;
+pub use push::{fetch_head, push_if_at, push_tags, remote_head, CasPush, TagsPushed};
 pub use reconcile::{Adoption, Reconciled};
 pub use refs::{
     branch_ref, clear_stale_locks, exported_ref, failed_tag_ref, pending_tag_ref, pending_tags, replayed_ref,

@@ -121,3 +121,125 @@ pub fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<TagsP
     }
     Ok(done)
 }
+
+/// What a compare-and-swap push found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasPush {
+    /// The remote branch now names the new commit.
+    Done,
+    /// The remote branch was not at the expected commit (another writer moved it): it is at this one now, if
+    /// known.
+    Moved(Option<Oid>),
+}
+
+/// Pushes `new` to the remote branch if, and only if, the remote branch is at `base` (None: it has no commit). The
+/// head is read from the same connection's advertisement that the push's old value comes from, and the remote moves
+/// the ref under its lock only if it still holds that old value: two writers can never both move it from `base`.
+pub fn push_if_at(repo: &Repository, cfg: &Config, base: Option<Oid>, new: Oid) -> Result<CasPush, ExportError> {
+    if let Some(dir) = transport::local_path(&cfg.git_url) {
+        return push_if_at_local(repo, cfg, &dir, base, new);
+    }
+    let (url, creds) = (&cfg.git_url, &cfg.credentials);
+    let branch_ref = branch_ref(&cfg.branch);
+    let mut remote = repo.remote_anonymous(url)?;
+    let mut conn =
+        remote.connect_auth(git2::Direction::Push, Some(creds.callbacks(url)), None).map_err(|e| creds.explain(e))?;
+    let there = conn.list()?.iter().find(|h| h.name() == branch_ref).map(|h| h.oid());
+    if there != base {
+        return Ok(CasPush::Moved(there));
+    }
+    let mut rejected: Option<String> = None;
+    let mut callbacks = creds.callbacks(url);
+    callbacks.push_update_reference(|_, status| {
+        if let Some(reason) = status {
+            rejected = Some(reason.to_owned());
+        }
+        Ok(())
+    });
+    let mut opts = git2::PushOptions::new();
+    opts.remote_callbacks(callbacks);
+    let spec = format!("{new}:{branch_ref}");
+    let pushed = conn.remote().push(&[spec.as_str()], Some(&mut opts));
+    drop(opts);
+    match pushed {
+        // libgit2 refuses a push that is not a fast-forward of what the remote advertised.
+        Err(e) if e.code() == git2::ErrorCode::NotFastForward => Ok(CasPush::Moved(there)),
+        Err(e) => Err(creds.explain(e).into()),
+        Ok(()) => match rejected {
+            // A held lock on the remote is worth a retry like a moved branch; any refusal means "not moved by us".
+            Some(reason) => {
+                tracing::info!(reason = %reason, "the remote refused the branch update");
+                Ok(CasPush::Moved(None))
+            }
+            None => Ok(CasPush::Done),
+        },
+    }
+}
+
+/// [`push_if_at`] for a remote on this machine. libgit2's local transport moves a ref by force (under its lock, but
+/// not on the old value), so the objects travel to a ref of their own and the branch is then moved with a
+/// compare-and-swap in the remote repo itself (git's ref lock plus a check of the old value).
+fn push_if_at_local(
+    repo: &Repository,
+    cfg: &Config,
+    dir: &std::path::Path,
+    base: Option<Oid>,
+    new: Oid,
+) -> Result<CasPush, ExportError> {
+    let branch_ref = branch_ref(&cfg.branch);
+    let remote_repo = Repository::open_bare(dir)?;
+    let there = refs::target(&remote_repo, &branch_ref)?;
+    if there != base {
+        return Ok(CasPush::Moved(there));
+    }
+    let incoming = format!("refs/railyard/incoming/{new}");
+    let rejected = transport::push(repo, &cfg.git_url, &cfg.credentials, &[format!("+{new}:{incoming}")])?;
+    if let Some((refname, reason)) = rejected.into_iter().next() {
+        return Err(ExportError::Rejected { refname, reason });
+    }
+    let moved = match base {
+        Some(old) => remote_repo.reference_matching(&branch_ref, new, true, old, "railyard: pushed"),
+        None => remote_repo.reference(&branch_ref, new, false, "railyard: pushed"),
+    };
+    if let Ok(mut r) = remote_repo.find_reference(&incoming) {
+        let _ = r.delete();
+    }
+    match moved {
+        Ok(_) => Ok(CasPush::Done),
+        Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked) => {
+            Ok(CasPush::Moved(refs::target(&remote_repo, &branch_ref)?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The remote branch's head as the remote lists it now (None: no branch there); nothing is fetched.
+pub fn remote_head(repo: &Repository, cfg: &Config) -> Result<Option<Oid>, ExportError> {
+    let branch_ref = branch_ref(&cfg.branch);
+    if let Some(dir) = transport::local_path(&cfg.git_url) {
+        return Ok(refs::target(&Repository::open_bare(dir)?, &branch_ref)?);
+    }
+    let listed = transport::list(repo, &cfg.git_url, &cfg.credentials)?;
+    Ok(listed.iter().find(|(n, _)| *n == branch_ref).map(|(_, o)| *o))
+}
+
+/// The remote branch's head, fetched into `into` when its objects are not here yet (None: no branch there).
+pub fn fetch_head(repo: &Repository, cfg: &Config, into: &str) -> Result<Option<Oid>, ExportError> {
+    let branch_ref = branch_ref(&cfg.branch);
+    let listed = transport::list(repo, &cfg.git_url, &cfg.credentials)?;
+    let head = listed.iter().find(|(n, _)| *n == branch_ref).map(|(_, o)| *o);
+    if let Some(h) = head {
+        if !repo.odb()?.exists(h) {
+            transport::fetch(repo, &cfg.git_url, &cfg.credentials, &[format!("+{branch_ref}:{into}")])?;
+        }
+    }
+    // The remote's tags (other writers' too), so a tag name already taken is refused before a commit is made.
+    let odb = repo.odb()?;
+    for (name, commit) in remote_tags(&listed) {
+        let refname = format!("refs/tags/{name}");
+        if odb.exists(commit) && repo.find_reference(&refname).is_err() {
+            repo.reference(&refname, commit, false, "railyard: the remote's tag")?;
+        }
+    }
+    Ok(head)
+}

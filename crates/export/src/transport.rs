@@ -152,7 +152,7 @@ impl Credentials {
     }
 
     /// libgit2 replaces the reason our host-key check gives with its own words; say which list refused the key.
-    fn explain(&self, e: git2::Error) -> git2::Error {
+    pub(crate) fn explain(&self, e: git2::Error) -> git2::Error {
         if self.known_hosts.is_some() && e.class() == git2::ErrorClass::Ssh && e.message().contains("hostkey") {
             return git2::Error::new(e.code(), e.class(), format!("{}: not in --git-ssh-known-hosts", e.message()));
         }
@@ -161,7 +161,7 @@ impl Credentials {
 
     /// Callbacks answering libgit2's credential questions; each kind is offered once, so a wrong secret is an
     /// authentication error, not an endless loop.
-    fn callbacks(&self, remote_url: &str) -> RemoteCallbacks<'_> {
+    pub(crate) fn callbacks(&self, remote_url: &str) -> RemoteCallbacks<'_> {
         let ssh_port =
             url::Url::parse(remote_url).ok().filter(|u| u.scheme() == "ssh").and_then(|u| u.port()).unwrap_or(22);
         let mut tried = CredentialType::empty();

@@ -30,6 +30,22 @@ async fn export_state(st: &AppState) -> Result<(Option<railyard_export::Status>,
 /// durable locally while a remote is down, and they arrive when it is back.
 pub async fn readyz(State(st): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let writer_ok = st.writer.is_alive();
+    if let Some(remote) = &st.remote {
+        // After push: ready once the remote has been fetched (the clone is rebuilt from it), and while the writer
+        // runs. A remote that went away later leaves the replica ready: its reads still answer, its writes say 503.
+        let f = remote.snapshot();
+        let ready = writer_ok && f.fetched;
+        let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let export = json!({
+            "mode": "after-push",
+            "remote_head": f.remote_head.map(|h| h.to_string()),
+            "fetched": f.fetched,
+            "last_fetch_unix": f.last_fetch_unix,
+            "last_error": f.last_error,
+        });
+        let writer = json!({ "alive": writer_ok, "queue_depth": st.writer.queue_depth() });
+        return Ok((code, Json(json!({ "ready": ready, "writer": writer, "export": export }))));
+    }
     let (status, lag) = export_state(&st).await?;
     let stopped = status.as_ref().and_then(|s| s.stopped.clone());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -62,6 +62,8 @@ pub struct AppState {
     pub release_versions_limit: u32,
     /// The overview of the current head, kept until the branch moves.
     pub overview: Arc<crate::overview::Cache>,
+    /// `--ack after-push`: the remote this replica pushes to and follows.
+    pub remote: Option<Arc<crate::replica::Remote>>,
 }
 
 impl AppState {
@@ -277,6 +279,7 @@ pub fn router_with_auth(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::replica::min_commit))
         .layer(axum::middleware::from_fn_with_state(auth, crate::auth::authenticate))
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::count))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))

@@ -322,7 +322,9 @@ fn ops() -> Vec<Op> {
 }
 
 /// The web UI's pages (HTML; with auth on and no token, a sign-in page) and its assets.
-const PAGES: &[(&str, &str, &[(&str, &str)])] = &[
+type Query = &'static [(&'static str, &'static str)];
+
+const PAGES: &[(&str, &str, Query)] = &[
     (
         "/",
         "Web UI: the environment × application overview",
