@@ -185,6 +185,27 @@ try:
 except Exception as err:  # Helm's `fail`
     check("rbacPolicy" in str(err), f"the render failure names rbacPolicy: {err}")
 
+# Replicas: more than one needs after-push; then no PVC, no export container, a PodDisruptionBudget, rolling updates.
+objs = render({"replicaCount": 3, "api": {"ack": "after-push"}})
+dep = objs[("Deployment", "rel-railyard")]
+spec = dep["spec"]["template"]["spec"]
+check(dep["spec"]["replicas"] == 3 and dep["spec"]["strategy"]["type"] == "RollingUpdate", "three replicas, rolled")
+check([c["name"] for c in spec["containers"]] == ["api"], "after push: no export container")
+e = env_of(spec["containers"][0])
+check(e["RAILYARD_ACK"] == "after-push" and e["RAILYARD_EXPORT"] == "embedded", f"after-push env {e.get('RAILYARD_ACK')}")
+check(e["RAILYARD_FETCH_INTERVAL_MS"] == "1000" and e["RAILYARD_PUSH_ATTEMPTS"] == "30", "fetch interval and push attempts")
+data = next(v for v in spec["volumes"] if v["name"] == "data")
+check("emptyDir" in data and ("PersistentVolumeClaim", "rel-railyard") not in objs, "after push: a clone per pod, no PVC")
+check(objs[("PodDisruptionBudget", "rel-railyard")]["spec"]["minAvailable"] == 1, "a PodDisruptionBudget")
+check(("PodDisruptionBudget", "rel-railyard") not in render({}), "no PodDisruptionBudget for one pod")
+check(env_of(render({})[("Deployment", "rel-railyard")]["spec"]["template"]["spec"]["containers"][0])["RAILYARD_ACK"] == "after-commit", "after-commit by default")
+for bad, needle in [({"replicaCount": 2}, "after-push"), ({"api": {"ack": "sometimes"}}, "api.ack")]:
+    try:
+        render(bad)
+        check(False, f"{bad} must fail to render")
+    except Exception as err:  # Helm's `fail`
+        check(needle in str(err), f"the render failure names {needle}: {err}")
+
 if failures:
     print("helm-check FAILED:")
     for f in failures:
