@@ -15,9 +15,13 @@
 //! - `retention`: upload p50 of one application after 10, 1,000 and 10,000 uploads with `--release-versions-limit`
 //!   at its default (20), every upload a real one through the API; baseline: the same application's history
 //!   generated with retention off (`0`), where an upload's cost grows with the releases it holds.
+//! - `ui`: the overview on 100 and 1,000 applications × 10 environments: `GET /api/overview` warm, with
+//!   `If-None-Match` (304) and first after a write (cold snapshot), `GET /` warm, and the page in headless Chromium
+//!   (its navigation timing); baseline: a std `TcpListener` serving a static body of the same size. Targets: p99
+//!   ≤ 50 ms, interactive within 1.5 s.
 //!
 //! `make bench` (builds the binaries in release first), or
-//! `cargo build --release --bins && cargo bench -p railyard-tests --bench api [-- latency|load|train|history|webhooks|argocd|retention]`.
+//! `cargo build --release --bins && cargo bench -p railyard-tests --bench api [-- latency|load|train|history|webhooks|argocd|retention|ui]`.
 //! Sizes: `RAILYARD_BENCH_SAMPLES` (requests per kind, default 200), `RAILYARD_BENCH_WRITERS` (500),
 //! `RAILYARD_BENCH_UPLOADS` (uploads per writer, 4), `RAILYARD_BENCH_MAX_COMMITS` (100000).
 
@@ -387,6 +391,247 @@ fn retention() {
     }
 }
 
+/// Serves `body` at every path from a std `TcpListener` on 127.0.0.1 with keep-alive, computing nothing: what moving
+/// the same bytes over HTTP costs (the baseline of the overview's GETs). Returns its base URL.
+fn static_server(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let body = std::sync::Arc::new(body);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut out = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                loop {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if out.write_all(head.as_bytes()).and_then(|_| out.write_all(&body)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// `samples` GETs of `url` over one connection (with `If-None-Match: etag` when given), each answered `expect`
+/// and read to its end; (p50, p99).
+fn url_times(url: &str, etag: Option<&str>, expect: u16, samples: usize) -> (Duration, Duration) {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let mut req = client.get(url);
+        if let Some(e) = etag {
+            req = req.header("If-None-Match", e);
+        }
+        let r = req.send().expect("GET");
+        assert_eq!(r.status().as_u16(), expect, "{url}");
+        let _ = r.bytes().expect("body");
+        times.push(started.elapsed());
+    }
+    (percentile(&mut times, 50.0), percentile(&mut times, 99.0))
+}
+
+/// The figures of one repo size; the browser's as (p50, max) in ms.
+struct UiRow {
+    apps: usize,
+    json_bytes: usize,
+    html_bytes: usize,
+    static_file: (Duration, Duration),
+    warm: (Duration, Duration),
+    not_modified: (Duration, Duration),
+    cold: (Duration, Duration),
+    page: (Duration, Duration),
+    first_load: Option<serde_json::Value>,
+    browser: Vec<(&'static str, f64, f64)>,
+}
+
+const UI_ENVS: usize = 10;
+const UI_LOADS: usize = 7;
+const UI_COLD: usize = 20;
+
+fn ui_measure(apps: usize, samples: usize) -> UiRow {
+    // Releases 1 and 2 of every app; env-0 (upstream latest) runs 2, a train per environment moves it down the chain.
+    let spec = RepoSpec { apps, envs: UI_ENVS, releases: 2 * apps, hot_releases: 0, commits: 0, argocd: false };
+    let (s, generated) = server_on(&spec, &[]);
+    for e in 1..UI_ENVS {
+        let r = s.put_json(&format!("/api/environments/{}/releasetrain", repogen::env(e)), &json!({}));
+        r.assert_status(200);
+        assert_eq!(r.json["environments"][0]["deployed"].as_array().map_or(0, Vec::len), apps, "{}", r.text);
+    }
+    s.wait_exported();
+    let overview = s.get("/api/overview");
+    overview.assert_status(200);
+    let envs = overview.json["environments"].as_array().expect("environments");
+    assert_eq!(envs.len(), UI_ENVS);
+    assert!(envs.iter().all(|e| e["applications"].as_array().map_or(0, Vec::len) == apps), "every app everywhere");
+    let etag = format!("\"{}\"", s.local_head().expect("head"));
+    let page = s.get("/");
+    page.assert_status(200);
+    assert_eq!(page.text.matches("<tr data-app=").count(), apps);
+    println!(
+        "  {apps} apps × {UI_ENVS} envs: generated in {:.1}s; overview JSON {} KiB, page {} KiB",
+        generated.as_secs_f64(),
+        overview.text.len() / 1024,
+        page.text.len() / 1024
+    );
+
+    let static_url = static_server(overview.text.clone().into_bytes());
+    let static_file = url_times(&static_url, None, 200, samples);
+    let warm = url_times(&s.at("/api/overview"), None, 200, samples);
+    let not_modified = url_times(&s.at("/api/overview"), Some(&etag), 304, samples);
+    let page_times = url_times(&s.at("/"), None, 200, samples);
+
+    // A deploy moves the head; once it is exported (so the exporter is idle again), one GET reads the new snapshot.
+    let client = s.client();
+    let mut cold = Vec::with_capacity(UI_COLD);
+    for i in 0..UI_COLD {
+        let version = 1 + ((i / apps) % 2) as u64;
+        s.deploy(&repogen::env(UI_ENVS - 1), &repogen::app(i % apps), version, "fail").assert_status(200);
+        s.wait_exported();
+        let started = Instant::now();
+        let r = client.get(s.at("/api/overview")).send().expect("GET");
+        assert_eq!(r.status(), 200);
+        let tag = r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let _ = r.bytes().expect("body");
+        cold.push(started.elapsed());
+        assert_eq!(tag, Some(format!("\"{}\"", s.local_head().expect("head"))), "the new head's snapshot");
+    }
+    let cold = (percentile(&mut cold, 50.0), percentile(&mut cold, 99.0));
+
+    // The page in headless Chromium: one unmeasured load of a fresh profile, then UI_LOADS loads, each of a URL of
+    // its own (an unknown query parameter, ignored by the page) so none is answered from the browser's cache.
+    let mut first_load = None;
+    let mut browser = Vec::new();
+    if let Some(b) = railyard_tests::browser::Browser::try_start() {
+        let load = |i: usize| -> serde_json::Value {
+            b.goto(&s.at(&format!("/?load={i}")));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let t = b.performance_timing();
+                if t["loadEventEnd"].as_f64().unwrap_or(0.0) > 0.0 {
+                    return t;
+                }
+                assert!(Instant::now() < deadline, "no load event: {t}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        first_load = Some(load(0));
+        let timings: Vec<serde_json::Value> = (1..=UI_LOADS).map(load).collect();
+        assert_eq!(b.count("table#overview tr[data-app]"), apps, "rows in the browser");
+        assert_eq!(b.count("table#overview td[data-env][data-app] span.version"), apps * UI_ENVS);
+        for key in ["responseEnd", "domInteractive", "domContentLoadedEventEnd", "loadEventEnd"] {
+            let mut v: Vec<f64> = timings.iter().map(|t| t[key].as_f64().expect(key)).collect();
+            v.sort_by(f64::total_cmp);
+            browser.push((key, v[v.len() / 2], v[v.len() - 1]));
+        }
+    } else {
+        println!("  browser skipped: no Chromium/chromedriver and RAILYARD_SKIP_BROWSER=1");
+    }
+    UiRow {
+        apps,
+        json_bytes: overview.text.len(),
+        html_bytes: page.text.len(),
+        static_file,
+        warm,
+        not_modified,
+        cold,
+        page: page_times,
+        first_load,
+        browser,
+    }
+}
+
+fn ui() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    println!("\n## ui: the overview, {samples} GETs of each kind one at a time, {UI_COLD} after writes, {UI_LOADS} browser loads");
+    let rows: Vec<UiRow> = [100, 1_000].into_iter().map(|apps| ui_measure(apps, samples)).collect();
+    let (small, big) = (&rows[0], &rows[1]);
+    let d2 = |p: (Duration, Duration)| format!("{:.2} / {:.2}", ms(p.0), ms(p.1));
+    let head = format!("{} × {UI_ENVS}", small.apps);
+    let big_head = format!("{} × {UI_ENVS}", big.apps);
+    println!("\n| measure | {head}: p50 / p99 (ms) | {big_head}: p50 / p99 (ms) | target | {big_head} vs {head} (p50) | notes |");
+    println!("|---|---|---|---|---|---|");
+    let line = |label: &str, get: &dyn Fn(&UiRow) -> (Duration, Duration), target: &str, note: String| {
+        let (a, b) = (get(small), get(big));
+        println!("| {label} | {} | {} | {target} | {:.2} | {note} |", d2(a), d2(b), ms(b.0) / ms(a.0));
+    };
+    let vs = |r: &UiRow, p: (Duration, Duration), base: (Duration, Duration)| {
+        format!("{}: p50 {:.2}×, p99 {:.2}×", r.apps, ms(p.0) / ms(base.0), ms(p.1) / ms(base.1))
+    };
+    line(
+        "static body of the same size, std `TcpListener` (baseline)",
+        &|r| r.static_file,
+        "—",
+        format!("bodies {} and {} KiB", small.json_bytes / 1024, big.json_bytes / 1024),
+    );
+    line(
+        "`GET /api/overview`, warm snapshot (200)",
+        &|r| r.warm,
+        "p99 ≤ 50",
+        format!("vs baseline {}; {}", vs(small, small.warm, small.static_file), vs(big, big.warm, big.static_file)),
+    );
+    line(
+        "`GET /api/overview` with `If-None-Match` (304)",
+        &|r| r.not_modified,
+        "p99 ≤ 50",
+        format!("vs warm 200 {}; {}", vs(small, small.not_modified, small.warm), vs(big, big.not_modified, big.warm)),
+    );
+    line(
+        "`GET /api/overview` first after a deploy (cold snapshot)",
+        &|r| r.cold,
+        "p99 ≤ 50",
+        format!("vs warm {}; {}", vs(small, small.cold, small.warm), vs(big, big.cold, big.warm)),
+    );
+    line(
+        "`GET /` (HTML page), warm snapshot",
+        &|r| r.page,
+        "— (part of the 1.5 s)",
+        format!("pages {} and {} KiB", small.html_bytes / 1024, big.html_bytes / 1024),
+    );
+    if !big.browser.is_empty() {
+        println!("\nHeadless Chromium, `/` ({UI_LOADS} loads after one unmeasured; ms since navigation start):\n");
+        println!("| navigation timing | {head}: p50 / max (ms) | {big_head}: p50 / max (ms) | target | {big_head} vs {head} (p50) |");
+        println!("|---|---|---|---|---|");
+        for (i, (key, p50, max)) in big.browser.iter().enumerate() {
+            let (_, s50, smax) = small.browser[i];
+            let target = match *key {
+                "domInteractive" | "domContentLoadedEventEnd" => "≤ 1500",
+                _ => "—",
+            };
+            println!("| {key} | {s50:.0} / {smax:.0} | {p50:.0} / {max:.0} | {target} | {:.2} |", p50 / s50);
+        }
+        for r in &rows {
+            if let Some(t) = &r.first_load {
+                println!(
+                    "\n  first load of a fresh profile, {} apps: responseEnd {:.0}, domInteractive {:.0}, domContentLoadedEventEnd {:.0}, loadEventEnd {:.0} ms",
+                    r.apps,
+                    t["responseEnd"].as_f64().unwrap_or(0.0),
+                    t["domInteractive"].as_f64().unwrap_or(0.0),
+                    t["domContentLoadedEventEnd"].as_f64().unwrap_or(0.0),
+                    t["loadEventEnd"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -411,5 +656,8 @@ fn main() {
     }
     if run("retention") {
         retention();
+    }
+    if run("ui") {
+        ui();
     }
 }
