@@ -8,6 +8,7 @@ pub mod history;
 pub mod metrics;
 pub mod oidc;
 pub mod overview;
+pub mod packs;
 pub mod rbac;
 pub mod replica;
 pub mod routes;
@@ -35,10 +36,15 @@ fn open_or_init(cfg: &Config) -> anyhow::Result<Repository> {
             r
         }
     };
-    // Durability against a machine crash comes from one filesystem sync per batch in the writer (writer::sync_to_disk)
-    // instead of one fsync per object, which made a 1,000-app train 15× slower. Where that sync is not available, git
-    // fsyncs every object.
-    repo.config()?.set_bool("core.fsyncObjectFiles", !writer::SYNCS_FILESYSTEM)?;
+    // Durability against a machine crash comes from the writer's one pack per batch and one filesystem sync
+    // (writer::sync_to_disk) instead of one fsync per object, which made a 1,000-app train 15× slower. Where that
+    // sync is not available (not Linux), git fsyncs what it writes.
+    let mut config = repo.config()?;
+    if writer::SYNCS_FILESYSTEM {
+        let _ = config.remove("core.fsyncObjectFiles");
+    } else {
+        config.set_bool("core.fsyncObjectFiles", true)?;
+    }
     repo.set_head(&railyard_export::branch_ref(&cfg.branch))?;
     Ok(repo)
 }
@@ -157,7 +163,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let hooks = (!subscribers.is_empty()).then(|| {
         webhooks::Webhooks::start(subscribers, history.clone(), &cfg.branch, durable.clone(), metrics.webhooks.clone())
     });
-    let on_commit = Some(commit_bell(exporter_waker, hooks.clone()));
+    let on_commit = Some(commit_bell(exporter_waker, hooks.clone(), consolidate_packs(cfg.repo_dir.clone())));
     let writer = Writer::start(WriterConfig {
         repo_dir: cfg.repo_dir.clone(),
         branch: cfg.branch.clone(),
@@ -231,6 +237,7 @@ fn warm_history(history: std::sync::Arc<history::History>) {
 fn commit_bell(
     exporter: Option<std::sync::Arc<tokio::sync::Notify>>,
     hooks: Option<std::sync::Arc<webhooks::Webhooks>>,
+    packs: std::sync::Arc<tokio::sync::Notify>,
 ) -> std::sync::Arc<tokio::sync::Notify> {
     let bell = std::sync::Arc::new(tokio::sync::Notify::new());
     let rung = bell.clone();
@@ -243,9 +250,42 @@ fn commit_bell(
             if let Some(h) = &hooks {
                 h.wake();
             }
+            packs.notify_one();
         }
     });
     bell
+}
+
+/// Rolls the writer's small packs up in the background after commits (at most every few seconds), so reads stay
+/// fast as packs accumulate; writes never wait for it.
+fn consolidate_packs(repo_dir: std::path::PathBuf) -> std::sync::Arc<tokio::sync::Notify> {
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let rung = wake.clone();
+    // Once at start too: what a killed run left is finished.
+    rung.notify_one();
+    tokio::spawn(async move {
+        loop {
+            rung.notified().await;
+            let dir = repo_dir.clone();
+            let run = tokio::task::spawn_blocking(move || {
+                let sync_dir = dir.clone();
+                packs::consolidate(&dir, packs::MAX_PACKS, move || writer::sync_to_disk(&sync_dir))
+            });
+            match run.await {
+                Ok(Ok(r)) if r.rolled_up > 0 => tracing::info!(
+                    packs_before = r.packs_before,
+                    rolled_up = r.rolled_up,
+                    objects = r.objects,
+                    "rolled small packs up into one"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not consolidate the packs; will try again"),
+                Err(e) => tracing::error!(error = %e, "the pack consolidation task failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    });
+    wake
 }
 
 /// Where Argo CD reads the repo: `--argocd-repo-url`, else `--git-url` without credentials, and `--branch`.

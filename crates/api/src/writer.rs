@@ -95,6 +95,16 @@ impl Writer {
 
 fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
     let branch_ref = railyard_export::branch_ref(&cfg.branch);
+    // A batch's objects are written to memory (a mempack ahead of the disk backends) and reach the disk as one pack
+    // with its index, made durable by the batch's one sync: no loose object per blob and tree.
+    let odb = match repo.odb() {
+        Ok(o) => o,
+        Err(e) => return tracing::error!(error = %e, "the writer cannot open the object store"),
+    };
+    let objects = match (odb.add_new_mempack_backend(1000), Repository::open_bare(&cfg.repo_dir)) {
+        (Ok(memory), Ok(disk)) => Objects { memory, disk },
+        (Err(e), _) | (_, Err(e)) => return tracing::error!(error = %e, "the writer cannot set up its object store"),
+    };
     while let Some(first) = rx.blocking_recv() {
         let mut queued = vec![first];
         // A request that tags its commit ends the batch, so the tag marks the state right after it.
@@ -108,7 +118,8 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
         let started = Instant::now();
         let (mut jobs, replies): (Vec<Job>, Vec<_>) = queued.into_iter().map(|q| (q.job, q.reply)).unzip();
         let n = jobs.len();
-        let (commit, results) = apply_batch(&repo, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
+        let (commit, results) =
+            apply_batch(&repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         if let Some(c) = commit {
             // A failed final sync turned every answer into an error: the commit is not known to be durable.
             if results.iter().any(Result::is_ok) {
@@ -141,6 +152,7 @@ type Results = Vec<ApiResult<Outcome>>;
 /// really happened: a job refused alone fails alone, and nothing committed is ever answered as "not written".
 fn apply_batch(
     repo: &Repository,
+    objects: &Objects<'_>,
     repo_dir: &Path,
     branch_ref: &str,
     jobs: &mut [Job],
@@ -148,6 +160,13 @@ fn apply_batch(
 ) -> (Option<Oid>, Results) {
     let mut moved = 0u32;
     loop {
+        // What an earlier attempt (or batch) left in memory is either in a pack by now or was never needed (the
+        // blobs of a refused upload): a refused request leaves nothing behind.
+        if let Err(e) = objects.memory.reset() {
+            tracing::error!(error = %e, "the writer's memory could not be emptied; batch not written");
+            let failed = || storage_error(repo_dir, &e, "the commit failed; nothing was written");
+            return (None, jobs.iter().map(|_| Err(failed())).collect());
+        }
         if let Some(r) = remote.filter(|r| !r.ready()) {
             // A replica writes on the remote's head, so it must have read it once.
             if let Err(e) = r.fetch_and_follow(repo) {
@@ -158,7 +177,7 @@ fn apply_batch(
         let base = railyard_export::target(repo, branch_ref).ok().flatten();
         let mut results: Results = Vec::with_capacity(jobs.len());
         let mut claims: Vec<(usize, Vec<String>)> = Vec::new();
-        let built = build_commit(repo, repo_dir, branch_ref, jobs, &mut results, &mut claims);
+        let built = build_commit(repo, objects, repo_dir, branch_ref, jobs, &mut results, &mut claims);
         // After push, a refusal (404, 409, …) must reflect the remote's state, not a stale fetch: a batch that refused
         // a request, or has nothing to push, is decided again if the remote moved meanwhile.
         if let Some(r) = remote.filter(|_| matches!(built, Ok(None)) || results.iter().any(Result::is_err)) {
@@ -265,6 +284,7 @@ fn apply_batch(
 /// to commit. Fills `results` with each job's answer and `claims` with the tags each applied job takes.
 fn build_commit(
     repo: &Repository,
+    objects: &Objects<'_>,
     repo_dir: &Path,
     branch_ref: &str,
     jobs: &mut [Job],
@@ -305,7 +325,8 @@ fn build_commit(
     let author = common_author(&applied);
     let message = commit::message(&applied);
     let new = commit::write_commit(repo, head, tree, &author, &message)?;
-    // The commit and every object it needs are on disk before the branch names it.
+    // The commit and every object it needs are on disk, in one pack, before the branch names it.
+    objects.write_pack(repo, repo_dir, head, new)?;
     sync_to_disk(repo_dir)?;
     Ok(Some((head, new, format!("railyard: {}", message.lines().next().unwrap_or_default()))))
 }
@@ -323,39 +344,75 @@ fn apply_job(
         caller.check(&crate::auth::required(stage, &job.envelope.request)?)?;
     }
     crate::tags::check(repo, &job.envelope.request.git_tags(), claimed)?;
-    let written =
-        write_blobs(repo, &job.blobs).map_err(|e| storage_error(repo_dir, &e, "the upload could not be stored"))?;
-    let result = railyard_manifest::apply(stage, &mut job.envelope).map_err(ApiError::from);
-    if result.is_err() {
-        remove_loose_objects(repo_dir, &written);
-    }
-    result
+    // Into the batch's memory: only what the commit names reaches the disk.
+    write_blobs(repo, &job.blobs).map_err(|e| storage_error(repo_dir, &e, "the upload could not be stored"))?;
+    railyard_manifest::apply(stage, &mut job.envelope).map_err(ApiError::from)
 }
 
-/// Writes `blobs` into the object store; returns the ids of those that were not there before.
-fn write_blobs(repo: &Repository, blobs: &[Vec<u8>]) -> Result<Vec<Oid>, git2::Error> {
+/// Writes `blobs` into the object store (the batch's memory) unless they are there.
+fn write_blobs(repo: &Repository, blobs: &[Vec<u8>]) -> Result<(), git2::Error> {
     if blobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let odb = repo.odb()?;
-    let mut new = Vec::new();
     for content in blobs {
         let id = Oid::hash_object(ObjectType::Blob, content)?;
         if !odb.exists(id) {
-            new.push(repo.blob(content)?);
+            repo.blob(content)?;
         }
     }
-    Ok(new)
+    Ok(())
 }
 
-/// Removes loose objects this process just wrote and nothing names (the blobs of a request that failed).
-fn remove_loose_objects(repo_dir: &Path, ids: &[Oid]) {
-    for id in ids {
-        let hex = id.to_string();
-        let path = repo_dir.join("objects").join(&hex[..2]).join(&hex[2..]);
-        if let Err(e) = std::fs::remove_file(&path) {
-            tracing::warn!(object = %hex, error = %e, "could not remove the blob of a failed request");
+/// Whether `id` is on disk, without rescanning the pack folder on a miss (a new object misses; a pack written since
+/// this handle last looked would only make the object be packed twice, which is harmless).
+fn on_disk(disk: &git2::Odb<'_>, id: Oid) -> bool {
+    disk.exists_ext(id, git2::OdbLookupFlags::NO_REFRESH)
+}
+
+/// The writer's object store: `memory` takes every object a batch writes; `disk` is the same repo without it, to
+/// tell which of a commit's objects are new.
+struct Objects<'odb> {
+    memory: git2::Mempack<'odb>,
+    disk: Repository,
+}
+
+impl Objects<'_> {
+    /// Writes the objects `new` adds to `base` (the commit, its new trees and blobs) as one pack with its index in
+    /// `objects/pack`, the way `git fast-import` and `receive-pack` do. Not yet synced: the batch's sync follows.
+    fn write_pack(&self, repo: &Repository, repo_dir: &Path, base: Option<Oid>, new: Oid) -> Result<(), git2::Error> {
+        let commit = repo.find_commit(new)?;
+        let old_tree = base.map(|b| repo.find_commit(b).and_then(|c| c.tree())).transpose()?;
+        let mut ids = vec![new];
+        let disk = self.disk.odb()?;
+        let mut seen = std::collections::HashSet::new();
+        // Down the new tree only where it differs from the base's: an entry with the base's id is on disk already.
+        let mut stack = vec![(commit.tree_id(), old_tree.map(|t| t.id()))];
+        while let Some((id, old)) = stack.pop() {
+            if Some(id) == old || !seen.insert(id) || on_disk(&disk, id) {
+                continue;
+            }
+            ids.push(id);
+            let tree = repo.find_tree(id)?;
+            let old_tree = old.map(|o| repo.find_tree(o)).transpose()?;
+            for e in tree.iter() {
+                let before = old_tree.as_ref().and_then(|t| t.get_name_bytes(e.name_bytes())).map(|o| o.id());
+                if before == Some(e.id()) {
+                    continue;
+                }
+                match e.kind() {
+                    Some(ObjectType::Tree) => stack.push((e.id(), before)),
+                    Some(ObjectType::Blob) if seen.insert(e.id()) && !on_disk(&disk, e.id()) => ids.push(e.id()),
+                    _ => {}
+                }
+            }
         }
+        let mut pack = repo.packbuilder()?;
+        pack.set_threads(1);
+        for id in ids {
+            pack.insert_object(id, None)?;
+        }
+        pack.write(&repo_dir.join("objects").join("pack"), 0o444)
     }
 }
 
@@ -379,14 +436,14 @@ pub const SYNCS_FILESYSTEM: bool = cfg!(target_os = "linux");
 /// Flushes everything written to the repo's filesystem: one `syncfs` per batch makes its objects (written without
 /// fsync) and then its refs durable, whatever their number.
 #[cfg(target_os = "linux")]
-fn sync_to_disk(repo_dir: &Path) -> Result<(), git2::Error> {
+pub fn sync_to_disk(repo_dir: &Path) -> Result<(), git2::Error> {
     let dir =
         std::fs::File::open(repo_dir).map_err(|e| git2::Error::from_str(&format!("cannot open the repo: {e}")))?;
     rustix::fs::syncfs(&dir).map_err(|e| git2::Error::from_str(&format!("cannot sync the repo to disk: {e}")))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_to_disk(_repo_dir: &Path) -> Result<(), git2::Error> {
+pub fn sync_to_disk(_repo_dir: &Path) -> Result<(), git2::Error> {
     Ok(())
 }
 

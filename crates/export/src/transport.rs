@@ -269,6 +269,9 @@ pub fn push(
     Ok(rejected)
 }
 
+/// Most pack files libgit2 keeps open at once, over every repo handle of the process.
+const PACK_FILES_OPEN: usize = 32;
+
 /// libgit2's process-wide settings for both binaries, set first thing in `main`: connect and read/write timeouts for
 /// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
 /// and no re-hashing of every object read (git itself does not either: `git fsck` is the integrity check), which was
@@ -281,6 +284,9 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
     unsafe {
         git2::opts::set_server_connect_timeout_in_milliseconds(connect_ms)?;
         git2::opts::set_server_timeout_in_milliseconds(io_ms)?;
+        // The writer makes a pack per batch (rolled up in the background) and every read opens the repo: bound the
+        // pack files held open across the process, so descriptors stay free for connections in a small pod.
+        git2::opts::set_mwindow_file_limit(PACK_FILES_OPEN)?;
     }
     Ok(())
 }

@@ -1,0 +1,216 @@
+//! Keeping reads fast as the writer's packs accumulate (one per batch): in the background, the small packs are
+//! rolled up into one, the way `git repack --geometric=2 -d` does. The new pack holds every object of the packs it
+//! replaces and is on disk (synced) before they are removed, so no object a ref or a pending tag needs is ever
+//! missing; a kill at any point leaves either the old packs, or the old and the new (the same objects twice), and a
+//! half-written temporary file that the next run removes. Writes never wait for it: the writer only adds packs,
+//! and this only removes packs it has replaced.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use git2::{Oid, Repository};
+
+/// Consolidate once there are more packs than this.
+pub const MAX_PACKS: usize = 8;
+/// Each pack kept must hold at least this many times the objects of all smaller packs together.
+const FACTOR: u64 = 2;
+
+/// One pack: its index file and how many objects it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pack {
+    idx: PathBuf,
+    objects: u64,
+}
+
+/// What a consolidation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rolled {
+    pub packs_before: usize,
+    pub rolled_up: usize,
+    pub objects: usize,
+}
+
+fn pack_dir(repo_dir: &Path) -> PathBuf {
+    repo_dir.join("objects").join("pack")
+}
+
+/// The object ids of a pack index (version 2: magic, version, 256 fan-out entries, then the sorted ids).
+fn read_idx(path: &Path) -> std::io::Result<Vec<Oid>> {
+    let data = std::fs::read(path)?;
+    let bad =
+        || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a pack index v2", path.display()));
+    if data.len() < 8 + 256 * 4 || data[..4] != [0xff, b't', b'O', b'c'] || data[4..8] != [0, 0, 0, 2] {
+        return Err(bad());
+    }
+    let count = u32::from_be_bytes(data[8 + 255 * 4..8 + 256 * 4].try_into().map_err(|_| bad())?) as usize;
+    let start = 8 + 256 * 4;
+    let ids = data.get(start..start + count * 20).ok_or_else(bad)?;
+    ids.chunks_exact(20).map(|raw| Oid::from_bytes(raw).map_err(|_| bad())).collect()
+}
+
+/// The object count a pack index names (its last fan-out entry), without reading the ids.
+fn idx_count(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(8 + 255 * 4))?;
+    let mut n = [0u8; 4];
+    f.read_exact(&mut n)?;
+    Ok(u32::from_be_bytes(n).into())
+}
+
+/// Every pack of the repo that is not marked `.keep`, smallest first.
+fn packs(repo_dir: &Path) -> std::io::Result<Vec<Pack>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(pack_dir(repo_dir))? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("idx") || path.with_extension("keep").exists() {
+            continue;
+        }
+        if !path.with_extension("pack").exists() {
+            continue;
+        }
+        out.push(Pack { objects: idx_count(&path)?, idx: path });
+    }
+    out.sort_by_key(|p| p.objects);
+    Ok(out)
+}
+
+/// How many of the smallest packs to roll up, geometric-progression style: the fewest such that every pack kept
+/// holds at least `FACTOR` times the objects of all packs smaller than it (the rolled-up one included). 0: the packs
+/// already form such a progression.
+fn to_roll(packs: &[Pack]) -> usize {
+    let mut below = 0u64;
+    let mut last_failing = None;
+    for (j, p) in packs.iter().enumerate() {
+        if j > 0 && p.objects < FACTOR * below {
+            last_failing = Some(j);
+        }
+        below += p.objects;
+    }
+    last_failing.map_or(0, |j| j + 1)
+}
+
+/// Removes temporary pack files a killed consolidation (or writer) left, once they are older than `age`.
+fn remove_stale_temporaries(repo_dir: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(pack_dir(repo_dir)) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let temporary = name.starts_with("tmp_") || name.starts_with("pack_git") || name.ends_with(".lock");
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|d| d > age);
+        if temporary && old {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!(file = %path.display(), "removed a temporary pack file a killed process left"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "could not remove a stale temporary pack file")
+                }
+            }
+        }
+    }
+}
+
+/// Rolls the small packs of `repo_dir` up into one when there are more than `max_packs`. Returns what it did.
+pub fn consolidate(
+    repo_dir: &Path,
+    max_packs: usize,
+    sync: impl Fn() -> Result<(), git2::Error>,
+) -> Result<Rolled, git2::Error> {
+    let io = |e: std::io::Error| git2::Error::from_str(&format!("pack folder: {e}"));
+    remove_stale_temporaries(repo_dir, Duration::from_secs(600));
+    let all = packs(repo_dir).map_err(io)?;
+    let mut done = Rolled { packs_before: all.len(), ..Rolled::default() };
+    if all.len() <= max_packs {
+        return Ok(done);
+    }
+    let n = match to_roll(&all) {
+        0 => all.len(),
+        n => n,
+    };
+    let chosen = &all[..n];
+    let repo = Repository::open_bare(repo_dir)?;
+    let mut pack = repo.packbuilder()?;
+    pack.set_threads(1);
+    let mut seen = std::collections::HashSet::new();
+    for p in chosen {
+        for id in read_idx(&p.idx).map_err(io)? {
+            if seen.insert(id) {
+                pack.insert_object(id, None)?;
+            }
+        }
+    }
+    pack.write(&pack_dir(repo_dir), 0o444)?;
+    let written = pack.name()?.map(|n| format!("pack-{n}.idx"));
+    // The new pack is durable before any pack it replaces goes.
+    sync()?;
+    for p in chosen {
+        if written.as_deref() == p.idx.file_name().and_then(|n| n.to_str()) {
+            continue;
+        }
+        // The index first: a pack without one is ignored by readers; the other way round it would be an error.
+        for file in [p.idx.clone(), p.idx.with_extension("pack"), p.idx.with_extension("rev")] {
+            if let Err(e) = std::fs::remove_file(&file) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(file = %file.display(), error = %e, "could not remove a rolled-up pack");
+                }
+            }
+        }
+    }
+    done.rolled_up = n;
+    done.objects = seen.len();
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(objects: u64) -> Pack {
+        Pack { idx: PathBuf::from(format!("{objects}.idx")), objects }
+    }
+
+    #[test]
+    fn the_small_packs_are_rolled_up_and_a_dominant_one_is_kept() {
+        // 1+1+2+3 = 7 objects below 100: the 100 is kept, the four small ones are rolled up.
+        assert_eq!(to_roll(&[p(1), p(1), p(2), p(3), p(100)]), 4);
+        // Already geometric: nothing to do.
+        assert_eq!(to_roll(&[p(1), p(4), p(16)]), 0);
+        // All about the same size: roll all of them.
+        assert_eq!(to_roll(&[p(5), p(5), p(6), p(6)]), 4);
+    }
+
+    #[test]
+    fn a_consolidation_keeps_every_object_and_leaves_fewer_packs() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let mut pb = repo.packbuilder().unwrap();
+            for j in 0..3 {
+                let id = repo.blob(format!("blob {i} {j}").as_bytes()).unwrap();
+                pb.insert_object(id, None).unwrap();
+                ids.push(id);
+            }
+            pb.write(&pack_dir(dir.path()), 0o444).unwrap();
+        }
+        // The loose copies go: only the packs hold the objects now.
+        std::fs::read_dir(dir.path().join("objects"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().len() == 2)
+            .for_each(|e| std::fs::remove_dir_all(e.path()).unwrap());
+        assert_eq!(packs(dir.path()).unwrap().len(), 20);
+        let rolled = consolidate(dir.path(), 4, || Ok(())).unwrap();
+        assert_eq!(rolled.packs_before, 20);
+        let after = packs(dir.path()).unwrap();
+        assert!(after.len() <= 4, "{} packs left: {after:?}", after.len());
+        let fresh = Repository::open_bare(dir.path()).unwrap();
+        for id in ids {
+            assert!(fresh.find_blob(id).is_ok(), "object {id} lost");
+        }
+    }
+}
