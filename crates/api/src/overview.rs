@@ -51,10 +51,44 @@ impl Cache {
             return Ok(s.clone());
         }
         let tree = head.map(|c| repo.find_commit(c).and_then(|c| c.tree())).transpose()?;
+        let updated = match (last.as_ref(), &tree) {
+            (Some(before), Some(new)) => Self::update(repo, before, new)?,
+            _ => None,
+        };
         let stage = Stage::new(repo, tree);
-        let environments = state::overview(&stage)?;
+        let environments = match updated {
+            Some(envs) => envs,
+            None => state::overview(&stage)?,
+        };
         let snapshot = Arc::new(Snapshot { head, environments, json: OnceLock::new() });
         *last = Some(snapshot.clone());
         Ok(snapshot)
     }
+
+    /// The overview of `new` from the snapshot `before`, reading only what the change between them touched (None:
+    /// a change to read in full: a new or removed environment, or a very large one).
+    fn update(
+        repo: &Repository,
+        before: &Snapshot,
+        new: &git2::Tree<'_>,
+    ) -> ApiResult<Option<Vec<EnvironmentOverview>>> {
+        let Some(old) = before.head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()? else {
+            return Ok(None);
+        };
+        let diff = repo.diff_tree_to_tree(Some(&old), Some(new), None)?;
+        if diff.deltas().len() > MAX_UPDATE_PATHS {
+            return Ok(None);
+        }
+        let changed: Vec<String> = diff
+            .deltas()
+            .filter_map(|d| {
+                d.new_file().path().or_else(|| d.old_file().path()).and_then(|p| p.to_str()).map(str::to_owned)
+            })
+            .collect();
+        let stage = Stage::new(repo, Some(new.clone()));
+        Ok(state::overview_update(&stage, &before.environments, &changed)?)
+    }
 }
+
+/// A change touching more paths than this is read in full: the update would read as much.
+const MAX_UPDATE_PATHS: usize = 50_000;

@@ -254,17 +254,7 @@ pub fn app_environments(stage: &Stage<'_>, app: &AppName) -> Result<Vec<EnvName>
 
 /// `app` as deployed in `env`.
 pub fn deployed_app(stage: &Stage<'_>, env: &EnvName, app: &AppName) -> Result<DeployedApp> {
-    let text = |p: String| -> Result<Option<String>> { Ok(stage.read_text(&p)?) };
-    Ok(DeployedApp {
-        application: app.clone(),
-        version: deployed_version(stage, env, app)?,
-        queued_version: queued_version(stage, env, app)?,
-        team: app_team(stage, app)?,
-        deployed_by: text(layout::env_app_deployed_by(env, app))?,
-        deployed_by_email: text(layout::env_app_deployed_by_email(env, app))?,
-        deployed_at_utc: text(layout::env_app_deployed_at(env, app))?,
-        locks: locks(stage, &layout::env_app_locks_dir(env, app))?,
-    })
+    deployed_app_of_team(stage, env, app, app_team(stage, app)?)
 }
 
 /// The team locks of every team in `env`.
@@ -284,13 +274,42 @@ pub fn team_locks(stage: &Stage<'_>, env: &EnvName) -> Result<BTreeMap<TeamName,
     Ok(out)
 }
 
+/// `app` as deployed in `env`, with its team already known (read once per application, not once per cell).
+fn deployed_app_of_team(
+    stage: &Stage<'_>,
+    env: &EnvName,
+    app: &AppName,
+    team: Option<TeamName>,
+) -> Result<DeployedApp> {
+    let text = |p: String| -> Result<Option<String>> { Ok(stage.read_text(&p)?) };
+    Ok(DeployedApp {
+        application: app.clone(),
+        version: deployed_version(stage, env, app)?,
+        queued_version: queued_version(stage, env, app)?,
+        team,
+        deployed_by: text(layout::env_app_deployed_by(env, app))?,
+        deployed_by_email: text(layout::env_app_deployed_by_email(env, app))?,
+        deployed_at_utc: text(layout::env_app_deployed_at(env, app))?,
+        locks: locks(stage, &layout::env_app_locks_dir(env, app))?,
+    })
+}
+
 /// Everything in every environment.
 pub fn overview(stage: &Stage<'_>) -> Result<Vec<EnvironmentOverview>> {
     let mut out = Vec::new();
+    let mut teams: BTreeMap<AppName, Option<TeamName>> = BTreeMap::new();
     for (env, config) in environments(stage)? {
         let mut applications = Vec::new();
         for app in env_applications(stage, &env)? {
-            applications.push(deployed_app(stage, &env, &app)?);
+            let team = match teams.get(&app) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = app_team(stage, &app)?;
+                    teams.insert(app.clone(), t.clone());
+                    t
+                }
+            };
+            applications.push(deployed_app_of_team(stage, &env, &app, team)?);
         }
         out.push(EnvironmentOverview {
             locks: locks(stage, &layout::env_locks_dir(&env))?,
@@ -301,6 +320,108 @@ pub fn overview(stage: &Stage<'_>) -> Result<Vec<EnvironmentOverview>> {
         });
     }
     Ok(out)
+}
+
+/// The overview after a change, from the overview before it and the paths the change touched (as a tree diff lists
+/// them): only the cells, locks and configs those paths belong to are read again, so the cost follows the change,
+/// not the number of applications × environments. None: a change it does not follow (an environment made or
+/// removed); read everything with [`overview`] instead.
+pub fn overview_update(
+    stage: &Stage<'_>,
+    before: &[EnvironmentOverview],
+    changed: &[String],
+) -> Result<Option<Vec<EnvironmentOverview>>> {
+    use std::collections::BTreeSet;
+    // Longest names first: `review/x` before `review`, so a path finds its own environment.
+    let mut names: Vec<&EnvName> = before.iter().map(|e| &e.name).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.as_str().len()));
+    let mut configs = BTreeSet::new();
+    let mut env_locks = BTreeSet::new();
+    let mut team_locks_of = BTreeSet::new();
+    let mut cells: BTreeSet<(EnvName, AppName)> = BTreeSet::new();
+    let mut teams: BTreeSet<AppName> = BTreeSet::new();
+    let envs_prefix = format!("{}/", layout::ENVIRONMENTS);
+    let apps_prefix = format!("{}/", layout::APPLICATIONS);
+    for path in changed {
+        if let Some(rest) = path.strip_prefix(&envs_prefix) {
+            let Some(env) = names.iter().find(|n| rest.starts_with(&format!("{}/", n))) else {
+                // A path of no known environment: one was made (or the layout holds something new).
+                return Ok(None);
+            };
+            let inner = &rest[env.as_str().len() + 1..];
+            let (head, tail) = inner.split_once('/').unwrap_or((inner, ""));
+            match head {
+                "config.json" => {
+                    configs.insert((*env).clone());
+                }
+                "locks" => {
+                    env_locks.insert((*env).clone());
+                }
+                "teams" => {
+                    team_locks_of.insert((*env).clone());
+                }
+                "applications" => {
+                    let app = tail.split('/').next().unwrap_or_default();
+                    match AppName::parse(app) {
+                        Ok(app) => {
+                            cells.insert(((*env).clone(), app));
+                        }
+                        Err(_) => return Ok(None),
+                    }
+                }
+                _ => {}
+            }
+        } else if let Some(rest) = path.strip_prefix(&apps_prefix) {
+            if let Some((app, "team")) = rest.split_once('/') {
+                if let Ok(app) = AppName::parse(app) {
+                    teams.insert(app);
+                }
+            }
+        }
+    }
+    let mut out = before.to_vec();
+    let mut team_cache: BTreeMap<AppName, Option<TeamName>> = BTreeMap::new();
+    let mut team_of = |app: &AppName| -> Result<Option<TeamName>> {
+        if let Some(t) = team_cache.get(app) {
+            return Ok(t.clone());
+        }
+        let t = app_team(stage, app)?;
+        team_cache.insert(app.clone(), t.clone());
+        Ok(t)
+    };
+    for env in out.iter_mut() {
+        if configs.contains(&env.name) {
+            match env_config(stage, &env.name)? {
+                Some(c) => env.config = c,
+                None => return Ok(None),
+            }
+        }
+        if env_locks.contains(&env.name) {
+            env.locks = locks(stage, &layout::env_locks_dir(&env.name))?;
+        }
+        if team_locks_of.contains(&env.name) {
+            env.team_locks = team_locks(stage, &env.name)?;
+        }
+        for (_, app) in cells.iter().filter(|(e, _)| *e == env.name) {
+            // git keeps no empty folder: the app is in the environment while its folder lists anything.
+            let here = !stage.list(&layout::env_app_dir(&env.name, app))?.is_empty();
+            let at = env.applications.binary_search_by(|d| d.application.cmp(app));
+            match (here, at) {
+                (true, Ok(i)) => env.applications[i] = deployed_app_of_team(stage, &env.name, app, team_of(app)?)?,
+                (true, Err(i)) => {
+                    env.applications.insert(i, deployed_app_of_team(stage, &env.name, app, team_of(app)?)?)
+                }
+                (false, Ok(i)) => {
+                    env.applications.remove(i);
+                }
+                (false, Err(_)) => {}
+            }
+        }
+        for d in env.applications.iter_mut().filter(|d| teams.contains(&d.application)) {
+            d.team = team_of(&d.application)?;
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The locks directories a lock target names (a group names one per environment), after checking that the
@@ -433,4 +554,158 @@ pub fn last_deployment_record(stage: &Stage<'_>, env: &EnvName) -> Result<Option
         }
     }
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use git2::Oid;
+
+    use super::*;
+    use crate::request::*;
+    use crate::transform::test_support::*;
+
+    /// The paths that differ between two trees, as the API's snapshot passes them.
+    fn changed(repo: &git2::Repository, old: Oid, new: Oid) -> Vec<String> {
+        let (old, new) = (repo.find_tree(old).unwrap(), repo.find_tree(new).unwrap());
+        let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None).unwrap();
+        diff.deltas()
+            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()).map(|p| p.to_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_updated_overview_equals_a_full_read_after_every_kind_of_change() {
+        let (_dir, repo) = repo();
+        let mut stage = Stage::new(&repo, None);
+        create_env(&mut stage, "dev", latest(), None);
+        create_env(&mut stage, "review/x", from_env("dev"), Some("review"));
+        for a in ["api", "web", "zed"] {
+            crate::transform::test_support::release(
+                &mut stage,
+                a,
+                Some(1),
+                &[("dev", "a: 1\n"), ("review/x", "a: 1\n")],
+            )
+            .unwrap();
+        }
+        let mut tree = stage.write_tree().unwrap();
+        let mut before = overview(&Stage::new(&repo, Some(repo.find_tree(tree).unwrap()))).unwrap();
+        let team = |t: &str| TeamName::parse(t).unwrap();
+        let changes: Vec<(&str, Request)> = vec![
+            ("release and deploy", {
+                let m = repo.blob(b"a: 2\n").unwrap().to_string();
+                Request::CreateRelease(CreateRelease {
+                    application: app("web"),
+                    version: Some(v(2)),
+                    team: Some(team("core")),
+                    source_commit_id: "abc".into(),
+                    source_author: "dev".into(),
+                    source_message: "m".into(),
+                    display_version: String::new(),
+                    manifests: [(env("dev"), m)].into_iter().collect(),
+                    retention: None,
+                })
+            }),
+            (
+                "train into a folder environment",
+                Request::ReleaseTrain(ReleaseTrain {
+                    target: TrainTarget::Environment { environment: env("review/x") },
+                    team: None,
+                    source_git_tag: None,
+                    source_commit: None,
+                    git_tag: None,
+                    minimize: false,
+                }),
+            ),
+            (
+                "environment lock",
+                Request::CreateLock(CreateLock {
+                    target: LockTarget::Environment { environment: env("dev") },
+                    lock_id: lock_id("freeze"),
+                    message: "m".into(),
+                }),
+            ),
+            (
+                "application lock",
+                Request::CreateLock(CreateLock {
+                    target: LockTarget::Application { environment: env("review/x"), application: app("api") },
+                    lock_id: lock_id("hold"),
+                    message: "m".into(),
+                }),
+            ),
+            (
+                "team lock",
+                Request::CreateLock(CreateLock {
+                    target: LockTarget::Team { environment: env("dev"), team: team("core") },
+                    lock_id: lock_id("team-hold"),
+                    message: "m".into(),
+                }),
+            ),
+            (
+                "team change",
+                Request::UpdateApplication(UpdateApplication {
+                    application: app("zed"),
+                    team: Some(team("other")),
+                    repository: None,
+                }),
+            ),
+            (
+                "queued deploy",
+                Request::Deploy(Deploy {
+                    environment: env("dev"),
+                    application: app("api"),
+                    version: v(1),
+                    lock_behavior: crate::LockBehavior::Queue,
+                }),
+            ),
+            (
+                "removal from an environment",
+                Request::RemoveFromEnvironment(RemoveFromEnvironment {
+                    environment: env("review/x"),
+                    application: app("zed"),
+                }),
+            ),
+            (
+                "environment config",
+                Request::UpdateEnvironment(UpdateEnvironment {
+                    name: env("review/x"),
+                    external_url: Some("https://x.example".into()),
+                    tier: None,
+                    upstream: None,
+                    environment_group: None,
+                    protected: None,
+                    argocd: None,
+                    argocd_source: None,
+                }),
+            ),
+            (
+                "lock removed",
+                Request::DeleteLock(DeleteLock {
+                    target: LockTarget::Environment { environment: env("dev") },
+                    lock_id: lock_id("freeze"),
+                }),
+            ),
+        ];
+        for (what, request) in changes {
+            let mut stage = Stage::new(&repo, Some(repo.find_tree(tree).unwrap()));
+            if let Err(e) = run(&mut stage, request) {
+                panic!("{what}: {e}");
+            }
+            let new = stage.write_tree().unwrap();
+            assert_ne!(new, tree, "{what} changed nothing");
+            let at = Stage::new(&repo, Some(repo.find_tree(new).unwrap()));
+            let paths = changed(&repo, tree, new);
+            let updated =
+                overview_update(&at, &before, &paths).unwrap().unwrap_or_else(|| panic!("{what}: not followed"));
+            let full = overview(&at).unwrap();
+            assert_eq!(updated, full, "{what}: the update differs from a full read (paths {paths:?})");
+            (before, tree) = (full, new);
+        }
+        // A new environment is read in full.
+        let mut stage = Stage::new(&repo, Some(repo.find_tree(tree).unwrap()));
+        create_env(&mut stage, "prod", from_env("dev"), None);
+        let new = stage.write_tree().unwrap();
+        let at = Stage::new(&repo, Some(repo.find_tree(new).unwrap()));
+        assert_eq!(overview_update(&at, &before, &changed(&repo, tree, new)).unwrap(), None);
+    }
 }
