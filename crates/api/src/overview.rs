@@ -75,16 +75,9 @@ impl Cache {
         let Some(old) = before.head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()? else {
             return Ok(None);
         };
-        let diff = repo.diff_tree_to_tree(Some(&old), Some(new), None)?;
-        if diff.deltas().len() > MAX_UPDATE_PATHS {
+        let Some(changed) = state::changed_paths(repo, &old, new, MAX_UPDATE_PATHS)? else {
             return Ok(None);
-        }
-        let changed: Vec<String> = diff
-            .deltas()
-            .filter_map(|d| {
-                d.new_file().path().or_else(|| d.old_file().path()).and_then(|p| p.to_str()).map(str::to_owned)
-            })
-            .collect();
+        };
         let stage = Stage::new(repo, Some(new.clone()));
         Ok(state::overview_update(&stage, &before.environments, &changed)?)
     }

@@ -322,6 +322,52 @@ pub fn overview(stage: &Stage<'_>) -> Result<Vec<EnvironmentOverview>> {
     Ok(out)
 }
 
+/// The paths where tree `new` differs from `old`: a subtree with the same id on both sides is skipped whole
+/// (libgit2's tree-to-tree diff walks every entry of both trees), so the cost follows the change. A subtree added or
+/// removed whole is listed as its own path. None: more than `max` paths changed.
+pub fn changed_paths(
+    repo: &git2::Repository,
+    old: &git2::Tree<'_>,
+    new: &git2::Tree<'_>,
+    max: usize,
+) -> Result<Option<Vec<String>>> {
+    fn walk(
+        repo: &git2::Repository,
+        old: &git2::Tree<'_>,
+        new: &git2::Tree<'_>,
+        prefix: &str,
+        max: usize,
+        out: &mut Vec<String>,
+    ) -> std::result::Result<bool, git2::Error> {
+        use git2::ObjectType::Tree;
+        let before: BTreeMap<Vec<u8>, (git2::Oid, Option<git2::ObjectType>)> =
+            old.iter().map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind()))).collect();
+        let path = |name: &[u8]| format!("{prefix}{}", String::from_utf8_lossy(name));
+        let mut seen = std::collections::BTreeSet::new();
+        for e in new.iter() {
+            let name = e.name_bytes();
+            seen.insert(name.to_vec());
+            match before.get(name) {
+                Some((id, _)) if *id == e.id() => {}
+                Some((id, Some(Tree))) if e.kind() == Some(Tree) => {
+                    let (a, b) = (repo.find_tree(*id)?, repo.find_tree(e.id())?);
+                    if !walk(repo, &a, &b, &format!("{}/", path(name)), max, out)? {
+                        return Ok(false);
+                    }
+                }
+                _ => out.push(path(name)),
+            }
+            if out.len() > max {
+                return Ok(false);
+            }
+        }
+        out.extend(old.iter().filter(|e| !seen.contains(e.name_bytes())).map(|e| path(e.name_bytes())));
+        Ok(out.len() <= max)
+    }
+    let mut out = Vec::new();
+    Ok(walk(repo, old, new, "", max, &mut out)?.then_some(out))
+}
+
 /// The overview after a change, from the overview before it and the paths the change touched (as a tree diff lists
 /// them): only the cells, locks and configs those paths belong to are read again, so the cost follows the change,
 /// not the number of applications × environments. None: a change it does not follow (an environment made or
@@ -340,6 +386,7 @@ pub fn overview_update(
     let mut team_locks_of = BTreeSet::new();
     let mut cells: BTreeSet<(EnvName, AppName)> = BTreeSet::new();
     let mut teams: BTreeSet<AppName> = BTreeSet::new();
+    let mut all_cells = BTreeSet::new();
     let envs_prefix = format!("{}/", layout::ENVIRONMENTS);
     let apps_prefix = format!("{}/", layout::APPLICATIONS);
     for path in changed {
@@ -359,6 +406,10 @@ pub fn overview_update(
                 }
                 "teams" => {
                     team_locks_of.insert((*env).clone());
+                }
+                // The whole folder (its first application came, or its last went): every cell of the environment.
+                "applications" if tail.is_empty() => {
+                    all_cells.insert((*env).clone());
                 }
                 "applications" => {
                     let app = tail.split('/').next().unwrap_or_default();
@@ -402,7 +453,16 @@ pub fn overview_update(
         if team_locks_of.contains(&env.name) {
             env.team_locks = team_locks(stage, &env.name)?;
         }
-        for (_, app) in cells.iter().filter(|(e, _)| *e == env.name) {
+        if all_cells.contains(&env.name) {
+            env.applications = env_applications(stage, &env.name)?
+                .into_iter()
+                .map(|app| {
+                    let team = team_of(&app)?;
+                    deployed_app_of_team(stage, &env.name, &app, team)
+                })
+                .collect::<Result<Vec<_>>>()?;
+        }
+        for (_, app) in cells.iter().filter(|(e, _)| *e == env.name && !all_cells.contains(&env.name)) {
             // git keeps no empty folder: the app is in the environment while its folder lists anything.
             let here = !stage.list(&layout::env_app_dir(&env.name, app))?.is_empty();
             let at = env.applications.binary_search_by(|d| d.application.cmp(app));
@@ -567,10 +627,7 @@ mod tests {
     /// The paths that differ between two trees, as the API's snapshot passes them.
     fn changed(repo: &git2::Repository, old: Oid, new: Oid) -> Vec<String> {
         let (old, new) = (repo.find_tree(old).unwrap(), repo.find_tree(new).unwrap());
-        let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None).unwrap();
-        diff.deltas()
-            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()).map(|p| p.to_str().unwrap().to_owned()))
-            .collect()
+        changed_paths(repo, &old, &new, 10_000).unwrap().unwrap()
     }
 
     #[test]
