@@ -632,6 +632,169 @@ fn ui() {
     }
 }
 
+/// `git-daemon` itself (not the `git daemon` wrapper, whose child outlives a kill of it) serving `base` on `port`;
+/// killed on drop.
+struct GitDaemonProcess(std::process::Child);
+
+impl GitDaemonProcess {
+    fn start(base: &Path, port: u16) -> Self {
+        let exec = std::process::Command::new("git").arg("--exec-path").output().expect("git --exec-path");
+        let program = Path::new(String::from_utf8_lossy(&exec.stdout).trim()).join("git-daemon");
+        let child = std::process::Command::new(program)
+            .args(["--export-all", "--enable=receive-pack", "--listen=127.0.0.1", "--reuseaddr"])
+            .arg(format!("--base-path={}", base.display()))
+            .arg(format!("--port={port}"))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git-daemon");
+        let d = Self(child);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+}
+
+impl Drop for GitDaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `writers` threads writing unique locks for `secs` seconds, writer `w` on `servers[w % n]`; one fresh `git daemon`
+/// remote. Returns (acknowledged, writes/s, p50, p99, not acknowledged, a note from the logs) and checks every
+/// acknowledged lock is on the remote.
+fn replicas_run(
+    flags: &[&str],
+    n: usize,
+    writers: usize,
+    secs: u64,
+) -> (usize, f64, Duration, Duration, usize, String) {
+    let base = tempfile::tempdir().expect("dir");
+    let bare = git2::Repository::init_bare(base.path().join("remote.git")).expect("remote");
+    bare.set_head("refs/heads/main").expect("HEAD");
+    let port = railyard_tests::free_port();
+    let _daemon = GitDaemonProcess::start(base.path(), port);
+    let url = format!("git://127.0.0.1:{port}/remote.git");
+    let servers: Vec<Server> =
+        (0..n).map(|_| Server::start_in_with_git_url(tempfile::tempdir().expect("dir"), &url, flags)).collect();
+    servers[0].create_env("dev", json!({"latest": true}), None);
+    // Every replica has seen the environment before the clock starts.
+    let head = servers[0].local_head().expect("head").to_string();
+    for s in &servers {
+        s.get(&format!("/api/environments?min_commit={head}")).assert_status(200);
+    }
+    let barrier = std::sync::Barrier::new(writers + 1);
+    let (acked, mut times, refused, elapsed) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let (url, barrier) = (servers[w % n].url.clone(), &barrier);
+                scope.spawn(move || {
+                    let client =
+                        reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+                    let (mut ok, mut times, mut refused) = (Vec::new(), Vec::new(), 0);
+                    barrier.wait();
+                    let end = Instant::now() + Duration::from_secs(secs);
+                    let mut i = 0;
+                    while Instant::now() < end {
+                        let id = format!("b{w}-{i}");
+                        i += 1;
+                        let started = Instant::now();
+                        let r = client
+                            .put(format!("{url}/api/environments/dev/locks/{id}"))
+                            .json(&json!({"message": "bench"}))
+                            .send();
+                        match r.map(|r| r.status().as_u16()) {
+                            Ok(200) => {
+                                times.push(started.elapsed());
+                                ok.push(id);
+                            }
+                            _ => refused += 1,
+                        }
+                    }
+                    (ok, times, refused)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        let mut all = (Vec::new(), Vec::new(), 0, Duration::ZERO);
+        for h in handles {
+            let (ok, times, refused) = h.join().expect("writer");
+            all.0.extend(ok);
+            all.1.extend(times);
+            all.2 += refused;
+        }
+        all.3 = started.elapsed();
+        all
+    });
+    // After commit, the exporter pushes what was acknowledged; after push, it is there already.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while bare.refname_to_id("refs/heads/main").ok() != servers[0].local_head() {
+        assert!(Instant::now() < deadline, "the remote did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tree = bare.find_reference("refs/heads/main").and_then(|r| r.peel_to_tree()).expect("remote tree");
+    let missing =
+        acked.iter().filter(|id| tree.get_path(Path::new(&format!("environments/dev/locks/{id}/message"))).is_err());
+    assert_eq!(missing.count(), 0, "acknowledged locks missing on the remote");
+    // From the writers' logs: commits, and the pushes that found the branch moved by another replica.
+    let (mut batches, mut rebuilt, mut most) = (0, 0, 0);
+    for v in servers.iter().flat_map(|s| s.logs()).filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok()) {
+        match v["fields"]["message"].as_str() {
+            Some("committed batch") => batches += 1,
+            Some("another replica moved the remote branch; rebuilding the batch on its head") => {
+                rebuilt += 1;
+                most = most.max(v["fields"]["attempt"].as_u64().unwrap_or(0));
+            }
+            _ => {}
+        }
+    }
+    let note = format!(
+        "{batches} commits ({:.1} requests each), {rebuilt} pushes found the branch moved, at most {} pushes for one batch",
+        acked.len() as f64 / batches.max(1) as f64,
+        most + 1
+    );
+    drop(servers);
+    let throughput = acked.len() as f64 / elapsed.as_secs_f64();
+    (acked.len(), throughput, percentile(&mut times, 50.0), percentile(&mut times, 99.0), refused, note)
+}
+
+fn replicas() {
+    let writers = var("RAILYARD_BENCH_REPLICA_WRITERS", 100);
+    let secs = var("RAILYARD_BENCH_REPLICA_SECONDS", 10) as u64;
+    println!("\n## replicas: {writers} concurrent writers of unique locks for {secs}s each, one `git daemon` remote on 127.0.0.1");
+    println!("\n| config | acknowledged | throughput | p50 (ms) | p99 (ms) | not acknowledged | throughput vs baseline | p50 / p99 vs baseline |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let after_push = ["--ack", "after-push"];
+    let mut base = None;
+    let mut notes = Vec::new();
+    for (label, flags, n) in [
+        ("`--ack after-commit`, 1 replica (baseline)", &["--ack", "after-commit"][..], 1),
+        ("`--ack after-push`, 1 replica", &after_push[..], 1),
+        ("`--ack after-push`, 3 replicas", &after_push[..], 3),
+    ] {
+        let (acked, tput, p50, p99, refused, note) = replicas_run(flags, n, writers, secs);
+        notes.push(format!("  {label}: {note}"));
+        let (b_tput, b50, b99) = *base.get_or_insert((tput, p50, p99));
+        println!(
+            "| {label} | {acked} | {tput:.0}/s | {:.1} | {:.1} | {refused} | {:.2}× | {:.2}× / {:.2}× |",
+            ms(p50),
+            ms(p99),
+            tput / b_tput,
+            ms(p50) / ms(b50),
+            ms(p99) / ms(b99)
+        );
+    }
+    println!();
+    for n in notes {
+        println!("{n}");
+    }
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -659,5 +822,8 @@ fn main() {
     }
     if run("ui") {
         ui();
+    }
+    if run("replicas") {
+        replicas();
     }
 }
