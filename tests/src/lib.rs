@@ -587,7 +587,10 @@ pub struct GitDaemon(Child);
 
 impl GitDaemon {
     pub fn start(base: &Path, port: u16) -> Self {
+        use std::os::unix::process::CommandExt;
+        // `git daemon` runs `git-daemon` as a child: a process group of their own lets Drop stop both.
         let child = Command::new("git")
+            .process_group(0)
             .arg("daemon")
             .arg("--export-all")
             .arg("--enable=receive-pack")
@@ -612,6 +615,9 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

@@ -580,14 +580,11 @@ fn replica_with_a_lock_left_by_a_killed_fetch(remote: &Remote) -> (Server, Serve
     (a, b)
 }
 
-// Product bug: when the writer's fetch fails (here on a ref lock: a lock file left by a kill -9 during a fetch, or the
-// follower's own fetch holding the same lock at that moment), `apply_batch` answers the requests it refused on its
-// stale clone with those refusals (`remote_down` keeps every `Err`), though it has just seen the remote move. Seen
-// without any lock file too: environment created on A, then 10 locks of it on B at once (`--fetch-interval-ms 50`),
-// 1 round in 30 answers several of them 404 (B's log: "the remote cannot be reached; batch not written", error
-// "failed to lock file '…/refs/railyard/remote/main.lock'").
+// A refusal decided on a stale clone is never the answer: a lock file left by a kill -9 during a fetch (or the
+// follower's fetch holding the same lock at that moment) once made the writer's fetch fail and its refusals stand
+// (404 for an environment the remote had). Fetches now wait out a held ref lock and clear a stale one, and a batch
+// whose state cannot be confirmed answers 503 for every request.
 #[test]
-#[ignore = "product bug: a refusal decided on a stale clone is the answer when the writer's fetch fails on a local ref lock (404 for an environment the remote has)"]
 fn a_refusal_decided_on_a_stale_clone_is_not_the_answer_when_the_writer_cannot_fetch() {
     let remote = Remote::start();
     let (a, b) = replica_with_a_lock_left_by_a_killed_fetch(&remote);
@@ -604,13 +601,11 @@ fn a_refusal_decided_on_a_stale_clone_is_not_the_answer_when_the_writer_cannot_f
     }
 }
 
-// Product bug: the same lock file makes every write on B that follows a write on another replica answer 503
-// `remote_unavailable` ("the remote manifest repo cannot be reached") with the remote up, for as long as the file
-// stays: nothing removes it once the replica runs (the fetch path neither waits out a held ref lock nor clears a
-// stale one, as `retry_locked` does for the branch). The follower's fetch colliding with the writer's on that lock
-// gives the same 503 now and then without any file left behind.
+// The same lock file once made every write on B that followed a write on another replica answer 503
+// `remote_unavailable` with the remote up, for as long as the file stayed; the follower's fetch colliding with the
+// writer's gave the same 503 now and then. Fetches are one at a time now, wait out a held ref lock and clear a stale
+// one, as `retry_locked` does for the branch.
 #[test]
-#[ignore = "product bug: a ref lock in the replica's own repo is answered as 503 remote_unavailable with the remote up, and a stale one is never cleared"]
 fn a_lock_left_by_a_killed_fetch_does_not_make_writes_fail_with_remote_unavailable() {
     let remote = Remote::start();
     let (a, b) = replica_with_a_lock_left_by_a_killed_fetch(&remote);

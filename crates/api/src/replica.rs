@@ -36,7 +36,14 @@ pub struct Remote {
     pub wake: Notify,
     /// Rung after every fetch.
     pub fetched: Notify,
+    /// One fetch at a time: the writer's and the follower's would contend for the same ref locks.
+    fetching: Mutex<()>,
 }
+
+/// A ref lock older than this was left by a killed process.
+const STALE_LOCK: Duration = Duration::from_secs(2);
+/// How long a fetch waits out a held ref lock.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The ref the follower fetches the remote branch into.
 pub fn tracking_ref(branch: &str) -> String {
@@ -52,6 +59,7 @@ impl Remote {
             state: Mutex::new(FollowState::default()),
             wake: Notify::new(),
             fetched: Notify::new(),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -78,9 +86,21 @@ impl Remote {
     }
 
     fn fetch_inner(&self, repo: &Repository) -> Result<Option<Oid>, ExportError> {
-        let head = railyard_export::fetch_head(repo, &self.cfg, &tracking_ref(&self.cfg.branch))?;
-        follow(repo, &self.branch_ref(), head)?;
-        Ok(head)
+        let _one = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
+        loop {
+            let attempt = railyard_export::fetch_head(repo, &self.cfg, &tracking_ref(&self.cfg.branch))
+                .and_then(|head| Ok(follow(repo, &self.branch_ref(), head).map(|()| head)?));
+            match attempt {
+                // A ref lock: the writer moving the branch (released in well under a millisecond), or one a killed
+                // process left (removed once stale). Neither means the remote is down.
+                Err(e) if e.is_lock() && started.elapsed() < LOCK_PATIENCE => {
+                    railyard_export::clear_stale_locks(&self.cfg.repo_dir, STALE_LOCK);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// True once a fetch has succeeded.

@@ -191,8 +191,8 @@ fn apply_batch(
                     continue;
                 }
                 Ok(_) => {}
-                // Decided on the last fetched state: the refusals stand, anything to write fails below on the push.
-                Err(e) => tracing::warn!(error = %e, "the remote cannot be reached to confirm the batch's refusals"),
+                // A refusal decided on a state that cannot be confirmed is not an answer: every request gets 503.
+                Err(e) => return (None, remote_down(results, &e)),
             }
         }
         let (head, new, log) = match built {
@@ -508,7 +508,9 @@ fn push_claimed_tags(
 /// The wait before rebuilding a batch on a branch another replica moved: short, growing, with jitter so that
 /// replicas that collided do not collide again in step.
 fn push_backoff(attempt: u32) -> Duration {
-    let base = 5u64 << attempt.min(6);
+    // Short: a replica that lost the race has fetched the winner's head and rebuilt on it, and must not fall behind
+    // replicas that push again at once (1–2 ms at first, at most 32–64 ms).
+    let base = 1u64 << attempt.min(5);
     Duration::from_millis(base + rand::random::<u64>() % base)
 }
 
@@ -516,7 +518,8 @@ fn push_backoff(attempt: u32) -> Duration {
 /// (requests refused on their own keep their answer).
 fn remote_down(results: Results, e: &railyard_export::ExportError) -> Results {
     tracing::error!(error = %e, requests = results.len(), "the remote cannot be reached; batch not written");
-    results.into_iter().map(|r| r.and_then(|_| Err(unreachable()))).collect()
+    // Refusals too: they were decided on the last fetched state, which could not be confirmed.
+    results.into_iter().map(|_| Err(unreachable())).collect()
 }
 
 fn unreachable() -> ApiError {
@@ -536,7 +539,8 @@ fn contended(results: Results) -> Results {
             "other replicas kept moving the remote branch; nothing was written, retry shortly",
         )
     };
-    results.into_iter().map(|r| r.and_then(|_| Err(busy()))).collect()
+    // Refusals too: the last build's state was already moved past.
+    results.into_iter().map(|_| Err(busy())).collect()
 }
 
 /// Without a commit there is nothing to tag: trains answer `tag: null`.
