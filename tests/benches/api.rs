@@ -795,6 +795,730 @@ fn replicas() {
     }
 }
 
+// ---- packs: one pack per batch, at 10,000 applications (issue 22) ----
+
+/// A generated repo for `packs`: environments `env-0` (upstream latest) … `env-<envs-1>` in a chain, `releases`
+/// releases of each of `apps` applications (`app-00000` …) with a manifest for every environment; `env-0` runs the
+/// last release of every application, every other environment the one before (a train into any of them moves every
+/// application). Written with Railyard's own transformers and commit format, 1,000 releases per commit, through an
+/// in-memory object store, and packed at the end as the single pack a repo has after its roll-ups.
+fn packs_generate(repo_dir: &Path, apps: usize, envs: usize, releases: usize) -> (git2::Oid, Duration) {
+    use railyard_manifest::{commit, Envelope, Identity, Stage};
+    let started = Instant::now();
+    let repo = git2::Repository::init_bare(repo_dir).expect("repo");
+    repo.set_head("refs/heads/main").expect("HEAD");
+    let odb = repo.odb().expect("odb");
+    let memory = odb.add_new_mempack_backend(1000).expect("mempack");
+    let mut head: Option<git2::Oid> = None;
+    let mut step = |requests: Vec<serde_json::Value>| {
+        let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree()).expect("tree"));
+        let mut stage = Stage::new(&repo, base);
+        let mut applied = Vec::with_capacity(requests.len());
+        for request in requests {
+            let mut e: Envelope = serde_json::from_value(json!({"author": {"name": "packs", "email": "packs@localhost"}, "at": "2026-11-23T10:00:00Z", "request": request}))
+                .expect("envelope");
+            railyard_manifest::apply(&mut stage, &mut e).expect("generated request applies");
+            applied.push(e);
+        }
+        railyard_manifest::finish(&mut stage).expect("Argo CD files");
+        let tree = stage.write_tree().expect("tree");
+        let refs: Vec<&Envelope> = applied.iter().collect();
+        let message = commit::message(&refs);
+        head = Some(commit::write_commit(&repo, head, tree, &Identity::default(), &message).expect("commit"));
+    };
+    step(
+        (0..envs)
+            .map(|i| {
+                let upstream =
+                    if i == 0 { json!({"latest": true}) } else { json!({"environment": repogen::env(i - 1)}) };
+                json!({"kind": "create-environment", "name": repogen::env(i), "upstream": upstream})
+            })
+            .collect(),
+    );
+    for round in 1..=releases {
+        if round == releases && releases > 1 {
+            // Every environment after env-0 takes the release before the last, env-1 first (from env-0), then on.
+            step(
+                (1..envs)
+                    .map(|e| json!({"kind": "release-train", "target": {"scope": "environment", "environment": repogen::env(e)}}))
+                    .collect(),
+            );
+        }
+        for first in (0..apps).step_by(1000) {
+            let requests = (first..(first + 1000).min(apps))
+                .map(|i| {
+                    let a = repogen::app(i);
+                    let manifests: serde_json::Map<String, serde_json::Value> = (0..envs)
+                        .map(|e| {
+                            let text = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {a}\n  namespace: {}\n  annotations:\n    release: \"{round}\"\n", repogen::env(e));
+                            (repogen::env(e), json!(repo.blob(text.as_bytes()).expect("blob").to_string()))
+                        })
+                        .collect();
+                    json!({"kind": "create-release", "application": a, "team": "team-a", "source_commit_id": format!("{round:040x}"), "manifests": manifests})
+                })
+                .collect();
+            step(requests);
+        }
+    }
+    let head = head.expect("commits");
+    let mut pack = repo.packbuilder().expect("packbuilder");
+    pack.set_threads(2);
+    let mut walk = repo.revwalk().expect("walk");
+    walk.push(head).expect("head");
+    pack.insert_walk(&mut walk).expect("objects");
+    pack.write(&repo_dir.join("objects").join("pack"), 0o444).expect("pack");
+    drop(pack);
+    memory.reset().expect("memory");
+    repo.reference("refs/heads/main", head, true, "packs: generated").expect("branch");
+    (head, started.elapsed())
+}
+
+/// `git <args>` (in `dir` when given), panicking unless it succeeds; stdout.
+fn packs_git(dir: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("git");
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.args(args).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `sync -f <dir>`: flushes the filesystem of `dir` (the same `syncfs` the writer makes before it answers).
+fn packs_sync(dir: &Path) {
+    let ok = std::process::Command::new("sync").arg("-f").arg(dir).status().expect("sync");
+    assert!(ok.success());
+}
+
+/// Asserts `git fsck --strict` is clean on the bare repo `repo` (a `notice:` — HEAD naming an unborn branch in a repo
+/// made by `git clone --bare` of a generated one — is not a finding); returns how long it took.
+fn packs_fsck(repo: &Path) -> Duration {
+    let started = Instant::now();
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["fsck", "--strict", "--no-dangling", "--no-progress"])
+        .output()
+        .expect("git fsck");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let findings: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("notice:")).collect();
+    assert!(out.status.success() && findings.is_empty(), "git fsck --strict {}: {text}", repo.display());
+    started.elapsed()
+}
+
+/// The packs and loose objects of a bare repo (`git count-objects -v`).
+fn packs_count(repo: &Path) -> (u64, u64) {
+    let out = packs_git(None, &["--git-dir", repo.to_str().expect("path"), "count-objects", "-v"]);
+    let get = |key: &str| -> u64 {
+        out.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    (get("packs:"), get("count:"))
+}
+
+/// One file a commit changed: its path, its blob id and its new content (None: removed).
+struct PacksChange {
+    path: String,
+    id: git2::Oid,
+    content: Option<Vec<u8>>,
+}
+
+/// The files `commit` changed against its parent, read from `repo`.
+fn packs_changes(repo: &Path, commit: git2::Oid) -> Vec<PacksChange> {
+    let repo = git2::Repository::open_bare(repo).expect("repo");
+    let c = repo.find_commit(commit).expect("commit");
+    let old = c.parent(0).and_then(|p| p.tree()).expect("parent tree");
+    let diff = repo.diff_tree_to_tree(Some(&old), Some(&c.tree().expect("tree")), None).expect("diff");
+    diff.deltas()
+        .map(|d| {
+            let path = d.new_file().path().or(d.old_file().path()).expect("path").to_string_lossy().into_owned();
+            let removed = d.status() == git2::Delta::Deleted;
+            let id = d.new_file().id();
+            let content = (!removed).then(|| repo.find_blob(id).expect("blob").content().to_vec());
+            PacksChange { path, id, content }
+        })
+        .collect()
+}
+
+/// The `git fast-import` stream that makes `changes` as one commit on `from` (on `refs/heads/main`): new content
+/// inline, blobs the repo already has (in `have`) by id, as the most economical importer would.
+fn packs_stream(from: &str, changes: &[PacksChange], have: &git2::Odb<'_>) -> Vec<u8> {
+    let mut s = Vec::with_capacity(changes.len() * 120);
+    s.extend_from_slice(
+        format!(
+            "commit refs/heads/main\ncommitter Bench <bench@localhost> 1700000000 +0000\ndata 5\ntrain\nfrom {from}\n"
+        )
+        .as_bytes(),
+    );
+    for c in changes {
+        match &c.content {
+            None => s.extend_from_slice(format!("D {}\n", c.path).as_bytes()),
+            Some(_) if have.exists(c.id) => s.extend_from_slice(format!("M 100644 {} {}\n", c.id, c.path).as_bytes()),
+            Some(content) => {
+                s.extend_from_slice(format!("M 100644 inline {}\ndata {}\n", c.path, content.len()).as_bytes());
+                s.extend_from_slice(content);
+                s.push(b'\n');
+            }
+        }
+    }
+    s.extend_from_slice(b"done\n");
+    s
+}
+
+/// `git fast-import` of `stream` into the bare repo `repo`, then `sync -f`: the time of both, and of the sync alone.
+fn packs_fast_import(repo: &Path, stream: &[u8]) -> (Duration, Duration) {
+    use std::io::Write;
+    let started = Instant::now();
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet", "--done"])
+        .env("GIT_DIR", repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    child.stdin.take().expect("stdin").write_all(stream).expect("stream");
+    assert!(child.wait().expect("fast-import").success(), "git fast-import failed");
+    let synced = Instant::now();
+    packs_sync(repo);
+    (started.elapsed(), synced.elapsed())
+}
+
+/// The peer baseline: the same files written into the work tree `work`, then `git add -A`, `git commit`, `git push`
+/// to its bare `origin`, then `sync -f`; the time of it all.
+fn packs_peer(work: &Path, changes: &[PacksChange]) -> Duration {
+    let started = Instant::now();
+    for c in changes {
+        let file = work.join(&c.path);
+        match &c.content {
+            Some(content) => {
+                if let Some(dir) = file.parent() {
+                    std::fs::create_dir_all(dir).expect("dir");
+                }
+                std::fs::write(&file, content).expect("write");
+            }
+            None => std::fs::remove_file(&file).expect("remove"),
+        }
+    }
+    packs_git(Some(work), &["add", "-A"]);
+    packs_git(Some(work), &["commit", "-q", "-m", "train"]);
+    packs_git(Some(work), &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    packs_sync(work);
+    started.elapsed()
+}
+
+/// Waits until the remote branch is the local one; how long that took. The exporter pushes to a bare remote of the
+/// repo's size: on the big repo that can take far longer than the harness's 30 s, so this waits up to 20 minutes.
+fn packs_exported(s: &Server) -> Duration {
+    let started = Instant::now();
+    while s.local_head() != s.remote_head() {
+        assert!(started.elapsed() < Duration::from_secs(1200), "the remote did not catch up in 20 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// Waits until the server is idle: everything exported, and no roll-up pending (at most `MAX_PACKS` packs, then 2.5 s
+/// more: a roll-up runs at most every 2 s).
+fn packs_quiet(s: &Server) -> Duration {
+    let exported = packs_exported(s);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while packs_count(&s.repo_dir).0 > 8 {
+        assert!(Instant::now() < deadline, "the packs were not rolled up in 10 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    exported
+}
+
+/// A server on a repo generated by [`packs_generate`], its remote a bare clone marked exported (the exporter idle),
+/// beside a copy of the repo for `git fast-import` and, when `peer`, a clone with a work tree and its own bare remote.
+struct PacksSetup {
+    s: Server,
+    generated: Duration,
+    fast_import: std::path::PathBuf,
+    peer: Option<std::path::PathBuf>,
+    peer_remote: std::path::PathBuf,
+}
+
+fn packs_setup(apps: usize, envs: usize, releases: usize, peer: bool, extra: &[&str]) -> PacksSetup {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = dir.path().join("repo.git");
+    let (head, generated) = packs_generate(&repo, apps, envs, releases);
+    let path = |p: &Path| p.to_str().expect("path").to_owned();
+    let (r, remote) = (path(&repo), dir.path().join("remote.git"));
+    packs_git(None, &["clone", "--bare", "--quiet", &r, &path(&remote)]);
+    // The fast-import copy is the repo as generated, file for file (its one pack).
+    let fast_import = dir.path().join("fast-import.git");
+    let ok = std::process::Command::new("cp").arg("-a").arg(&repo).arg(&fast_import).status().expect("cp");
+    assert!(ok.success());
+    let peer_remote = dir.path().join("peer-remote.git");
+    let peer = peer.then(|| {
+        let work = dir.path().join("peer-work");
+        packs_git(None, &["clone", "--bare", "--quiet", &r, &path(&peer_remote)]);
+        packs_git(None, &["clone", "--quiet", &path(&peer_remote), &path(&work)]);
+        packs_git(Some(&work), &["config", "user.name", "Bench"]);
+        packs_git(Some(&work), &["config", "user.email", "bench@localhost"]);
+        work
+    });
+    let local = git2::Repository::open_bare(&repo).expect("repo");
+    local.reference("refs/railyard/exported/main", head, true, "generated").expect("exported");
+    let s = Server::start_in(dir, extra);
+    PacksSetup { s, generated, fast_import, peer, peer_remote }
+}
+
+/// One train through the API and its two baselines (each checked to write the same tree).
+struct PacksTrain {
+    api: Duration,
+    /// The writer's own time for the batch (its log).
+    writer: Option<Duration>,
+    fast_import: Duration,
+    /// The `sync -f` part of `fast_import`.
+    fast_import_sync: Duration,
+    peer: Option<Duration>,
+    files: usize,
+    /// From the API's answer until the remote had the train (the embedded exporter's push).
+    exported: Duration,
+}
+
+/// A train into `env` through the API (its answer comes once the commit is on disk), then the same file changes
+/// by `git fast-import` + `sync` on the fast-import copy and, with a peer clone, by `git add -A`, `git commit`,
+/// `git push` + `sync` there. The copies are brought to the train's parent first (a fetch, not measured).
+fn packs_train(p: &PacksSetup, env: &str, apps: usize) -> PacksTrain {
+    let s = &p.s;
+    let parent = s.local_head().expect("head").to_string();
+    let fi = p.fast_import.to_str().expect("path");
+    let repo = s.repo_dir.to_str().expect("path");
+    packs_git(None, &["--git-dir", fi, "fetch", "--quiet", repo, "+refs/heads/main:refs/heads/main"]);
+    if let Some(work) = &p.peer {
+        // The peer's remote and clone move to the API's commit (the same tree as the peer's own last one).
+        let remote = p.peer_remote.to_str().expect("path");
+        packs_git(None, &["--git-dir", remote, "fetch", "--quiet", repo, "+refs/heads/main:refs/heads/main"]);
+        packs_git(Some(work), &["fetch", "--quiet", "origin"]);
+        packs_git(Some(work), &["reset", "--quiet", "--hard", "origin/main"]);
+    }
+    // Each measurement starts with nothing left to flush.
+    packs_sync(&s.repo_dir);
+    let started = Instant::now();
+    let r = s.put_json(&format!("/api/environments/{env}/releasetrain"), &json!({}));
+    let api = started.elapsed();
+    r.assert_status(200);
+    let moved = r.json["environments"][0]["deployed"].as_array().map_or(0, Vec::len);
+    assert_eq!(moved, apps, "every application moves: {}", &r.text[..r.text.len().min(500)]);
+    let commit = git2::Oid::from_str(&r.commit().expect("a commit")).expect("sha");
+    let tree = packs_git(None, &["--git-dir", repo, "rev-parse", &format!("{commit}^{{tree}}")]);
+    let changes = packs_changes(&s.repo_dir, commit);
+    let exported = packs_quiet(s);
+
+    let have = git2::Repository::open_bare(&p.fast_import).expect("copy");
+    let stream = packs_stream(&parent, &changes, &have.odb().expect("odb"));
+    drop(have);
+    packs_sync(&p.fast_import);
+    let (fast_import, fast_import_sync) = packs_fast_import(&p.fast_import, &stream);
+    let theirs = packs_git(None, &["--git-dir", fi, "rev-parse", "refs/heads/main^{tree}"]);
+    assert_eq!(theirs, tree, "git fast-import wrote another tree than the train");
+    let peer = p.peer.as_ref().map(|work| {
+        packs_sync(work);
+        let took = packs_peer(work, &changes);
+        let theirs = packs_git(
+            None,
+            &["--git-dir", p.peer_remote.to_str().expect("path"), "rev-parse", "refs/heads/main^{tree}"],
+        );
+        assert_eq!(theirs, tree, "the peer's commit has another tree than the train");
+        took
+    });
+    let writer = s
+        .logs()
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "committed batch" && v["fields"]["commit"] == commit.to_string().as_str())
+        .and_then(|v| v["fields"]["ms"].as_u64())
+        .map(Duration::from_millis);
+    PacksTrain { api, writer, fast_import, fast_import_sync, peer, files: changes.len(), exported }
+}
+
+/// Waits for the history index the server builds at start, then makes one write (a lock on env-0, removed again):
+/// the trains are measured on a server past its start.
+fn packs_warm(s: &Server) -> (Duration, Duration) {
+    let started = Instant::now();
+    s.get("/api/history?limit=1").assert_status(200);
+    let ready = started.elapsed();
+    s.put_json("/api/environments/env-0/locks/warm-up", &json!({"message": "warm-up"})).assert_status(200);
+    s.delete("/api/environments/env-0/locks/warm-up").assert_status(200);
+    (ready, packs_quiet(s))
+}
+
+/// The resident memory of process `pid` now (VmRSS), in MiB.
+fn packs_rss_now(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    kib / 1024
+}
+
+fn packs_median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// (a): trains over 1,000 and 10,000 applications × 4 environments × 2 releases, three each (into env-1, env-2,
+/// env-3), against `git fast-import` + `sync` and against the peer (`git add -A`, `commit`, `push` + `sync`).
+fn packs_trains() -> Vec<(usize, Duration, Duration, Duration, usize, u64)> {
+    let sizes = [1_000, var("RAILYARD_BENCH_PACKS_APPS", 10_000)];
+    println!("\n### trains through the API, durable on answer, against git on the same change (4 envs × 2 releases)");
+    let mut rows = Vec::new();
+    for apps in sizes {
+        let p = packs_setup(apps, 4, 2, true, &[]);
+        println!("  {apps} apps × 4 envs × 2 releases: generated in {:.1}s", p.generated.as_secs_f64());
+        packs_warm(&p.s);
+        let runs: Vec<PacksTrain> = (1..4).map(|e| packs_train(&p, &repogen::env(e), apps)).collect();
+        for (i, t) in runs.iter().enumerate() {
+            println!(
+                "    train into env-{}: {} files; API {:.0} ms (writer {:.0} ms; on the remote {:.1}s later), fast-import + sync {:.0} ms (sync {:.0} ms), peer add/commit/push + sync {:.0} ms",
+                i + 1,
+                t.files,
+                ms(t.api),
+                ms(t.writer.unwrap_or_default()),
+                t.exported.as_secs_f64(),
+                ms(t.fast_import),
+                ms(t.fast_import_sync),
+                ms(t.peer.unwrap_or_default())
+            );
+        }
+        let api = packs_median(runs.iter().map(|t| t.api).collect());
+        let fi = packs_median(runs.iter().map(|t| t.fast_import).collect());
+        let peer = packs_median(runs.iter().filter_map(|t| t.peer).collect());
+        let rss = peak_rss_kib(p.s.pid()).unwrap_or(0) / 1024;
+        packs_fsck(&p.s.repo_dir);
+        packs_fsck(&p.s.remote_dir);
+        packs_fsck(&p.fast_import);
+        packs_fsck(&p.peer_remote);
+        rows.push((apps, api, fi, peer, runs[0].files, rss));
+    }
+    println!("\n| apps | files changed | API (median of 3) | `git fast-import` + `sync` | ratio | peer: `git add -A && git commit && git push` + `sync` | ratio | API peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (apps, api, fi, peer, files, rss) in &rows {
+        println!(
+            "| {apps} | {files} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.2}× | {rss} MiB |",
+            ms(*api),
+            ms(*fi),
+            ms(*api) / ms(*fi),
+            ms(*peer),
+            ms(*api) / ms(*peer)
+        );
+    }
+    if let [small, big] = rows.as_slice() {
+        println!(
+            "\n  from {} to {} apps: API ×{:.1}, fast-import ×{:.1}, peer ×{:.1}",
+            small.0,
+            big.0,
+            ms(big.1) / ms(small.1),
+            ms(big.2) / ms(small.2),
+            ms(big.3) / ms(small.3)
+        );
+    }
+    rows
+}
+
+/// `n` timed requests; (p50, p99).
+fn packs_times(n: usize, mut f: impl FnMut(usize) -> Duration) -> (Duration, Duration) {
+    let mut v: Vec<Duration> = (0..n).map(&mut f).collect();
+    (percentile(&mut v, 50.0), percentile(&mut v, 99.0))
+}
+
+/// What a timed run of concurrent uploaders did.
+struct PacksLoad {
+    acked: Vec<(String, u64)>,
+    errors: Vec<String>,
+    elapsed: Duration,
+    p99: Duration,
+    /// From the last answer until the remote had everything.
+    drained: Duration,
+}
+
+/// `writers` threads uploading releases of their own application (`load-<n>`, manifests for `envs`) for `run`;
+/// then every acknowledged upload is looked for in the local repo and, once exported, on the remote.
+fn packs_load(s: &Server, writers: usize, run: Duration, envs: &[&str]) -> (PacksLoad, usize, usize) {
+    use std::sync::{Arc, Barrier, Mutex};
+    let out = Arc::new(Mutex::new((Vec::new(), Vec::new(), Vec::new())));
+    let barrier = Arc::new(Barrier::new(writers + 1));
+    let envs: Vec<String> = envs.iter().map(|e| (*e).to_owned()).collect();
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let (out, barrier, url, envs) = (out.clone(), barrier.clone(), s.at("/api/release"), envs.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let client = reqwest::blocking::Client::builder()
+                        .timeout(Duration::from_secs(120))
+                        .pool_max_idle_per_host(1)
+                        .build()
+                        .expect("client");
+                    let app = format!("load-{w:04}");
+                    barrier.wait();
+                    let started = Instant::now();
+                    let mut i = 0;
+                    while started.elapsed() < run {
+                        i += 1;
+                        let texts: Vec<String> =
+                            envs.iter().map(|e| format!("kind: ConfigMap # {app} {i} {e}\n")).collect();
+                        let manifests: Vec<(&str, &str)> =
+                            envs.iter().zip(&texts).map(|(e, t)| (e.as_str(), t.as_str())).collect();
+                        let parts = railyard_tests::release_parts(&app, None, &manifests);
+                        let parts: Vec<(&str, &[u8])> = parts.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+                        let (content_type, body) = railyard_tests::multipart_body(&parts);
+                        let sent = Instant::now();
+                        let answer = client.post(&url).header("content-type", content_type).body(body).send();
+                        let took = sent.elapsed();
+                        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+                        match answer {
+                            Ok(resp) if resp.status().as_u16() == 201 => {
+                                let v: serde_json::Value = resp.json().unwrap_or_default();
+                                o.0.push((app.clone(), v["version"].as_u64().unwrap_or(0)));
+                                o.2.push(took);
+                            }
+                            Ok(resp) => {
+                                let status = resp.status();
+                                o.1.push(format!("{status} {}", resp.text().unwrap_or_default()));
+                            }
+                            Err(e) => o.1.push(e.to_string()),
+                        }
+                    }
+                })
+                .expect("writer thread")
+        })
+        .collect();
+    barrier.wait();
+    let started = Instant::now();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let elapsed = started.elapsed();
+    let (acked, errors, mut latencies) = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
+    let lost_in = |repo: &Path| -> usize {
+        let repo = git2::Repository::open_bare(repo).expect("repo");
+        let tree = repo.find_reference("refs/heads/main").and_then(|r| r.peel_to_tree()).expect("tree");
+        let mut seen = std::collections::BTreeSet::new();
+        acked
+            .iter()
+            .filter(|(app, v)| {
+                assert!(seen.insert((app.clone(), *v)), "{app} {v} acknowledged twice");
+                tree.get_path(Path::new(&format!("applications/{app}/releases/{v}"))).is_err()
+            })
+            .count()
+    };
+    let lost_local = lost_in(&s.repo_dir);
+    let drained = packs_exported(s);
+    let lost_remote = lost_in(&s.remote_dir);
+    let p99 = percentile(&mut latencies, 99.0);
+    (PacksLoad { acked, errors, elapsed, p99, drained }, lost_local, lost_remote)
+}
+
+fn packs_load_row(label: &str, s: &Server, writers: usize, run: Duration, envs: &[&str]) -> (f64, usize) {
+    let commits_before = s.remote_commit_count();
+    let (l, lost_local, lost_remote) = packs_load(s, writers, run, envs);
+    let rate = l.acked.len() as f64 / l.elapsed.as_secs_f64();
+    let batches = s.remote_commit_count() - commits_before;
+    println!(
+        "| {label} | {writers} | {:.1}s | {} | {rate:.0}/s | {:.0} | {batches} | {} | {lost_local} / {lost_remote} | {:.1}s |",
+        l.elapsed.as_secs_f64(),
+        l.acked.len(),
+        ms(l.p99),
+        l.errors.len(),
+        l.drained.as_secs_f64()
+    );
+    if !l.errors.is_empty() {
+        println!("  first errors: {:?}", &l.errors[..l.errors.len().min(3)]);
+    }
+    assert_eq!(lost_local + lost_remote, 0, "acknowledged uploads lost");
+    (rate, lost_local + lost_remote)
+}
+
+/// `packs` (issue 22, one pack per batch at 10,000 applications), all in one run:
+///
+/// - trains over 1,000 and 10,000 applications through the API (the answer comes once the commit is on disk)
+///   against `git fast-import` of the same file changes + `sync -f`, and against the peer baseline (a clone, the
+///   same files written, `git add -A`, `git commit`, `git push` to a bare remote, `sync -f`); each baseline's tree is
+///   checked to be the train's. Targets: ≤ 1.2× (1,000) and ≤ 1.3× and ≤ 2 s (10,000) of fast-import + sync;
+/// - a repo of 10,000 apps × 10 envs × 20 releases: deploy and lock p50/p99 one at a time, `GET /api/overview`
+///   warm p99, and the API's memory through a train over its 10,000 apps (targets p99 ≤ 20, ≤ 100 ms, ≤ 256 MiB);
+/// - 500 concurrent writers uploading releases for 10 s, on a small repo and on the big one: uploads/s (target
+///   ≥ 1,000) and every 201 looked for in the local repo and on the remote (target 0 lost);
+/// - `git fsck --strict` on every repo written.
+///
+/// Sizes: `RAILYARD_BENCH_PACKS_APPS` (10000), `RAILYARD_BENCH_PACKS_RELEASES` (20),
+/// `RAILYARD_BENCH_PACKS_LOAD_SECONDS` (10), `RAILYARD_BENCH_WRITERS` (500), `RAILYARD_BENCH_SAMPLES` (200).
+fn packs() {
+    let samples = var("RAILYARD_BENCH_SAMPLES", 200);
+    let writers = var("RAILYARD_BENCH_WRITERS", 500);
+    let big_apps = var("RAILYARD_BENCH_PACKS_APPS", 10_000);
+    let big_releases = var("RAILYARD_BENCH_PACKS_RELEASES", 20);
+    let load_secs = var("RAILYARD_BENCH_PACKS_LOAD_SECONDS", 10) as u64;
+    println!("\n## packs: one pack per batch, at {big_apps} applications");
+    let trains = packs_trains();
+
+    // (b) The big repo: 10,000 apps × 10 envs × 20 releases.
+    println!("\n### {big_apps} apps × 10 envs × {big_releases} releases");
+    let p = packs_setup(big_apps, 10, big_releases, false, &["--release-versions-limit", "0"]);
+    let s = &p.s;
+    let (packs, _) = packs_count(&s.repo_dir);
+    let size = packs_git(None, &["--git-dir", s.repo_dir.to_str().expect("path"), "count-objects", "-vH"]);
+    let size = size.lines().find(|l| l.starts_with("size-pack")).unwrap_or_default().to_owned();
+    let objects: u64 = {
+        let v = packs_git(None, &["--git-dir", s.repo_dir.to_str().expect("path"), "count-objects", "-v"]);
+        v.lines().find_map(|l| l.strip_prefix("in-pack: ")).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    println!("  generated in {:.1}s: {objects} objects in {packs} pack(s), {size}", p.generated.as_secs_f64());
+    let (ready, exported) = packs_warm(s);
+    let mut memory =
+        vec![("history index built, one write", packs_rss_now(s.pid()), peak_rss_kib(s.pid()).unwrap_or(0) / 1024)];
+    println!(
+        "  history index ready {:.1}s after the first request; the warm-up lock and unlock reached the remote {:.1}s after the unlock's answer",
+        ready.as_secs_f64(),
+        exported.as_secs_f64()
+    );
+
+    let client = s.client();
+    let cold = Instant::now();
+    let first = client.get(s.at("/api/overview")).send().expect("GET");
+    assert_eq!(first.status(), 200);
+    let body = first.bytes().expect("body");
+    let cold = cold.elapsed();
+    let overview: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let cells: usize = overview["environments"]
+        .as_array()
+        .expect("envs")
+        .iter()
+        .map(|e| e["applications"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(cells, big_apps * 10, "every app in every environment");
+    memory.push(("first GET /api/overview", packs_rss_now(s.pid()), peak_rss_kib(s.pid()).unwrap_or(0) / 1024));
+    let overview_times = packs_times(samples, |_| {
+        let started = Instant::now();
+        let r = client.get(s.at("/api/overview")).send().expect("GET");
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().expect("body");
+        started.elapsed()
+    });
+    println!(
+        "  GET /api/overview: {} KiB, first (cold) {:.0} ms, warm p50 {:.1} ms p99 {:.1} ms",
+        body.len() / 1024,
+        ms(cold),
+        ms(overview_times.0),
+        ms(overview_times.1)
+    );
+    let deploys = packs_times(samples, |i| {
+        let started = Instant::now();
+        let r = s.deploy("env-2", &repogen::app(i % big_apps), big_releases as u64 - (i / big_apps) as u64 % 2, "fail");
+        let took = started.elapsed();
+        r.assert_status(200);
+        took
+    });
+    let locks = packs_times(samples, |i| {
+        let started = Instant::now();
+        let r = s.put_json(&format!("/api/environments/env-9/locks/bench-{i}"), &json!({"message": "bench"}));
+        let took = started.elapsed();
+        r.assert_status(200);
+        took
+    });
+    println!(
+        "  deploy p50 {:.2} p99 {:.2} ms; lock p50 {:.2} p99 {:.2} ms ({samples} each, one at a time)",
+        ms(deploys.0),
+        ms(deploys.1),
+        ms(locks.0),
+        ms(locks.1)
+    );
+    let exported = packs_quiet(s);
+    println!("  the remote had the last lock {:.1}s after its answer", exported.as_secs_f64());
+    memory.push((
+        "deploys and locks, roll-ups done",
+        packs_rss_now(s.pid()),
+        peak_rss_kib(s.pid()).unwrap_or(0) / 1024,
+    ));
+    let rss_before = peak_rss_kib(s.pid()).unwrap_or(0) / 1024;
+    let big = packs_train(&p, "env-1", big_apps);
+    let rss_after = peak_rss_kib(s.pid()).unwrap_or(0) / 1024;
+    memory.push(("the train, exported", packs_rss_now(s.pid()), rss_after));
+    println!("\n| API memory after | RSS now | peak RSS so far |\n|---|---|---|");
+    for (label, now, peak) in &memory {
+        println!("| {label} | {now} MiB | {peak} MiB |");
+    }
+    println!(
+        "  train over {big_apps} apps (env-0 → env-1, {} files): API {:.0} ms (writer {:.0} ms), fast-import + sync {:.0} ms (sync {:.0} ms) ({:.2}×); on the remote {:.1}s after the answer; API peak RSS {rss_before} MiB before, {rss_after} MiB after",
+        big.files,
+        ms(big.api),
+        ms(big.writer.unwrap_or_default()),
+        ms(big.fast_import),
+        ms(big.fast_import_sync),
+        ms(big.api) / ms(big.fast_import),
+        big.exported.as_secs_f64()
+    );
+
+    // (c) 500 concurrent writers for ~10 s, on a small repo and on the big one.
+    println!("\n### {writers} concurrent writers uploading releases for {load_secs} s");
+    println!(
+        "\n| repo | writers | ran | acknowledged | uploads/s | p99 (ms) | commits | errors | lost (local / remote) | export drained after |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let small = RepoSpec { apps: 1, envs: 2, releases: 1, hot_releases: 0, commits: 2, argocd: false };
+    let (small_server, _) = server_on(&small, &["--release-versions-limit", "0"]);
+    let run = Duration::from_secs(load_secs);
+    let (small_rate, _) = packs_load_row("1 app × 2 envs", &small_server, writers, run, &["env-0", "env-1"]);
+    let small_rss = peak_rss_kib(small_server.pid()).unwrap_or(0) / 1024;
+    let label = format!("{big_apps} apps × 10 envs × {big_releases} releases");
+    let (big_rate, _) = packs_load_row(&label, s, writers, run, &["env-0", "env-1"]);
+    let big_rss = peak_rss_kib(s.pid()).unwrap_or(0) / 1024;
+    println!("\n  API peak RSS: {small_rss} MiB (small repo), {big_rss} MiB (big repo, since its start)");
+    packs_quiet(s);
+    let fsck_local = packs_fsck(&s.repo_dir);
+    packs_fsck(&s.remote_dir);
+    packs_fsck(&p.fast_import);
+    packs_fsck(&small_server.repo_dir);
+    packs_fsck(&small_server.remote_dir);
+    println!(
+        "  git fsck --strict clean on every repo written (the big local repo's took {:.0}s)",
+        fsck_local.as_secs_f64()
+    );
+
+    println!("\n| target | figure | baseline | ratio | target met |");
+    println!("|---|---|---|---|---|");
+    let yes = |b: bool| if b { "yes" } else { "**no**" };
+    for (apps, api, fi, peer, _, _) in &trains {
+        let limit = if *apps >= 10_000 { 1.3 } else { 1.2 };
+        let r = ms(*api) / ms(*fi);
+        let two =
+            if *apps >= 10_000 { format!(" and ≤ 2 s: {}", yes(api.as_secs_f64() <= 2.0)) } else { String::new() };
+        println!(
+            "| train over {apps} apps ≤ {limit}× fast-import + sync | {:.0} ms | fast-import + sync {:.0} ms; peer {:.0} ms ({:.2}×) | {r:.2}× | {}{two} |",
+            ms(*api),
+            ms(*fi),
+            ms(*peer),
+            ms(*api) / ms(*peer),
+            yes(r <= limit)
+        );
+    }
+    println!(
+        "| train over {big_apps} apps on the big repo | {:.0} ms | fast-import + sync {:.0} ms | {:.2}× | ≤ 2 s: {} |",
+        ms(big.api),
+        ms(big.fast_import),
+        ms(big.api) / ms(big.fast_import),
+        yes(big.api.as_secs_f64() <= 2.0)
+    );
+    println!("| deploy p99 ≤ 20 ms | {:.2} ms | — | — | {} |", ms(deploys.1), yes(ms(deploys.1) <= 20.0));
+    println!("| lock p99 ≤ 20 ms | {:.2} ms | — | — | {} |", ms(locks.1), yes(ms(locks.1) <= 20.0));
+    println!(
+        "| overview p99 ≤ 100 ms | {:.1} ms | — | — | {} |",
+        ms(overview_times.1),
+        yes(ms(overview_times.1) <= 100.0)
+    );
+    println!("| API peak RSS ≤ 256 MiB through the train | {rss_after} MiB | — | — | {} |", yes(rss_after <= 256));
+    println!(
+        "| {writers} writers ≥ 1,000 uploads/s, 0 lost | {small_rate:.0}/s small, {big_rate:.0}/s big, 0 lost | — | — | {} |",
+        yes(small_rate >= 1000.0 && big_rate >= 1000.0)
+    );
+}
+
 fn main() {
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
@@ -825,5 +1549,8 @@ fn main() {
     }
     if run("replicas") {
         replicas();
+    }
+    if run("packs") {
+        packs();
     }
 }
