@@ -143,8 +143,7 @@ pub fn consolidate(
             }
         }
     }
-    pack.write(&pack_dir(repo_dir), 0o444)?;
-    let written = pack.name()?.map(|n| format!("pack-{n}.idx"));
+    let written = Some(format!("pack-{}.idx", crate::writer::store_pack(&repo.odb()?, &mut pack)?));
     // The new pack is durable before any pack it replaces goes.
     sync()?;
     for p in chosen {

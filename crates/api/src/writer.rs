@@ -364,6 +364,20 @@ fn write_blobs(repo: &Repository, blobs: &[Vec<u8>]) -> Result<(), git2::Error> 
     Ok(())
 }
 
+/// Writes what `pack` holds into `disk` (the repo's on-disk object store) as a pack with its index. Through the
+/// object store's pack writer rather than `PackBuilder::write`, which leaks its progress payload in git2 0.21.
+/// Returns the pack's name (`pack-<name>.pack`): its trailing checksum, in hex.
+pub fn store_pack(disk: &git2::Odb<'_>, pack: &mut git2::PackBuilder<'_>) -> Result<String, git2::Error> {
+    let mut buf = git2::Buf::new();
+    pack.write_buf(&mut buf)?;
+    let mut writer = disk.packwriter()?;
+    std::io::Write::write_all(&mut writer, &buf)
+        .map_err(|e| git2::Error::from_str(&format!("writing the pack: {e}")))?;
+    writer.commit()?;
+    let trailer = buf.len().checked_sub(20).map(|at| &buf[at..]).unwrap_or_default();
+    Ok(trailer.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Whether `id` is on disk, without rescanning the pack folder on a miss (a new object misses; a pack written since
 /// this handle last looked would only make the object be packed twice, which is harmless).
 fn on_disk(disk: &git2::Odb<'_>, id: Oid) -> bool {
@@ -412,7 +426,8 @@ impl Objects<'_> {
         for id in ids {
             pack.insert_object(id, None)?;
         }
-        pack.write(&repo_dir.join("objects").join("pack"), 0o444)
+        let _ = repo_dir;
+        store_pack(&disk, &mut pack).map(|_| ())
     }
 }
 
