@@ -106,6 +106,22 @@ impl Server {
         self.child.id()
     }
 
+    /// How the server process ended, or `None` while it runs: for a test's failure message.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// What a failing test should show of the server: whether it still runs, and its last 40 log lines.
+    pub fn report(&mut self) -> String {
+        let state = match self.exit_status() {
+            Some(status) => format!("railyard-api exited: {status}"),
+            None => "railyard-api still running".to_owned(),
+        };
+        let logs = self.logs();
+        let tail = logs[logs.len().saturating_sub(40)..].join("\n");
+        format!("{state}; its last log lines:\n{tail}")
+    }
+
     /// The log lines printed so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -35,10 +35,12 @@ fn python() -> PathBuf {
 #[test]
 fn python_gitlab_manages_environments_across_pages() {
     let py = python();
-    let s = Server::start();
+    let mut s = Server::start();
     let out = Command::new(py).arg(clients_dir().join("gitlab_envs.py")).arg(&s.url).output().expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "python-gitlab script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        panic!("python-gitlab script failed:\n{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), s.report());
+    }
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary");
     assert_eq!(summary["listed"], 24);
     assert_eq!(summary["left"].as_array().map(Vec::len), Some(18));

@@ -185,6 +185,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         header_read_timeout: std::time::Duration::from_secs(cfg.header_read_timeout_seconds.into()),
         idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_seconds.into()),
         max_connections: cfg.max_connections as usize,
+        read_ahead_bytes: serve::READ_AHEAD_BYTES.min(cfg.max_body_bytes),
     }
     .within_file_limit();
     tracing::info!(

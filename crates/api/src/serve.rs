@@ -28,7 +28,12 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Request bodies up to this size are read in full before the router sees the request (see [`read_body`]).
+    pub read_ahead_bytes: usize,
 }
+
+/// Bodies this small are read before the handler runs, whether it reads them or not.
+pub const READ_AHEAD_BYTES: usize = 64 * 1024;
 
 /// File descriptors kept free of connections: the repo, the exporter's remote, logs.
 const RESERVED_FDS: u64 = 128;
@@ -182,9 +187,12 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let (conn, tracker) = (svc_conn.clone(), svc_tracker.clone());
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
-        let answer = app.clone().oneshot(req.map(axum::body::Body::new));
+        let app = app.clone();
         async move {
-            let resp = answer.await;
+            let resp = match read_body(req, limits).await {
+                Ok(req) => app.oneshot(req).await,
+                Err(refused) => Ok(refused),
+            };
             conn.last_active.store(tracker.now_ms(), Ordering::Release);
             conn.in_flight.fetch_sub(1, Ordering::AcqRel);
             resp
@@ -223,6 +231,46 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+/// The request with its body read in full when it declares a length of at most `limits.read_ahead_bytes`.
+///
+/// A handler that answers without reading the body (an empty `{}` on a POST that takes its arguments from the
+/// query, a refusal before the body matters) would otherwise leave hyper with unread bytes when the answer is
+/// written; if they have not arrived by then, hyper closes the connection instead of keeping it alive, and a client
+/// that already sent its next request on it (python-requests, urllib3) sees "Remote end closed connection without
+/// response". A body that does not arrive within the header-read timeout is answered 408.
+async fn read_body(
+    req: hyper::Request<Incoming>,
+    limits: Limits,
+) -> Result<axum::extract::Request, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let small = declared.is_some_and(|n| n > 0 && n <= limits.read_ahead_bytes);
+    if !small {
+        return Ok(req.map(axum::body::Body::new));
+    }
+    let (parts, body) = req.into_parts();
+    let read = axum::body::to_bytes(axum::body::Body::new(body), limits.read_ahead_bytes);
+    match tokio::time::timeout(limits.header_read_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(e)) => Err(crate::error::ApiError::new(
+            hyper::StatusCode::BAD_REQUEST,
+            "body_unreadable",
+            format!("the request body could not be read: {e}"),
+        )
+        .into_response()),
+        Err(_) => Err(crate::error::ApiError::new(
+            hyper::StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive within {} s of its headers", limits.header_read_timeout.as_secs()),
+        )
+        .into_response()),
     }
 }
 
