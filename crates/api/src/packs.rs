@@ -143,7 +143,7 @@ pub fn consolidate(
             }
         }
     }
-    let written = Some(format!("pack-{}.idx", crate::writer::store_pack(&repo.odb()?, &mut pack)?));
+    let written = Some(format!("pack-{}.idx", railyard_export::objects::store_pack(&repo.odb()?, &mut pack)?));
     // The new pack is durable before any pack it replaces goes.
     sync()?;
     for p in chosen {

@@ -326,7 +326,7 @@ fn build_commit(
     let message = commit::message(&applied);
     let new = commit::write_commit(repo, head, tree, &author, &message)?;
     // The commit and every object it needs are on disk, in one pack, before the branch names it.
-    objects.write_pack(repo, repo_dir, head, new)?;
+    objects.write_pack(repo, head, new)?;
     sync_to_disk(repo_dir)?;
     Ok(Some((head, new, format!("railyard: {}", message.lines().next().unwrap_or_default()))))
 }
@@ -364,20 +364,6 @@ fn write_blobs(repo: &Repository, blobs: &[Vec<u8>]) -> Result<(), git2::Error> 
     Ok(())
 }
 
-/// Writes what `pack` holds into `disk` (the repo's on-disk object store) as a pack with its index. Through the
-/// object store's pack writer rather than `PackBuilder::write`, which leaks its progress payload in git2 0.21.
-/// Returns the pack's name (`pack-<name>.pack`): its trailing checksum, in hex.
-pub fn store_pack(disk: &git2::Odb<'_>, pack: &mut git2::PackBuilder<'_>) -> Result<String, git2::Error> {
-    let mut buf = git2::Buf::new();
-    pack.write_buf(&mut buf)?;
-    let mut writer = disk.packwriter()?;
-    std::io::Write::write_all(&mut writer, &buf)
-        .map_err(|e| git2::Error::from_str(&format!("writing the pack: {e}")))?;
-    writer.commit()?;
-    let trailer = buf.len().checked_sub(20).map(|at| &buf[at..]).unwrap_or_default();
-    Ok(trailer.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Whether `id` is on disk, without rescanning the pack folder on a miss (a new object misses; a pack written since
 /// this handle last looked would only make the object be packed twice, which is harmless).
 fn on_disk(disk: &git2::Odb<'_>, id: Oid) -> bool {
@@ -394,40 +380,11 @@ struct Objects<'odb> {
 impl Objects<'_> {
     /// Writes the objects `new` adds to `base` (the commit, its new trees and blobs) as one pack with its index in
     /// `objects/pack`, the way `git fast-import` and `receive-pack` do. Not yet synced: the batch's sync follows.
-    fn write_pack(&self, repo: &Repository, repo_dir: &Path, base: Option<Oid>, new: Oid) -> Result<(), git2::Error> {
-        let commit = repo.find_commit(new)?;
-        let old_tree = base.map(|b| repo.find_commit(b).and_then(|c| c.tree())).transpose()?;
-        let mut ids = vec![new];
+    fn write_pack(&self, repo: &Repository, base: Option<Oid>, new: Oid) -> Result<(), git2::Error> {
         let disk = self.disk.odb()?;
-        let mut seen = std::collections::HashSet::new();
-        // Down the new tree only where it differs from the base's: an entry with the base's id is on disk already.
-        let mut stack = vec![(commit.tree_id(), old_tree.map(|t| t.id()))];
-        while let Some((id, old)) = stack.pop() {
-            if Some(id) == old || !seen.insert(id) || on_disk(&disk, id) {
-                continue;
-            }
-            ids.push(id);
-            let tree = repo.find_tree(id)?;
-            let old_tree = old.map(|o| repo.find_tree(o)).transpose()?;
-            for e in tree.iter() {
-                let before = old_tree.as_ref().and_then(|t| t.get_name_bytes(e.name_bytes())).map(|o| o.id());
-                if before == Some(e.id()) {
-                    continue;
-                }
-                match e.kind() {
-                    Some(ObjectType::Tree) => stack.push((e.id(), before)),
-                    Some(ObjectType::Blob) if seen.insert(e.id()) && !on_disk(&disk, e.id()) => ids.push(e.id()),
-                    _ => {}
-                }
-            }
-        }
-        let mut pack = repo.packbuilder()?;
-        pack.set_threads(1);
-        for id in ids {
-            pack.insert_object(id, None)?;
-        }
-        let _ = repo_dir;
-        store_pack(&disk, &mut pack).map(|_| ())
+        let (mut seen, mut ids) = (std::collections::HashSet::new(), Vec::new());
+        railyard_export::objects::added_objects(repo, base, new, &|id| on_disk(&disk, id), &mut seen, &mut ids)?;
+        railyard_export::objects::pack_into(repo, &ids, &disk)
     }
 }
 

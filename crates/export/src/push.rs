@@ -13,6 +13,12 @@ pub fn push_branch(repo: &Repository, cfg: &Config) -> Result<(Option<Oid>, bool
     if exported == Some(local) {
         return Ok((Some(local), false));
     }
+    if let Some(dir) = transport::local_path(&cfg.git_url) {
+        if push_branch_local(repo, cfg, &dir, local)? {
+            refs::swap(repo, &exported_ref(&cfg.branch), exported, local, "railyard-export: pushed")?;
+            return Ok((Some(local), true));
+        }
+    }
     let spec = format!("{0}:{0}", branch_ref(&cfg.branch));
     if let Some((refname, reason)) = transport::push(repo, &cfg.git_url, &cfg.credentials, &[spec])?.into_iter().next()
     {
@@ -21,6 +27,30 @@ pub fn push_branch(repo: &Repository, cfg: &Config) -> Result<(Option<Oid>, bool
     // Someone else (a second exporter) may have recorded progress meanwhile; theirs is at least as recent.
     refs::swap(repo, &exported_ref(&cfg.branch), exported, local, "railyard-export: pushed")?;
     Ok((Some(local), true))
+}
+
+/// Pushes `local` to the branch of the remote repo at `dir` when that is a fast-forward of a commit this repo holds
+/// (or the remote has no branch): the objects the remote lacks are copied as one pack (walking only what changed),
+/// then the branch is moved with a compare-and-swap on the head read. False, with nothing done, when the remote's
+/// head is not an ancestor here: libgit2's push decides (and reports) that case.
+fn push_branch_local(repo: &Repository, cfg: &Config, dir: &std::path::Path, local: Oid) -> Result<bool, ExportError> {
+    let branch = branch_ref(&cfg.branch);
+    let remote_repo = Repository::open_bare(dir)?;
+    let there = refs::target(&remote_repo, &branch)?;
+    let forward = match there {
+        None => true,
+        Some(t) if t == local => return Ok(true),
+        Some(t) => repo.find_commit(t).is_ok() && repo.graph_descendant_of(local, t)?,
+    };
+    if !forward {
+        return Ok(false);
+    }
+    crate::objects::send_objects(repo, &remote_repo, there, local)?;
+    match there {
+        Some(old) => remote_repo.reference_matching(&branch, local, true, old, "railyard-export: pushed")?,
+        None => remote_repo.reference(&branch, local, false, "railyard-export: pushed")?,
+    };
+    Ok(true)
 }
 
 /// A tag on the remote: the commit it peels to.
@@ -177,8 +207,9 @@ pub fn push_if_at(repo: &Repository, cfg: &Config, base: Option<Oid>, new: Oid) 
 }
 
 /// [`push_if_at`] for a remote on this machine. libgit2's local transport moves a ref by force (under its lock, but
-/// not on the old value), so the objects travel to a ref of their own and the branch is then moved with a
-/// compare-and-swap in the remote repo itself (git's ref lock plus a check of the old value).
+/// not on the old value), and its pack walk marks every tree of the remote's head; so the objects the batch adds are
+/// copied into the remote as one pack, and the branch is then moved with a compare-and-swap in the remote repo
+/// itself (git's ref lock plus a check of the old value).
 fn push_if_at_local(
     repo: &Repository,
     cfg: &Config,
@@ -192,18 +223,12 @@ fn push_if_at_local(
     if there != base {
         return Ok(CasPush::Moved(there));
     }
-    let incoming = format!("refs/railyard/incoming/{new}");
-    let rejected = transport::push(repo, &cfg.git_url, &cfg.credentials, &[format!("+{new}:{incoming}")])?;
-    if let Some((refname, reason)) = rejected.into_iter().next() {
-        return Err(ExportError::Rejected { refname, reason });
-    }
+    // The batch was built on `base`, so this repo holds it: only what the batch adds is copied.
+    crate::objects::send_objects(repo, &remote_repo, base, new)?;
     let moved = match base {
         Some(old) => remote_repo.reference_matching(&branch_ref, new, true, old, "railyard: pushed"),
         None => remote_repo.reference(&branch_ref, new, false, "railyard: pushed"),
     };
-    if let Ok(mut r) = remote_repo.find_reference(&incoming) {
-        let _ = r.delete();
-    }
     match moved {
         Ok(_) => Ok(CasPush::Done),
         Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked) => {
