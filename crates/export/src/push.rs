@@ -46,10 +46,10 @@ fn push_branch_local(repo: &Repository, cfg: &Config, dir: &std::path::Path, loc
         return Ok(false);
     }
     crate::objects::send_objects(repo, &remote_repo, there, local)?;
-    match there {
-        Some(old) => remote_repo.reference_matching(&branch, local, true, old, "railyard-export: pushed")?,
-        None => remote_repo.reference(&branch, local, false, "railyard-export: pushed")?,
-    };
+    if !refs::swap(&remote_repo, &branch, there, local, "railyard-export: pushed")? {
+        let reason = "the remote branch moved during the push".to_owned();
+        return Err(ExportError::Rejected { refname: branch, reason });
+    }
     Ok(true)
 }
 
@@ -225,15 +225,11 @@ fn push_if_at_local(
     }
     // The batch was built on `base`, so this repo holds it: only what the batch adds is copied.
     crate::objects::send_objects(repo, &remote_repo, base, new)?;
-    let moved = match base {
-        Some(old) => remote_repo.reference_matching(&branch_ref, new, true, old, "railyard: pushed"),
-        None => remote_repo.reference(&branch_ref, new, false, "railyard: pushed"),
-    };
-    match moved {
-        Ok(_) => Ok(CasPush::Done),
-        Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked) => {
-            Ok(CasPush::Moved(refs::target(&remote_repo, &branch_ref)?))
-        }
+    match refs::swap(&remote_repo, &branch_ref, base, new, "railyard: pushed") {
+        Ok(true) => Ok(CasPush::Done),
+        // Moved by another replica, or under its lock right now: either way, not moved by us.
+        Ok(false) => Ok(CasPush::Moved(refs::target(&remote_repo, &branch_ref)?)),
+        Err(e) if e.code() == git2::ErrorCode::Locked => Ok(CasPush::Moved(refs::target(&remote_repo, &branch_ref)?)),
         Err(e) => Err(e.into()),
     }
 }
