@@ -894,15 +894,9 @@ fn packs_sync(dir: &Path) {
 /// made by `git clone --bare` of a generated one — is not a finding); returns how long it took.
 fn packs_fsck(repo: &Path) -> Duration {
     let started = Instant::now();
-    let out = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(repo)
-        .args(["fsck", "--strict", "--no-dangling", "--no-progress"])
-        .output()
-        .expect("git fsck");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (ok, text) = railyard_tests::git_fsck(repo);
     let findings: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("notice:")).collect();
-    assert!(out.status.success() && findings.is_empty(), "git fsck --strict {}: {text}", repo.display());
+    assert!(ok && findings.is_empty(), "git fsck --strict {}: {text}", repo.display());
     started.elapsed()
 }
 
@@ -1266,62 +1260,8 @@ fn packs_load(
     run: Duration,
     envs: &[&str],
 ) -> (PacksLoad, usize, Option<usize>) {
-    use std::sync::{Arc, Barrier, Mutex};
-    let out = Arc::new(Mutex::new((Vec::new(), Vec::new(), Vec::new())));
-    let barrier = Arc::new(Barrier::new(writers + 1));
-    let envs: Vec<String> = envs.iter().map(|e| (*e).to_owned()).collect();
-    let threads: Vec<_> = (0..writers)
-        .map(|w| {
-            let (out, barrier, url, envs) = (out.clone(), barrier.clone(), s.at("/api/release"), envs.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let client = reqwest::blocking::Client::builder()
-                        .timeout(Duration::from_secs(120))
-                        .pool_max_idle_per_host(1)
-                        .build()
-                        .expect("client");
-                    let app = format!("load-{w:04}");
-                    barrier.wait();
-                    let started = Instant::now();
-                    let mut i = 0;
-                    while started.elapsed() < run {
-                        i += 1;
-                        let texts: Vec<String> =
-                            envs.iter().map(|e| format!("kind: ConfigMap # {app} {i} {e}\n")).collect();
-                        let manifests: Vec<(&str, &str)> =
-                            envs.iter().zip(&texts).map(|(e, t)| (e.as_str(), t.as_str())).collect();
-                        let parts = railyard_tests::release_parts(&app, None, &manifests);
-                        let parts: Vec<(&str, &[u8])> = parts.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-                        let (content_type, body) = railyard_tests::multipart_body(&parts);
-                        let sent = Instant::now();
-                        let answer = client.post(&url).header("content-type", content_type).body(body).send();
-                        let took = sent.elapsed();
-                        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
-                        match answer {
-                            Ok(resp) if resp.status().as_u16() == 201 => {
-                                let v: serde_json::Value = resp.json().unwrap_or_default();
-                                o.0.push((app.clone(), v["version"].as_u64().unwrap_or(0)));
-                                o.2.push(took);
-                            }
-                            Ok(resp) => {
-                                let status = resp.status();
-                                o.1.push(format!("{status} {}", resp.text().unwrap_or_default()));
-                            }
-                            Err(e) => o.1.push(e.to_string()),
-                        }
-                    }
-                })
-                .expect("writer thread")
-        })
-        .collect();
-    barrier.wait();
-    let started = Instant::now();
-    for t in threads {
-        t.join().expect("writer");
-    }
-    let elapsed = started.elapsed();
-    let (acked, errors, mut latencies) = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut report = load::uploads_until(s, writers, load::Until::Elapsed(run), envs);
+    let acked: Vec<(String, u64)> = report.acked.iter().map(|(app, v, _)| (app.clone(), *v)).collect();
     let lost_in = |repo: &Path| -> usize {
         let repo = git2::Repository::open_bare(repo).expect("repo");
         let tree = repo.find_reference("refs/heads/main").and_then(|r| r.peel_to_tree()).expect("tree");
@@ -1337,7 +1277,8 @@ fn packs_load(
     let lost_local = lost_in(&s.repo_dir);
     let drained = packs_exported(s, exporting);
     let lost_remote = exporting.then(|| lost_in(&s.remote_dir));
-    let p99 = percentile(&mut latencies, 99.0);
+    let p99 = report.p(99.0);
+    let (errors, elapsed) = (std::mem::take(&mut report.errors), report.elapsed);
     (PacksLoad { acked, errors, elapsed, p99, drained }, lost_local, lost_remote)
 }
 

@@ -28,6 +28,40 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `git fsck --strict --no-dangling` on the bare repo `repo`: whether it succeeded, and what it printed (stdout
+/// and stderr). Callers assert on both: dangling objects are not reported, anything else printed is a finding.
+pub fn git_fsck(repo: &Path) -> (bool, String) {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["fsck", "--strict", "--no-dangling", "--no-progress"])
+        .output()
+        .expect("git fsck");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A small xorshift generator for the kill loops, seeded from the environment variable `var` or else from the clock.
+/// The seed is printed, so that a failure can be replayed with `var=<seed>`.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env(var: &str) -> Self {
+        let seed = std::env::var(var).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        eprintln!("seed: {var}={seed}");
+        Self(seed)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
 /// A running `railyard-api` with its own temp repos.
 pub struct Server {
     child: Child,

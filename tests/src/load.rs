@@ -29,9 +29,23 @@ impl LoadReport {
     }
 }
 
+/// How long each writer of [`uploads_until`] goes on.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// This many uploads each.
+    Count(usize),
+    /// Uploads until this long after the writers were released.
+    Elapsed(Duration),
+}
+
 /// `writers` threads, all released at once, each uploading `per_writer` releases of its own application
 /// `load-<n>` (version chosen by the server) with a manifest for every environment in `envs`.
 pub fn uploads(s: &Server, writers: usize, per_writer: usize, envs: &[&str]) -> LoadReport {
+    uploads_until(s, writers, Until::Count(per_writer), envs)
+}
+
+/// [`uploads`], each writer going on until `until`.
+pub fn uploads_until(s: &Server, writers: usize, until: Until, envs: &[&str]) -> LoadReport {
     let report = Arc::new(Mutex::new(LoadReport::default()));
     let barrier = Arc::new(Barrier::new(writers + 1));
     let envs: Vec<String> = envs.iter().map(|e| (*e).to_owned()).collect();
@@ -48,7 +62,12 @@ pub fn uploads(s: &Server, writers: usize, per_writer: usize, envs: &[&str]) -> 
                         .expect("client");
                     let app = format!("load-{w:04}");
                     barrier.wait();
-                    for i in 0..per_writer {
+                    let released = Instant::now();
+                    let more = |i: usize| match until {
+                        Until::Count(n) => i < n,
+                        Until::Elapsed(d) => released.elapsed() < d,
+                    };
+                    for i in (0..).take_while(|&i| more(i)) {
                         let texts: Vec<String> =
                             envs.iter().map(|e| format!("kind: ConfigMap # {app} {i} {e}\n")).collect();
                         let manifests: Vec<(&str, &str)> =

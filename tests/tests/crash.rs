@@ -10,32 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
-use railyard_tests::{free_port, ExportProcess, GitDaemon, Server};
+use railyard_tests::{free_port, ExportProcess, GitDaemon, Rng, Server};
 use serde_json::{json, Value};
 
 const MIN_CRASHES: usize = 100;
 const MAX_CRASHES: usize = 150;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
-
-/// A small xorshift generator, seeded from the clock (the seed is printed so a failure can be replayed).
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
-        eprintln!("crash test seed: CRASH_SEED={seed}");
-        Self(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// What the API acknowledged: lock ids, and tags with the commit each answer named.
 #[derive(Default)]
@@ -199,7 +179,7 @@ fn killing_the_exporter_at_random_moments_loses_nothing() {
             n
         })
     };
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("CRASH_SEED");
     let started = Instant::now();
     let mut crashes = 0;
     while crashes < MAX_CRASHES && (crashes < MIN_CRASHES || started.elapsed() < Duration::from_secs(20)) {
@@ -236,7 +216,7 @@ fn killing_the_api_at_random_moments_loses_no_acknowledged_write() {
     let mut dir = s.kill();
 
     let acked = Arc::new(Mutex::new(Acknowledged::default()));
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("CRASH_SEED");
     let started = Instant::now();
     let mut crashes = 0;
     let mut n = 0;
@@ -361,7 +341,7 @@ fn killing_the_api_during_undeploys_loses_no_acknowledged_undeploy_or_delete() {
     let acked = Arc::new(Mutex::new(Lifecycle::default()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let apps = Arc::new(apps);
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("CRASH_SEED");
     let started = Instant::now();
     let mut rounds = 0;
     // Bounded: at least MIN_ROUNDS kills, and no more once every application has been tried.

@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use railyard_tests::repogen::{self, RepoSpec};
-use railyard_tests::{release_parts, upload_as, write_tokens, Server};
+use railyard_tests::{release_parts, upload_as, write_tokens, Rng, Server};
 use serde_json::{json, Value};
 
 /// `git --git-dir <repo> <args>`; panics unless it succeeds. Returns stdout.
@@ -43,14 +43,8 @@ fn count_objects(repo: &Path) -> HashMap<String, u64> {
 
 /// Asserts `git fsck --strict` finds nothing wrong (dangling objects are not errors and are not reported).
 fn assert_fsck(repo: &Path) {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(repo)
-        .args(["fsck", "--strict", "--no-dangling", "--no-progress"])
-        .output()
-        .expect("git fsck");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.trim().is_empty(), "git fsck --strict {}: {text}", repo.display());
+    let (ok, text) = railyard_tests::git_fsck(repo);
+    assert!(ok && text.trim().is_empty(), "git fsck --strict {}: {text}", repo.display());
 }
 
 /// The id `git hash-object` gives `content` as a blob (without writing it).
@@ -312,26 +306,6 @@ fn a_refused_upload_leaves_no_object_on_disk() {
     assert_fsck(&a.repo_dir);
 }
 
-/// A small xorshift generator, seeded from the clock (printed, so that a failure can be replayed).
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        let seed = std::env::var("PACKS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
-        eprintln!("packs kill test seed: PACKS_SEED={seed}");
-        Self(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[derive(Default)]
 struct Acked {
     locks: BTreeSet<String>,
@@ -401,7 +375,7 @@ struct Killed {
 /// after a commit), then kill -9 — when a temporary pack file shows, when the pack count drops (rolled-up packs being
 /// removed), or after a random delay, whichever the round picks, within 3 s. Then one last start, whose roll-up runs.
 fn kill_loop() -> Killed {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("PACKS_SEED");
     let s = Server::start();
     s.create_env("dev", json!({"latest": true}), None);
     let repo: PathBuf = s.repo_dir.clone();

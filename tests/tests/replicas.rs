@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
-use railyard_tests::{free_port, Reply, Server};
+use railyard_tests::{free_port, Reply, Rng, Server};
 use serde_json::{json, Value};
 
 /// Every replica: after-push, fetching the remote four times a second.
@@ -142,14 +142,8 @@ impl Remote {
 
     /// `git fsck --strict` on the remote finds nothing.
     fn assert_fsck_clean(&self) {
-        let out = std::process::Command::new("git")
-            .arg("--git-dir")
-            .arg(self.path())
-            .args(["fsck", "--strict", "--no-progress"])
-            .output()
-            .expect("git fsck");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "git fsck --strict on the remote failed: {text}");
+        let (ok, text) = railyard_tests::git_fsck(&self.path());
+        assert!(ok, "git fsck --strict on the remote failed: {text}");
         let problems: Vec<&str> = text.lines().filter(|l| !l.starts_with("dangling ")).collect();
         assert!(problems.is_empty(), "git fsck --strict on the remote: {text}");
     }
@@ -618,26 +612,6 @@ fn a_lock_left_by_a_killed_fetch_does_not_make_writes_fail_with_remote_unavailab
     }
 }
 
-/// A small xorshift generator, seeded from the clock (printed, `REPLICA_SEED` replays it).
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        let seed = std::env::var("REPLICA_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
-        eprintln!("replica kill test seed: REPLICA_SEED={seed}");
-        Self(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -763,7 +737,7 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
 
     // The killer: every 0.5–1.5 s, kill -9 a random replica and start it again on the same repo dir (a new port).
     let mut servers: Vec<Option<Server>> = rs.into_iter().map(Some).collect();
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("REPLICA_SEED");
     let mut kills = 0;
     let mut causes: BTreeMap<String, usize> = BTreeMap::new();
     let mut restart_time = Duration::ZERO;
