@@ -90,6 +90,44 @@ fn to_roll(packs: &[Pack]) -> usize {
     last_failing.map_or(0, |j| j + 1)
 }
 
+/// At start, before the writer runs: removes half packs a kill left (a `.pack` without its `.idx`, from a kill
+/// between a roll-up's removal of an index and its pack or inside the pack writer's commit; an `.idx` or `.rev`
+/// without its `.pack`). Neither half is read: a batch's branch moves only after its whole pack is on disk, and a
+/// roll-up removes packs only after the pack replacing them is complete and synced. Only halves older than `age`
+/// go: another process fetching into the repo (an external `railyard-export` reconciling) commits a pack's index
+/// just before its pack, and that moment must not be taken for a kill.
+pub fn remove_half_packs(repo_dir: &Path, age: Duration) {
+    let dir = pack_dir(repo_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let Some(ext) = path.extension().and_then(|e| e.to_str()) else { continue };
+        let partner = match ext {
+            "pack" => "idx",
+            "idx" | "rev" => "pack",
+            _ => continue,
+        };
+        if !name.starts_with("pack-") || path.with_extension(partner).exists() || !older_than(&entry, age) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(file = %path.display(), "removed half a pack a killed process left"),
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "could not remove half a pack"),
+        }
+    }
+}
+
+/// Whether the file was last modified longer than `age` ago (unknown times: no).
+fn older_than(entry: &std::fs::DirEntry, age: Duration) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|d| d > age)
+}
+
 /// Removes temporary pack files a killed consolidation (or writer) left, once they are older than `age`.
 fn remove_stale_temporaries(repo_dir: &Path, age: Duration) {
     let Ok(entries) = std::fs::read_dir(pack_dir(repo_dir)) else { return };
@@ -97,13 +135,7 @@ fn remove_stale_temporaries(repo_dir: &Path, age: Duration) {
         let path = entry.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let temporary = name.starts_with("tmp_") || name.starts_with("pack_git") || name.ends_with(".lock");
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|d| d > age);
-        if temporary && old {
+        if temporary && older_than(&entry, age) {
             match std::fs::remove_file(&path) {
                 Ok(()) => tracing::info!(file = %path.display(), "removed a temporary pack file a killed process left"),
                 Err(e) => {
