@@ -463,14 +463,12 @@ fn kill_9_during_roll_ups_loses_no_acknowledged_write() {
     assert_fsck(&repo);
     s.wait_exported();
     assert_fsck(&s.remote_dir);
-    // Complete packs only (a killed roll-up's or writer's temporaries aside: see the next test).
+    // Complete packs only (temporaries: the next test).
     let incomplete: Vec<String> = stray_pack_files(&repo).into_iter().filter(|f| f.starts_with("pack-")).collect();
     assert!(incomplete.is_empty(), "a .pack without its .idx or the other way round: {incomplete:?}");
 }
 
 #[test]
-#[ignore = "product bug (crates/api/src/packs.rs): temporaries a killed run left are removed only once older than \
-            600 s (`remove_stale_temporaries(repo_dir, Duration::from_secs(600))`), not at the next start"]
 fn kill_9_during_roll_ups_leaves_no_temporary_pack_file_after_the_next_start() {
     let Killed { s, .. } = kill_loop();
     let stray = stray_pack_files(&s.repo_dir);

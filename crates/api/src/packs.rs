@@ -128,8 +128,10 @@ fn older_than(entry: &std::fs::DirEntry, age: Duration) -> bool {
         .is_some_and(|d| d > age)
 }
 
-/// Removes temporary pack files a killed consolidation (or writer) left, once they are older than `age`.
-fn remove_stale_temporaries(repo_dir: &Path, age: Duration) {
+/// Removes temporary pack files a killed consolidation (or writer) left, once they are older than `age`. At start
+/// with nothing else writing into the repo, `age` is zero; a roll-up, or a start beside an external exporter whose
+/// fetch may be writing one, leaves the last 10 minutes' alone.
+pub fn remove_stale_temporaries(repo_dir: &Path, age: Duration) {
     let Ok(entries) = std::fs::read_dir(pack_dir(repo_dir)) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
