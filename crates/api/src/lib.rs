@@ -111,9 +111,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     drop(repo);
     railyard_export::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
     // Nothing else writes into the repo at this point unless an external exporter runs beside this process.
-    let (halves_quiet_for, temporaries_quiet_for) = if cfg.export == ExportMode::External { (10, 600) } else { (0, 0) };
-    packs::remove_half_packs(&cfg.repo_dir, std::time::Duration::from_secs(halves_quiet_for));
-    packs::remove_stale_temporaries(&cfg.repo_dir, std::time::Duration::from_secs(temporaries_quiet_for));
+    let (halves_quiet_for, temporaries_quiet_for) = if cfg.export == ExportMode::External {
+        (std::time::Duration::from_secs(10), packs::TEMPORARIES_QUIET_FOR)
+    } else {
+        (std::time::Duration::ZERO, std::time::Duration::ZERO)
+    };
+    packs::remove_half_packs(&cfg.repo_dir, halves_quiet_for);
+    packs::remove_stale_temporaries(&cfg.repo_dir, temporaries_quiet_for);
     let metrics = metrics::ApiMetrics::new();
     let mut export_status = None;
     let mut exporter_waker = None;

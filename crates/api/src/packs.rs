@@ -128,9 +128,12 @@ fn older_than(entry: &std::fs::DirEntry, age: Duration) -> bool {
         .is_some_and(|d| d > age)
 }
 
-/// Removes temporary pack files a killed consolidation (or writer) left, once they are older than `age`. At start
-/// with nothing else writing into the repo, `age` is zero; a roll-up, or a start beside an external exporter whose
-/// fetch may be writing one, leaves the last 10 minutes' alone.
+/// How old a temporary pack file must be before a roll-up, or a start beside an external exporter whose fetch may be
+/// writing one, takes it for a killed process's.
+pub const TEMPORARIES_QUIET_FOR: Duration = Duration::from_secs(600);
+
+/// Removes temporary pack files a killed consolidation (or writer) left, once they are older than `age`: zero at
+/// start with nothing else writing into the repo, [`TEMPORARIES_QUIET_FOR`] otherwise.
 pub fn remove_stale_temporaries(repo_dir: &Path, age: Duration) {
     let Ok(entries) = std::fs::read_dir(pack_dir(repo_dir)) else { return };
     for entry in entries.flatten() {
@@ -155,7 +158,7 @@ pub fn consolidate(
     sync: impl Fn() -> Result<(), git2::Error>,
 ) -> Result<Rolled, git2::Error> {
     let io = |e: std::io::Error| git2::Error::from_str(&format!("pack folder: {e}"));
-    remove_stale_temporaries(repo_dir, Duration::from_secs(600));
+    remove_stale_temporaries(repo_dir, TEMPORARIES_QUIET_FOR);
     let all = packs(repo_dir).map_err(io)?;
     let mut done = Rolled { packs_before: all.len(), ..Rolled::default() };
     if all.len() <= max_packs {
