@@ -9,9 +9,9 @@ use std::time::Duration;
 use railyard_tests::{call, object_count, refs_snapshot, release_parts, upload_as, write_tokens, Reply, Server};
 use serde_json::{json, Value};
 
-const ROUTER: &str = include_str!("../../crates/api/src/routes/mod.rs");
-const GITLAB: &str = include_str!("../../crates/api/src/routes/gitlab.rs");
-const NORTHFLANK: &str = include_str!("../../crates/api/src/routes/northflank.rs");
+const GITLAB: &str = include_str!("../../crates/api/src/routes/compat/gitlab.rs");
+const NORTHFLANK: &str = include_str!("../../crates/api/src/routes/compat/northflank.rs");
+const KUBERPULT: &str = include_str!("../../crates/api/src/routes/compat/kuberpult.rs");
 
 const ADMIN: &str = "probe-admin";
 const NO_ROLES: &str = "probe-no-roles";
@@ -547,9 +547,7 @@ fn every_write_operation_refuses_callers_it_does_not_allow_and_leaves_nothing_be
         }
     }
     assert!(writes.len() > 20, "parsed {} writes from the OpenAPI document", writes.len());
-    let kuberpult =
-        ROUTER.split("let kuberpult = Router::new()").nth(1).expect("kuberpult").split(';').next().expect("end");
-    let compat = write_routes(kuberpult, "");
+    let compat = write_routes(router_fn(KUBERPULT), "");
     assert!(compat.len() >= 10, "{compat:?}");
     writes.extend(compat);
     writes.extend(write_routes(router_fn(GITLAB), "/api/v4"));

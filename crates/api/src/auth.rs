@@ -421,16 +421,6 @@ pub fn required(stage: &Stage<'_>, request: &railyard_manifest::Request) -> rail
     })
 }
 
-tokio::task_local! {
-    /// The caller of the request being handled (None: auth is off).
-    static CALLER: Option<Caller>;
-}
-
-/// The caller of the request this task serves, if auth is on.
-pub fn caller() -> Option<Caller> {
-    CALLER.try_with(Clone::clone).ok().flatten()
-}
-
 /// The token a request presents: `Authorization: Bearer …`, or GitLab's `PRIVATE-TOKEN`.
 fn presented(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
@@ -482,8 +472,9 @@ impl Authenticator {
     }
 }
 
-/// Who a request comes from, for the handlers that render for a person (the web UI): whether auth is on, how one
-/// signs in, and the caller if a valid token came with the request.
+/// Who a request comes from, put on every request by [`authenticate`]: whether auth is on, how one signs in (for
+/// the web UI), and the caller if a valid token came with the request. Handlers get it through
+/// [`crate::service::Service`].
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     pub auth_on: bool,
@@ -500,8 +491,17 @@ pub fn ui_path(path: &str) -> bool {
         || ["/app/", "/env/", "/assets/"].iter().any(|p| path.starts_with(p))
 }
 
+/// The 401 a request without a valid token gets.
+pub fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "a valid token is required (Authorization: Bearer <token> or PRIVATE-TOKEN)",
+    )
+}
+
 /// The middleware: with `--auth-tokens` or OIDC, every request but the probes and the UI's sign-in shells needs a
-/// valid token (401 otherwise); the caller is known to the handlers (and the writer) for the rest of the request.
+/// valid token (401 otherwise). The request carries its [`Session`], from which handlers take the caller.
 pub async fn authenticate(
     State(auth): State<Option<std::sync::Arc<Authenticator>>>,
     mut req: Request,
@@ -509,7 +509,7 @@ pub async fn authenticate(
 ) -> Response {
     let Some(auth) = auth else {
         req.extensions_mut().insert(Session::default());
-        return CALLER.scope(None, next.run(req)).await;
+        return next.run(req).await;
     };
     let oidc = auth.oidc.is_some() && auth.ui_client_id.is_some();
     let mut session = Session { auth_on: true, tokens: auth.tokens.is_some(), oidc, caller: None };
@@ -517,7 +517,7 @@ pub async fn authenticate(
     let token = presented(req.headers());
     if open_path(path) || (token.is_none() && ui_path(path)) {
         req.extensions_mut().insert(session);
-        return CALLER.scope(None, next.run(req)).await;
+        return next.run(req).await;
     }
     let caller = match token {
         Some(token) => auth.caller(&token).await,
@@ -525,17 +525,12 @@ pub async fn authenticate(
     };
     match caller {
         Some(caller) => {
-            session.caller = Some(caller.clone());
+            session.caller = Some(caller);
             req.extensions_mut().insert(session);
-            CALLER.scope(Some(caller), next.run(req)).await
+            next.run(req).await
         }
         None => {
-            let mut resp = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a valid token is required (Authorization: Bearer <token> or PRIVATE-TOKEN)",
-            )
-            .into_response();
+            let mut resp = unauthorized().into_response();
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
             resp
         }

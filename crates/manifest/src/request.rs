@@ -510,6 +510,11 @@ outcome_kinds!(
     EnvironmentsStopped(EnvironmentsStopped),
     ReviewAppsDeleted(ReviewAppsDeleted),
     Deployment(DeploymentRecord),
+    Environment(EnvironmentCreated),
+    Undeploy(UndeployCreated),
+    ApplicationDeleted(ApplicationDeleted),
+    RemovedFromEnvironment(RemovedFromEnvironment),
+    RolledBack(RolledBack),
 );
 
 impl Outcome {

@@ -1,6 +1,5 @@
 //! Applications: their releases, team and repository.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{ApplicationUpdated, UpdateApplication};
@@ -8,9 +7,9 @@ use railyard_manifest::{state, AppName, Error, Request, TeamName};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::AppState;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
+use crate::service::Service;
 use crate::service::{self, Written};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
@@ -25,7 +24,7 @@ pub struct UpdateBody {
 }
 
 pub async fn update(
-    State(st): State<AppState>,
+    st: Service,
     p: Params,
     JsonBody(b): JsonBody<UpdateBody>,
 ) -> ApiResult<Json<Written<ApplicationUpdated>>> {
@@ -37,7 +36,7 @@ pub async fn update(
     Ok(Json(service::write(&st, Request::UpdateApplication(request)).await?))
 }
 
-pub async fn releases(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn releases(st: Service, p: Params) -> Reply {
     let app = p.get::<AppName, _>("app")?;
     let body = st
         .read(move |s| {

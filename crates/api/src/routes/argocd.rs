@@ -1,22 +1,21 @@
 //! `GET /api/environments/{env}/argocd`: the Argo CD objects generated for an environment, as JSON.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::{layout, transform, Error};
 use serde_json::{json, Value};
 
-use super::{environments, AppState};
 use crate::error::ApiResult;
 use crate::extract::Params;
+use crate::service::Service;
 
 /// The AppProject and Applications in `argocd/v1alpha1/<env>.yaml` as committed; 404 when the environment has no
 /// Argo CD settings.
-pub async fn get(State(st): State<AppState>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn get(st: Service, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let raw = p.raw("env").to_owned();
     let body = st
         .read(move |s| {
-            let (env, _) = environments::resolve(s, &raw)?;
+            let (env, _) = crate::service::environments::resolve(s, &raw)?;
             let objects = transform::argocd::read(s, &env)?
                 .ok_or_else(|| Error::not_found("Argo CD settings of environment", &env))?;
             Ok(json!({ "environment": env, "path": layout::argocd_env_file(&env), "objects": objects }))

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{
@@ -16,9 +15,9 @@ use railyard_manifest::{AppName, EnvName, Request};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
+use crate::service::Service;
 use crate::service::{self, Written};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
@@ -55,7 +54,7 @@ pub struct CandidateBody {
 }
 
 /// `POST /api/releases/{project}/releases/{rc}` → 201 (200: the same candidate again).
-pub async fn create(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<CandidateBody>) -> Reply {
+pub async fn create(st: Service, p: Params, JsonBody(b): JsonBody<CandidateBody>) -> Reply {
     let project = p.get::<AppName, _>("project")?;
     let rc = p.raw("rc").to_owned();
     if !valid_release_candidate_version(&rc) {
@@ -135,7 +134,7 @@ pub struct DeployBody {
 
 /// `POST /api/releases/{project}/environments/{env}/deployments` → 201 with the record (status `pending`); the
 /// deploy is in the same commit. Locked: 409 with the locks.
-pub async fn deploy(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<DeployBody>) -> Reply {
+pub async fn deploy(st: Service, p: Params, JsonBody(b): JsonBody<DeployBody>) -> Reply {
     let application = p.get::<AppName, _>("project")?;
     if !valid_release_candidate_version(&b.release_candidate_version) {
         return Err(invalid_rc());
@@ -156,7 +155,7 @@ pub struct StatusBody {
 }
 
 /// `PATCH …/deployments` → 200; records a deployment (without deploying) if there is none for the candidate.
-pub async fn set_status(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<StatusBody>) -> Reply {
+pub async fn set_status(st: Service, p: Params, JsonBody(b): JsonBody<StatusBody>) -> Reply {
     let application = p.get::<AppName, _>("project")?;
     if !valid_release_candidate_version(&b.release_candidate_version) {
         return Err(invalid_rc());

@@ -1,6 +1,5 @@
 //! `PUT /api/environments/{env}/applications/{app}/deploy`.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{Deploy, Deployed};
@@ -8,9 +7,9 @@ use railyard_manifest::{AppName, EnvName, LockBehavior, Request, Version};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
+use crate::service::Service;
 use crate::service::{self, Written};
 
 #[derive(Deserialize)]
@@ -37,7 +36,7 @@ pub fn version_value(v: &Value, field: &str) -> ApiResult<Version> {
 }
 
 pub async fn deploy(
-    State(st): State<AppState>,
+    st: Service,
     p: Params,
     JsonBody(body): JsonBody<DeployBody>,
 ) -> ApiResult<(StatusCode, Json<Written<Deployed>>)> {

@@ -2,24 +2,23 @@
 //! commit, all steps or none), `GET …/runs` and `…/runs/{id}` (run records), over [`service::flows`].
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use railyard_manifest::EnvName;
 use serde_json::json;
 
-use super::AppState;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
 use crate::service::flows::{self as service, Format, RunAnswer, RunBody, RunFailed};
+use crate::service::{DryRun, Service};
 
 fn flow_param(p: &Params) -> ApiResult<EnvName> {
     service::parse_flow(p.raw("flow"))
 }
 
 /// `PUT /api/release-flows/{flow}`: JSON (`Content-Type: application/json`) or YAML (anything else); 201 when new.
-pub async fn put(State(st): State<AppState>, p: Params, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn put(st: Service, p: Params, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let flow = flow_param(&p)?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -31,15 +30,15 @@ pub async fn put(State(st): State<AppState>, p: Params, headers: HeaderMap, body
 }
 
 /// `GET /api/release-flows/{flow}`
-pub async fn get(State(st): State<AppState>, p: Params) -> ApiResult<Response> {
+pub async fn get(st: Service, p: Params) -> ApiResult<Response> {
     Ok(Json(service::get(&st, flow_param(&p)?).await?).into_response())
 }
 
 /// `POST /api/release-flows/{flow}/runs` → 201 (succeeded), 409 `flow_run_failed` (nothing but the record written),
 /// 200 with `dryRun: true` (nothing written).
-pub async fn run(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<RunBody>) -> ApiResult<Response> {
+pub async fn run(st: Service, p: Params, JsonBody(b): JsonBody<RunBody>) -> ApiResult<Response> {
     Ok(match service::run(&st, flow_param(&p)?, b).await? {
-        RunAnswer::DryRun(outcome) => super::dry_run_answer(&outcome, "dryRun").into_response(),
+        RunAnswer::DryRun(outcome) => Json(DryRun::new(outcome)).into_response(),
         RunAnswer::Done(run) => match RunFailed::of(run) {
             Ok(run) => (StatusCode::CREATED, Json(run)).into_response(),
             Err(failed) => (StatusCode::CONFLICT, Json(failed)).into_response(),
@@ -48,12 +47,12 @@ pub async fn run(State(st): State<AppState>, p: Params, JsonBody(b): JsonBody<Ru
 }
 
 /// `GET /api/release-flows/{flow}/runs`
-pub async fn runs(State(st): State<AppState>, p: Params) -> ApiResult<Response> {
+pub async fn runs(st: Service, p: Params) -> ApiResult<Response> {
     Ok(Json(json!({ "runs": service::runs(&st, flow_param(&p)?).await? })).into_response())
 }
 
 /// `GET /api/release-flows/{flow}/runs/{id}`
-pub async fn run_record(State(st): State<AppState>, p: Params) -> ApiResult<Response> {
+pub async fn run_record(st: Service, p: Params) -> ApiResult<Response> {
     let record = service::run_record(&st, flow_param(&p)?, service::parse_run_id(p.raw("id"))?).await?;
     Ok(Json(record).into_response())
 }

@@ -2,15 +2,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::{layout, state, AppName, EnvName};
 use serde_json::{json, Value};
 
-use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::history::{Before, Filter, HistoryError};
+use crate::service::Service;
 
 /// Entries a page has without `?limit=`, and at most.
 const DEFAULT_LIMIT: usize = 50;
@@ -21,30 +21,22 @@ type EnvDeployment = (String, Option<u64>, bool);
 
 type Params = Query<HashMap<String, String>>;
 
-pub async fn all(State(st): State<AppState>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn all(st: Service, Query(q): Params) -> ApiResult<Json<Value>> {
     page(st, Filter::default(), q).await
 }
 
-pub async fn environment(
-    State(st): State<AppState>,
-    Path(env): Path<String>,
-    Query(q): Params,
-) -> ApiResult<Json<Value>> {
+pub async fn environment(st: Service, Path(env): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
     let env = named(EnvName::parse(&env))?;
     page(st, Filter { environment: Some(env.to_string()), application: None }, q).await
 }
 
-pub async fn application(
-    State(st): State<AppState>,
-    Path(app): Path<String>,
-    Query(q): Params,
-) -> ApiResult<Json<Value>> {
+pub async fn application(st: Service, Path(app): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
     let app = named(AppName::parse(&app))?;
     page(st, Filter { environment: None, application: Some(app.to_string()) }, q).await
 }
 
 pub async fn environment_application(
-    State(st): State<AppState>,
+    st: Service,
     Path((env, app)): Path<(String, String)>,
     Query(q): Params,
 ) -> ApiResult<Json<Value>> {
@@ -67,7 +59,7 @@ fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> ApiResult<u
     }
 }
 
-async fn page(st: AppState, filter: Filter, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
+async fn page(st: Service, filter: Filter, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
     let limit = limit(&q, DEFAULT_LIMIT, MAX_LIMIT)?;
     let before = match q.get("before") {
         None => None,
@@ -101,7 +93,7 @@ fn history_error(e: HistoryError) -> ApiError {
 /// `GET /api/commit-deployments/{commit}` (Kuberpult's): for the source commit of a release, where that release or
 /// a newer one is deployed. `deploymentStatus` is Kuberpult's shape (`DEPLOYED` / `PENDING` per app and env);
 /// `applications` adds the release and the versions.
-pub async fn commit_deployments(State(st): State<AppState>, Path(commit): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn commit_deployments(st: Service, Path(commit): Path<String>) -> ApiResult<Json<Value>> {
     let c = commit.to_ascii_lowercase();
     if !(7..=40).contains(&c.len()) && c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("commit", "Invalid commit hash: 7 to 40 (or 64) hex digits"));
@@ -162,7 +154,7 @@ pub async fn commit_deployments(State(st): State<AppState>, Path(commit): Path<S
 
 /// `GET /api/webhooks/deliveries?limit=`: each subscriber with its pending and failed counts and cursors, and the
 /// newest delivery attempts (default 100, at most 1000).
-pub async fn deliveries(State(st): State<AppState>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn deliveries(st: Service, Query(q): Params) -> ApiResult<Json<Value>> {
     let limit = limit(&q, 100, 1000)?;
     let Some(hooks) = st.webhooks.clone() else {
         return Ok(Json(json!({"subscribers": [], "deliveries": []})));

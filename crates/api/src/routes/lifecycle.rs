@@ -1,43 +1,42 @@
 //! The release lifecycle: undeploy releases, deleting an application, removing it from one environment, rollback.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use railyard_manifest::request::{CreateUndeploy, DeleteApplication, RemoveFromEnvironment, Rollback};
-use railyard_manifest::{AppName, EnvName, LockId, Outcome, Request};
+use railyard_manifest::request::{
+    ApplicationDeleted, CreateUndeploy, DeleteApplication, RemoveFromEnvironment, RemovedFromEnvironment, Rollback,
+    RolledBack, UndeployCreated,
+};
+use railyard_manifest::{AppName, EnvName, LockId, Request};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::deploy::version_value;
-use super::{written, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
+use crate::service::{self, Service, Written};
 
-type Reply = ApiResult<(StatusCode, Json<Value>)>;
+type Reply<T> = ApiResult<(StatusCode, Json<Written<T>>)>;
 
 /// `POST /api/applications/{app}/undeploy`: 201 with the new undeploy release, 200 when the newest release already
 /// is one.
-pub async fn undeploy(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn undeploy(st: Service, p: Params) -> Reply<UndeployCreated> {
     let request = CreateUndeploy { application: p.get::<AppName, _>("app")?, version: None };
-    let applied = st.write(Request::CreateUndeploy(request)).await?;
-    let status = match &applied.outcome {
-        Outcome::Undeploy(u) if !u.created => StatusCode::OK,
-        _ => StatusCode::CREATED,
-    };
-    Ok(written(status, applied))
+    let written: Written<UndeployCreated> = service::write(&st, Request::CreateUndeploy(request)).await?;
+    let status = if written.outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(written)))
 }
 
 /// `DELETE /api/applications/{app}`: 409 naming the environments that do not run the undeploy release yet.
-pub async fn delete_app(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn delete_app(st: Service, p: Params) -> Reply<ApplicationDeleted> {
     let request = DeleteApplication { application: p.get::<AppName, _>("app")? };
-    Ok(written(StatusCode::OK, st.write(Request::DeleteApplication(request)).await?))
+    Ok((StatusCode::OK, Json(service::write(&st, Request::DeleteApplication(request)).await?)))
 }
 
 /// `DELETE /api/environments/{env}/applications/{app}`.
-pub async fn remove_from_env(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn remove_from_env(st: Service, p: Params) -> Reply<RemovedFromEnvironment> {
     let request =
         RemoveFromEnvironment { environment: p.get::<EnvName, _>("env")?, application: p.get::<AppName, _>("app")? };
-    Ok(written(StatusCode::OK, st.write(Request::RemoveFromEnvironment(request)).await?))
+    Ok((StatusCode::OK, Json(service::write(&st, Request::RemoveFromEnvironment(request)).await?)))
 }
 
 #[derive(Deserialize)]
@@ -52,7 +51,7 @@ pub struct RollbackBody {
 }
 
 /// `POST /api/environments/{env}/applications/{app}/rollback`: deploy and lock in one commit.
-pub async fn rollback(State(st): State<AppState>, p: Params, JsonBody(body): JsonBody<RollbackBody>) -> Reply {
+pub async fn rollback(st: Service, p: Params, JsonBody(body): JsonBody<RollbackBody>) -> Reply<RolledBack> {
     let lock_id = body
         .lock_id
         .as_deref()
@@ -66,5 +65,5 @@ pub async fn rollback(State(st): State<AppState>, p: Params, JsonBody(body): Jso
         lock_id,
         message: body.message,
     };
-    Ok(written(StatusCode::OK, st.write(Request::Rollback(request)).await?))
+    Ok((StatusCode::OK, Json(service::write(&st, Request::Rollback(request)).await?)))
 }

@@ -1,6 +1,5 @@
 //! Environment, application, team and environment-group locks.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{CreateLock, DeleteLock, LockChanged};
@@ -8,9 +7,9 @@ use railyard_manifest::{state, AppName, EnvName, Error, GroupName, LockId, LockT
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::AppState;
 use crate::error::ApiResult;
 use crate::extract::{OptionalJson, Params};
+use crate::service::Service;
 use crate::service::{self, Written};
 
 #[derive(Deserialize, Default)]
@@ -46,14 +45,14 @@ fn group_target(p: &Params) -> ApiResult<LockTarget> {
 
 /// `created` is the status when the lock is new (Kuberpult answers 201 to a new group lock); re-locking what is
 /// already so answers 200.
-async fn put(st: AppState, p: Params, target: LockTarget, body: LockBody, created: StatusCode) -> Reply {
+async fn put(st: Service, p: Params, target: LockTarget, body: LockBody, created: StatusCode) -> Reply {
     let request = CreateLock { target, lock_id: p.get::<LockId, _>("lock")?, message: body.message };
     let written: Written<LockChanged> = service::write(&st, Request::CreateLock(request)).await?;
     let status = if written.outcome.changed { created } else { StatusCode::OK };
     Ok((status, Json(json!(written))))
 }
 
-async fn delete(st: AppState, p: Params, target: LockTarget) -> Reply {
+async fn delete(st: Service, p: Params, target: LockTarget) -> Reply {
     let request = DeleteLock { target, lock_id: p.get::<LockId, _>("lock")? };
     let written: Written<LockChanged> = service::write(&st, Request::DeleteLock(request)).await?;
     Ok((StatusCode::OK, Json(json!(written))))
@@ -71,12 +70,12 @@ fn locks_of(
     Ok(out)
 }
 
-async fn list(st: AppState, target: LockTarget) -> Reply {
+async fn list(st: Service, target: LockTarget) -> Reply {
     let locks = st.read(move |s| locks_of(s, &target)).await?;
     Ok((StatusCode::OK, Json(json!({ "locks": locks }))))
 }
 
-async fn get_one(st: AppState, p: Params, target: LockTarget) -> Reply {
+async fn get_one(st: Service, p: Params, target: LockTarget) -> Reply {
     let id = p.get::<LockId, _>("lock")?;
     let lock = st
         .read(move |s| {
@@ -86,60 +85,60 @@ async fn get_one(st: AppState, p: Params, target: LockTarget) -> Reply {
     Ok((StatusCode::OK, Json(json!(lock))))
 }
 
-pub async fn put_env(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_env(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = env_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
-pub async fn delete_env(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn delete_env(st: Service, p: Params) -> Reply {
     let t = env_target(&p)?;
     delete(st, p, t).await
 }
-pub async fn list_env(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn list_env(st: Service, p: Params) -> Reply {
     list(st, env_target(&p)?).await
 }
-pub async fn get_env(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn get_env(st: Service, p: Params) -> Reply {
     let t = env_target(&p)?;
     get_one(st, p, t).await
 }
 
-pub async fn put_app(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_app(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = app_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
-pub async fn delete_app(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn delete_app(st: Service, p: Params) -> Reply {
     let t = app_target(&p)?;
     delete(st, p, t).await
 }
-pub async fn list_app(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn list_app(st: Service, p: Params) -> Reply {
     list(st, app_target(&p)?).await
 }
-pub async fn get_app(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn get_app(st: Service, p: Params) -> Reply {
     let t = app_target(&p)?;
     get_one(st, p, t).await
 }
 
-pub async fn put_team(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_team(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = team_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
-pub async fn delete_team(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn delete_team(st: Service, p: Params) -> Reply {
     let t = team_target(&p)?;
     delete(st, p, t).await
 }
-pub async fn list_team(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn list_team(st: Service, p: Params) -> Reply {
     list(st, team_target(&p)?).await
 }
-pub async fn get_team(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn get_team(st: Service, p: Params) -> Reply {
     let t = team_target(&p)?;
     get_one(st, p, t).await
 }
 
 /// Kuberpult answers 201 to a new group lock.
-pub async fn put_group(State(st): State<AppState>, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_group(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = group_target(&p)?;
     put(st, p, t, b, StatusCode::CREATED).await
 }
-pub async fn delete_group(State(st): State<AppState>, p: Params) -> Reply {
+pub async fn delete_group(st: Service, p: Params) -> Reply {
     let t = group_target(&p)?;
     delete(st, p, t).await
 }

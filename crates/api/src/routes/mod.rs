@@ -6,17 +6,15 @@ mod argocd;
 mod candidates;
 mod compat;
 mod deploy;
-mod environments;
+pub(crate) mod environments;
 mod flows;
-mod gitlab;
 mod health;
 mod history;
 mod lifecycle;
-mod locks;
-mod northflank;
+pub(crate) mod locks;
 pub mod openapi;
-mod releases;
-mod trains;
+pub(crate) mod releases;
+pub(crate) mod trains;
 mod ui;
 
 use std::path::PathBuf;
@@ -25,13 +23,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Router;
 use git2::Repository;
 use railyard_manifest::{Envelope, Identity, Request, Stage};
-use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::writer::{Applied, Job, Writer};
+use crate::writer::Writer;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -127,38 +124,10 @@ impl AppState {
         })
         .await
     }
-
-    /// Checks on the current state that the caller may make `request` (403 otherwise): for handlers that do
-    /// something before queueing it. The writer checks again on the state it applies the request to.
-    pub async fn authorize(&self, request: &Request) -> ApiResult<()> {
-        let Some(caller) = crate::auth::caller() else { return Ok(()) };
-        let request = request.clone();
-        self.with_stage(move |stage| caller.check(&crate::auth::required(stage, &request)?)).await
-    }
-
-    /// Checks a need that does not depend on the state (403 otherwise), before a handler does any work.
-    pub fn authorize_now(&self, need: &crate::auth::Need) -> ApiResult<()> {
-        crate::auth::caller().map_or(Ok(()), |c| c.check(std::slice::from_ref(need)))
-    }
-
-    /// Queues `request` for the writer and waits for its commit. With auth on, the caller's roles must allow it on
-    /// the state the writer applies it to (403 otherwise), and the caller is its author.
-    pub async fn write(&self, request: Request) -> ApiResult<Applied> {
-        self.write_with_blobs(request, Vec::new()).await
-    }
-
-    /// [`AppState::write`] for a request that names `blobs` by id: the writer stores them once the caller is
-    /// authorized, and only if the request succeeds.
-    pub async fn write_with_blobs(&self, request: Request, blobs: Vec<Vec<u8>>) -> ApiResult<Applied> {
-        let caller = crate::auth::caller();
-        let author = caller.as_ref().map(|c| c.identity.clone()).unwrap_or_default();
-        let envelope = Envelope { author, at: now(), request };
-        self.writer.submit(Job { envelope, caller, blobs }).await
-    }
 }
 
 /// The blob ids `contents` will have, by environment; nothing is written (the writer writes them once the caller
-/// is authorized, with [`AppState::write_with_blobs`]).
+/// is authorized, with [`crate::service::Service::write_with_blobs`]).
 pub fn blob_ids(
     contents: &std::collections::BTreeMap<railyard_manifest::EnvName, Vec<u8>>,
 ) -> ApiResult<std::collections::BTreeMap<railyard_manifest::EnvName, String>> {
@@ -170,26 +139,6 @@ pub fn blob_ids(
 pub fn now() -> String {
     let t = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
-/// The answer to a write: its outcome with the commit.
-pub fn written(status: StatusCode, applied: Applied) -> (StatusCode, Json<Value>) {
-    let mut body = serde_json::to_value(&applied.outcome).unwrap_or_else(|_| json!({}));
-    if let Value::Object(map) = &mut body {
-        map.insert("commit".into(), json!(applied.commit.map(|c| c.to_string())));
-    }
-    (status, Json(body))
-}
-
-/// The answer to a dry run: what the write would do, `commit: null`, and `flag` (the surface's name for "dry run")
-/// true.
-pub fn dry_run_answer(outcome: &railyard_manifest::Outcome, flag: &str) -> (StatusCode, Json<Value>) {
-    let mut body = serde_json::to_value(outcome).unwrap_or_else(|_| json!({}));
-    if let Value::Object(m) = &mut body {
-        m.insert("commit".into(), Value::Null);
-        m.insert(flag.into(), json!(true));
-    }
-    (StatusCode::OK, Json(body))
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -249,21 +198,11 @@ pub fn router_with_auth(
         .route("/environments/{env}/applications/{app}/history", get(history::environment_application))
         .route("/commit-deployments/{commit}", get(history::commit_deployments))
         .route("/webhooks/deliveries", get(history::deliveries));
-    // Kuberpult's paths (kuberpult-client and curl scripts), onto the same handlers.
-    let kuberpult = Router::new()
-        .route("/release", post(releases::create))
-        .route("/environments/{env}/locks/{lock}", put(locks::put_env).delete(locks::delete_env))
-        .route("/environments/{env}/applications/{app}/locks/{lock}", put(locks::put_app).delete(locks::delete_app))
-        .route("/environment-groups/{group}/locks/{lock}", put(locks::put_group).delete(locks::delete_group))
-        .route("/api/environments/{env}/lock/team/{team}/{lock}", put(locks::put_team).delete(locks::delete_team))
-        .route("/environments/{env}/releasetrain", put(trains::environment))
-        .route("/environment-groups/{group}/releasetrain", put(trains::group))
-        .route("/api/environments/{env}/", post(environments::kuberpult_create));
     Router::new()
-        .nest("/api/v4", gitlab::router())
-        .nest("/v1", northflank::router())
+        .nest("/api/v4", compat::gitlab::router())
+        .nest("/v1", compat::northflank::router())
         .nest("/api", api)
-        .merge(kuberpult)
+        .merge(compat::kuberpult::router())
         .route("/", get(ui::overview))
         .route("/app/{app}", get(ui::app))
         .route("/env/{*env}", get(ui::env))

@@ -3,15 +3,14 @@
 use std::collections::BTreeMap;
 
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{CreateRelease, ReleaseCreated, Retention};
 use railyard_manifest::{AppName, EnvName, Request, TeamName, Version};
 
-use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::rejection;
+use crate::service::Service;
 use crate::service::{self, Written};
 
 /// A release as uploaded, before its manifests are written as blobs.
@@ -119,7 +118,7 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
 }
 
 pub async fn create(
-    State(st): State<AppState>,
+    st: Service,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Written<ReleaseCreated>>)> {
     let multipart = multipart.map_err(|e| rejection(e.status(), "body", e.body_text()))?;

@@ -3,17 +3,17 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use railyard_manifest::{EnvName, Error, GroupName, TagName, TeamName, TrainTarget};
 use serde_json::json;
 
-use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
 use crate::service::trains::{self as service, Train, TrainAnswer};
+use crate::service::{DryRun, Service};
 
 type Reply = ApiResult<Response>;
 
@@ -50,7 +50,7 @@ fn parse_query(q: &HashMap<String, String>) -> ApiResult<TrainQuery> {
     Ok(out)
 }
 
-async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, force_dry_run: bool) -> Reply {
+async fn run(st: Service, target: TrainTarget, q: HashMap<String, String>, force_dry_run: bool) -> Reply {
     let q = parse_query(&q)?;
     let train = Train {
         target,
@@ -60,24 +60,22 @@ async fn run(st: AppState, target: TrainTarget, q: HashMap<String, String>, forc
         dry_run: q.dry_run || force_dry_run,
     };
     Ok(match service::run(&st, train).await? {
-        TrainAnswer::DryRun(train) => {
-            super::dry_run_answer(&railyard_manifest::Outcome::Train(train), "dryRun").into_response()
-        }
+        TrainAnswer::DryRun(train) => Json(DryRun::new(train)).into_response(),
         TrainAnswer::Done(written) => (StatusCode::OK, Json(written)).into_response(),
     })
 }
 
-pub async fn environment(State(st): State<AppState>, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
+pub async fn environment(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
     let target = TrainTarget::Environment { environment: p.get::<EnvName, _>("env")? };
     run(st, target, q, false).await
 }
 
-pub async fn group(State(st): State<AppState>, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
+pub async fn group(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
     let target = TrainTarget::EnvironmentGroup { group: p.get::<GroupName, _>("group")? };
     run(st, target, q, false).await
 }
 
-pub async fn prognosis(State(st): State<AppState>, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
+pub async fn prognosis(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
     let target = TrainTarget::Environment { environment: p.get::<EnvName, _>("env")? };
     run(st, target, q, true).await
 }

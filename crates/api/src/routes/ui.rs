@@ -23,6 +23,7 @@ use super::AppState;
 use crate::auth::{Caller, Session};
 use crate::error::ApiError;
 use crate::service::trains::{self as trains_service, TrainAnswer};
+use crate::service::Service;
 
 /// The header the page script sends to get a page's `<main>` alone.
 const FRAGMENT: &str = "x-railyard-fragment";
@@ -410,7 +411,7 @@ pub async fn train_page(
                     git_tag: None,
                     dry_run: true,
                 };
-                match trains_service::run(&st, dry).await {
+                match trains_service::run(&Service::new(st.clone(), session.clone()), dry).await {
                     Ok(TrainAnswer::DryRun(result)) => {
                         let caller = p.caller.clone();
                         let train = ReleaseTrain {

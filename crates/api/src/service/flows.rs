@@ -11,6 +11,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::Service;
 use super::Written;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::AppState;
@@ -42,7 +43,7 @@ pub enum Format {
 
 /// Stores the template of `flow` from `body`. The caller's flow role is checked before the body is parsed, and the
 /// parse runs off the async runtime's threads.
-pub async fn put(st: &AppState, flow: EnvName, body: Vec<u8>, format: Format) -> ApiResult<Written<FlowStored>> {
+pub async fn put(st: &Service, flow: EnvName, body: Vec<u8>, format: Format) -> ApiResult<Written<FlowStored>> {
     st.authorize_now(&crate::auth::flow_need(&flow))?;
     let template = tokio::task::spawn_blocking(move || Template::parse(&body, format == Format::Json))
         .await
@@ -160,7 +161,7 @@ pub enum RunAnswer {
 
 /// Runs `flow` as `b` asks: the template resolved with the run's inputs, source tags of trains resolved to their
 /// commits, then applied as one commit (or simulated).
-pub async fn run(st: &AppState, flow: EnvName, b: RunBody) -> ApiResult<RunAnswer> {
+pub async fn run(st: &Service, flow: EnvName, b: RunBody) -> ApiResult<RunAnswer> {
     // The flow role first; each step's own roles are checked by the writer on the state the run is applied to.
     st.authorize_now(&crate::auth::flow_need(&flow))?;
     let inputs = inputs(&b)?;

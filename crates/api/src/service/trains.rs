@@ -3,9 +3,9 @@
 use railyard_manifest::request::{ReleaseTrain, TrainResult};
 use railyard_manifest::{Error, Request, TagName, TeamName, TrainTarget};
 
+use super::Service;
 use super::Written;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::AppState;
 
 /// A train as asked for.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub enum TrainAnswer {
     Done(Written<TrainResult>),
 }
 
-pub async fn run(st: &AppState, t: Train) -> ApiResult<TrainAnswer> {
+pub async fn run(st: &Service, t: Train) -> ApiResult<TrainAnswer> {
     let dry_run = t.dry_run;
     let mut train = ReleaseTrain {
         target: t.target,
@@ -36,7 +36,7 @@ pub async fn run(st: &AppState, t: Train) -> ApiResult<TrainAnswer> {
     };
     // Before anything is queued: the caller's roles (a dry run is a read), then the tags: an unknown source tag is
     // 404, a taken or conflicting tag name 409. The writer checks roles and tags again on its own state.
-    let caller = if dry_run { None } else { crate::auth::caller() };
+    let caller = if dry_run { None } else { st.caller()?.cloned() };
     let source_tag = train.source_git_tag.clone();
     let checked = Request::ReleaseTrain(train.clone());
     train.source_commit = st

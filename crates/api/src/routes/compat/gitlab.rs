@@ -1,21 +1,23 @@
-//! GitLab's environments API under `/api/v4/projects/{project}/…`, for python-gitlab, glab and curl scripts: the
-//! native handlers (one implementation) answered in GitLab's shapes — bare arrays with `page`/`per_page` and the
+//! GitLab's environments API under `/api/v4/projects/{project}/…`, for python-gitlab, glab and curl scripts:
+//! [`service::environments`] (the native handlers' implementation) answered in GitLab's shapes — bare arrays with `page`/`per_page` and the
 //! `X-*` and `Link` headers, JSON or form bodies, errors as `{"message": "404 Environment Not Found"}` (every error
 //! under `/api/v4`, unknown routes included: see [`envelope`]).
 
 use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::{environments, AppState};
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Params};
+use crate::routes::environments::{self as native, CreateBody, UpdateBody};
+use crate::routes::AppState;
+use crate::service::environments::{self as service, EnvironmentView};
+use crate::service::Service;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -82,7 +84,7 @@ fn project_json(st: &AppState) -> Value {
     })
 }
 
-async fn project(State(st): State<AppState>, Path(project): Path<String>) -> GitLabResult<Json<Value>> {
+async fn project(st: Service, Path(project): Path<String>) -> GitLabResult<Json<Value>> {
     check_project(&st, &project)?;
     Ok(Json(project_json(&st)))
 }
@@ -101,7 +103,7 @@ fn page_param(q: &HashMap<String, String>, key: &str, default: usize, max: usize
 
 /// `GET …/environments?name=&search=&states=&page=&per_page=`: a bare array, paginated.
 async fn list(
-    State(st): State<AppState>,
+    st: Service,
     Path(project): Path<String>,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> GitLabResult<Response> {
@@ -114,12 +116,11 @@ async fn list(
     let per_page = page_param(&q, "per_page", 20, 100)?;
     let filters: HashMap<String, String> =
         ["name", "search", "states"].into_iter().filter_map(|k| q.remove(k).map(|v| (k.to_owned(), v))).collect();
-    let (_, Json(all)) = environments::list(State(st), Query(filters)).await?;
-    let all = all["environments"].as_array().cloned().unwrap_or_default();
+    let all = service::list(&st, native::filter(&filters)?).await?;
     let total = all.len();
     let pages = total.div_ceil(per_page).max(1);
-    let items: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
-    let mut resp = (StatusCode::OK, Json(Value::Array(items))).into_response();
+    let items: Vec<EnvironmentView> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let mut resp = (StatusCode::OK, Json(items)).into_response();
     let h = resp.headers_mut();
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -193,99 +194,78 @@ fn parse_body<T: serde::de::DeserializeOwned>(v: Value) -> GitLabResult<T> {
     serde_json::from_value(v).map_err(|e| GitLabError(ApiError::bad_request("body", e.to_string())))
 }
 
-/// The environment of a native answer, without Railyard's `commit`.
-fn env_answer(status: StatusCode, mut v: Value) -> Response {
-    if let Value::Object(m) = &mut v {
-        m.remove("commit");
-    }
-    (status, Json(v)).into_response()
-}
-
-async fn create(
-    State(st): State<AppState>,
-    Path(project): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> GitLabResult<Response> {
+async fn create(st: Service, Path(project): Path<String>, headers: HeaderMap, body: Bytes) -> GitLabResult<Response> {
     check_project(&st, &project)?;
     let fields = keep(
         body_fields(&headers, &body)?,
         &["name", "external_url", "tier", "upstream", "environmentGroup", "argocd"],
     );
-    let (status, Json(v)) = environments::create(State(st), JsonBody(parse_body(fields)?)).await?;
-    Ok(env_answer(status, v))
+    let input = parse_body::<CreateBody>(fields)?.into_input()?;
+    Ok((StatusCode::CREATED, Json(service::create(&st, input).await?.outcome)).into_response())
 }
 
-async fn get_env(State(st): State<AppState>, Path((project, env)): Path<(String, String)>) -> GitLabResult<Response> {
+async fn get_env(st: Service, Path((project, env)): Path<(String, String)>) -> GitLabResult<Json<EnvironmentView>> {
     check_project(&st, &project)?;
-    let (status, Json(v)) = environments::get(State(st), Params::from_pairs(&[("env", &env)])).await?;
-    Ok(env_answer(status, v))
+    Ok(Json(service::get(&st, &env).await?))
 }
 
 async fn update(
-    State(st): State<AppState>,
+    st: Service,
     Path((project, env)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> GitLabResult<Response> {
+) -> GitLabResult<Json<EnvironmentView>> {
     check_project(&st, &project)?;
     let fields = keep(
         body_fields(&headers, &body)?,
         &["external_url", "tier", "upstream", "environmentGroup", "protected", "argocd"],
     );
-    let p = Params::from_pairs(&[("env", &env)]);
-    let (status, Json(v)) = environments::update(State(st), p, JsonBody(parse_body(fields)?)).await?;
-    Ok(env_answer(status, v))
+    let change = parse_body::<UpdateBody>(fields)?.into_input()?;
+    Ok(Json(service::update(&st, &env, change).await?.outcome))
 }
 
-async fn delete_env(
-    State(st): State<AppState>,
-    Path((project, env)): Path<(String, String)>,
-) -> GitLabResult<Response> {
+async fn delete_env(st: Service, Path((project, env)): Path<(String, String)>) -> GitLabResult<Response> {
     check_project(&st, &project)?;
-    Ok(environments::delete(State(st), Params::from_pairs(&[("env", &env)])).await?)
+    Ok(native::deleted(service::delete(&st, &env).await?.commit))
 }
 
 async fn stop(
-    State(st): State<AppState>,
+    st: Service,
     Path((project, env)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(mut q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> GitLabResult<Response> {
+) -> GitLabResult<Json<EnvironmentView>> {
     check_project(&st, &project)?;
     // `force` may come in the query or the body.
-    let mut q = q;
     if let Some(force) = body_fields(&headers, &body)?.get("force") {
         q.insert("force".into(), force.as_str().map_or_else(|| force.to_string(), str::to_owned));
     }
-    let (status, Json(v)) = environments::stop(State(st), Params::from_pairs(&[("env", &env)]), Query(q)).await?;
-    Ok(env_answer(status, v))
+    let force = native::bool_param(&q, "force", false)?;
+    Ok(Json(service::stop(&st, &env, force).await?.outcome))
 }
 
 async fn stop_stale(
-    State(st): State<AppState>,
+    st: Service,
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> GitLabResult<Json<Value>> {
     check_project(&st, &project)?;
-    let _stopped = environments::stop_stale(State(st), Query(q)).await?;
+    let raw = q.get("before").ok_or_else(|| ApiError::bad_request("before", "before is required"))?;
+    service::stop_stale(&st, native::parse_time("before", raw)?).await?;
     Ok(Json(json!({ "message": "Successfully requested stop for all stale environments" })))
 }
 
+/// GitLab answers 202 Accepted, with the lists (and neither Railyard's `commit` nor `dry_run`).
 async fn review_apps(
-    State(st): State<AppState>,
+    st: Service,
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> GitLabResult<Response> {
     check_project(&st, &project)?;
-    let (_, Json(mut v)) = environments::delete_review_apps(State(st), Query(q)).await?;
-    if let Value::Object(m) = &mut v {
-        m.remove("commit");
-        m.remove("dry_run");
-    }
-    // GitLab answers 202 Accepted, with the lists.
-    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+    let (before, limit, dry_run) = native::review_apps_query(&q)?;
+    let answer = service::delete_review_apps(&st, before, limit, dry_run).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer.deleted)).into_response())
 }
 
 /// GitLab's error shape for every error answer under `/api/v4` that its handlers did not shape: an unknown route is

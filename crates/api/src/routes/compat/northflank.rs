@@ -4,7 +4,6 @@
 //! (every error under `/v1`, unknown routes included: see [`envelope`]).
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,10 +13,11 @@ use railyard_manifest::EnvName;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::AppState;
 use crate::error::ApiError;
 use crate::extract::Params;
+use crate::routes::AppState;
 use crate::service::flows::{self, Format, RunAnswer, RunBody, RunFailed};
+use crate::service::{DryRun, Service};
 
 /// The same routes with and without the team: `teamId` names the Northflank team that owns the project, which one
 /// Railyard does not model, so any team is accepted.
@@ -78,13 +78,13 @@ fn data(v: impl Serialize) -> Response {
     (StatusCode::OK, Json(json!({ "data": v }))).into_response()
 }
 
-async fn get_flow(State(st): State<AppState>, p: Params) -> NfResult {
+async fn get_flow(st: Service, p: Params) -> NfResult {
     let flow = flow_of(&st, &p)?;
     Ok(data(flows::get(&st, flow).await?))
 }
 
 /// The template: Railyard's `{"steps": [...]}`, also accepted inside Northflank's `{"spec": …}`.
-async fn put_flow(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
+async fn put_flow(st: Service, p: Params, body: Bytes) -> NfResult {
     let flow = flow_of(&st, &p)?;
     // Authorized before the body is parsed, as on the native path.
     st.authorize_now(&crate::auth::flow_need(&flow))?;
@@ -97,7 +97,7 @@ async fn put_flow(State(st): State<AppState>, p: Params, body: Bytes) -> NfResul
     Ok(data(flows::put(&st, flow, body, Format::Json).await?))
 }
 
-async fn run(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
+async fn run(st: Service, p: Params, body: Bytes) -> NfResult {
     let flow = flow_of(&st, &p)?;
     let b: RunBody = if body.is_empty() {
         RunBody::default()
@@ -105,7 +105,7 @@ async fn run(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON body: {e}")))?
     };
     match flows::run(&st, flow, b).await? {
-        RunAnswer::DryRun(outcome) => Ok(data(DryRun { outcome, commit: None, dry_run: true })),
+        RunAnswer::DryRun(outcome) => Ok(data(DryRun::new(outcome))),
         // A failed run is an error in Northflank's shape, with the run record beside it.
         RunAnswer::Done(run) => match RunFailed::of(run) {
             Ok(run) => Ok(data(run)),
@@ -117,29 +117,19 @@ async fn run(State(st): State<AppState>, p: Params, body: Bytes) -> NfResult {
     }
 }
 
-/// A dry run's answer inside the envelope, as on the native path.
-#[derive(Serialize)]
-struct DryRun {
-    #[serde(flatten)]
-    outcome: railyard_manifest::Outcome,
-    commit: Option<String>,
-    #[serde(rename = "dryRun")]
-    dry_run: bool,
-}
-
-async fn list_runs(State(st): State<AppState>, p: Params) -> NfResult {
+async fn list_runs(st: Service, p: Params) -> NfResult {
     let flow = flow_of(&st, &p)?;
     Ok(data(json!({ "runs": flows::runs(&st, flow).await? })))
 }
 
-async fn get_run(State(st): State<AppState>, p: Params) -> NfResult {
+async fn get_run(st: Service, p: Params) -> NfResult {
     let (flow, id) = run_of(&st, &p)?;
     Ok(data(flows::run_record(&st, flow, id).await?))
 }
 
 /// `POST …/runs/{runId}/abort`: a run is applied inside the request that starts it, as one commit, so a run that
 /// exists has always finished: 409 saying so (404 for an unknown run).
-async fn abort_run(State(st): State<AppState>, p: Params) -> NfResult {
+async fn abort_run(st: Service, p: Params) -> NfResult {
     let (flow, id) = run_of(&st, &p)?;
     // Aborting is a write for whoever may run the flow, even though a finished run has nothing left to abort.
     st.authorize_now(&crate::auth::flow_need(&flow))?;

@@ -1,14 +1,20 @@
-//! Error answers of the compatibility surfaces in their vendors' shapes, whoever produced them: the surfaces'
-//! handlers shape their own errors, and this layer reshapes the rest under their prefixes — unknown routes and
-//! methods (the router's fallbacks), authentication, body limits, path rejections.
+//! The compatibility surfaces, one module per peer, each a thin adapter of the peer's paths, bodies and error
+//! shapes onto the service layer: [`gitlab`] (environments API), [`northflank`] (release flows), [`kuberpult`]
+//! (release, locks, trains, environment create). Aviator's release API is served natively (`routes::candidates`).
+//!
+//! Here too: error answers in the peers' shapes, whoever produced them. The surfaces' handlers shape their own
+//! errors, and [`reshape_errors`] reshapes the rest under their prefixes — unknown routes and methods (the router's
+//! fallbacks), authentication, body limits, path rejections.
+
+pub mod gitlab;
+pub mod kuberpult;
+pub mod northflank;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-
-use super::{gitlab, northflank};
 
 /// Error bodies are small; anything larger is not one of ours and is answered by its status alone.
 const MAX_ERROR_BODY: usize = 64 * 1024;
