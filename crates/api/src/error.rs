@@ -4,6 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use railyard_manifest::Error as DomainError;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 #[derive(Debug)]
@@ -120,10 +121,8 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = self.status.as_u16(), code = self.code, error = %self.message, "request failed");
         }
-        let mut body = self.extra;
-        body.insert("error".into(), json!(self.message));
-        body.insert("code".into(), json!(self.code));
-        let mut resp = (self.status, Json(Value::Object(body))).into_response();
+        let body = ErrorBody { error: self.message, code: self.code.to_owned(), extra: self.extra };
+        let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -132,3 +131,14 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The body of every error answer on the native API: the reason, a code a client can match on, and what the
+/// error adds (`field`, `what`, `locks`, `environments`, `conflicting_tag`, …) beside them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: serde_json::Map<String, Value>,
+}

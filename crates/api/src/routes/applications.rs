@@ -14,7 +14,8 @@ use crate::service::{self, Written};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ApplicationUpdate)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     #[serde(default)]
@@ -23,6 +24,14 @@ pub struct UpdateBody {
     repository: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/applications/{app}",
+    summary = "Set an application's team or repository",
+    params(("app" = String, Path, description = "application")),
+    request_body = UpdateBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn update(
     st: Service,
     p: Params,
@@ -36,6 +45,13 @@ pub async fn update(
     Ok(Json(service::write(&st, Request::UpdateApplication(request)).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/applications/{app}/releases",
+    summary = "An application's releases",
+    params(("app" = String, Path, description = "application")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn releases(st: Service, p: Params) -> Reply {
     let app = p.get::<AppName, _>("app")?;
     let body = st

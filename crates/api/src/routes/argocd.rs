@@ -9,6 +9,13 @@ use crate::error::ApiResult;
 use crate::extract::Params;
 use crate::service::Service;
 
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/argocd",
+    summary = "The Argo CD objects generated for an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// The AppProject and Applications in `argocd/v1alpha1/<env>.yaml` as committed; 404 when the environment has no
 /// Argo CD settings.
 pub async fn get(st: Service, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {

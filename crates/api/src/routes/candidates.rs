@@ -42,7 +42,8 @@ fn invalid_rc() -> ApiError {
     ApiError::bad_request("release_candidate_version", "Invalid release candidate version")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ReleaseCandidate)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateBody {
     repo: String,
@@ -53,6 +54,14 @@ pub struct CandidateBody {
     manifests: BTreeMap<String, String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/releases/{project}/releases/{rc}",
+    summary = "Create a release candidate",
+    params(("project" = String, Path, description = "project (an application)"), ("rc" = String, Path, description = "release candidate version (<version>-rc<N>)")),
+    request_body = CandidateBody,
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// `POST /api/releases/{project}/releases/{rc}` → 201 (200: the same candidate again).
 pub async fn create(st: Service, p: Params, JsonBody(b): JsonBody<CandidateBody>) -> Reply {
     let project = p.get::<AppName, _>("project")?;
@@ -126,12 +135,21 @@ async fn trigger_build(url: &str, project: &AppName, rc: &str, repo: &str, commi
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CandidateDeploy)]
 #[serde(deny_unknown_fields)]
 pub struct DeployBody {
     release_candidate_version: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/releases/{project}/environments/{env}/deployments",
+    summary = "Deploy a release candidate",
+    params(("project" = String, Path, description = "project (an application)"), ("env" = String, Path, description = "environment name (or GitLab id)")),
+    request_body = DeployBody,
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// `POST /api/releases/{project}/environments/{env}/deployments` → 201 with the record (status `pending`); the
 /// deploy is in the same commit. Locked: 409 with the locks.
 pub async fn deploy(st: Service, p: Params, JsonBody(b): JsonBody<DeployBody>) -> Reply {
@@ -147,13 +165,23 @@ pub async fn deploy(st: Service, p: Params, JsonBody(b): JsonBody<DeployBody>) -
     Ok((StatusCode::CREATED, Json(json!(written))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = DeploymentStatusUpdate)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     release_candidate_version: String,
+    #[schema(value_type = railyard_manifest::DeploymentStatus)]
     status: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/releases/{project}/environments/{env}/deployments",
+    summary = "Set a deployment's status",
+    params(("project" = String, Path, description = "project (an application)"), ("env" = String, Path, description = "environment name (or GitLab id)")),
+    request_body = StatusBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `PATCH …/deployments` → 200; records a deployment (without deploying) if there is none for the candidate.
 pub async fn set_status(st: Service, p: Params, JsonBody(b): JsonBody<StatusBody>) -> Reply {
     let application = p.get::<AppName, _>("project")?;

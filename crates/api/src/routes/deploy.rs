@@ -12,13 +12,24 @@ use crate::extract::{JsonBody, Params};
 use crate::service::Service;
 use crate::service::{self, Written};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Deploy)]
 #[serde(deny_unknown_fields)]
 pub struct DeployBody {
     /// A number, or a string holding one.
+    #[schema(schema_with = version_schema)]
     version: Value,
     #[serde(rename = "lockBehavior", alias = "lock_behavior", default)]
     lock_behavior: LockBehavior,
+}
+
+/// The schema of a version field: `3` or `"3"`.
+pub fn version_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .into()
 }
 
 /// A version given as `3` or `"3"`.
@@ -35,6 +46,14 @@ pub fn version_value(v: &Value, field: &str) -> ApiResult<Version> {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/environments/{env}/applications/{app}/deploy",
+    summary = "Deploy a release",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application")),
+    request_body = DeployBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn deploy(
     st: Service,
     p: Params,

@@ -12,13 +12,15 @@ use railyard_manifest::{EnvName, EnvState, Error, GroupName, Tier, Upstream};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
 use crate::service::environments::{self as service, Change, Filter, NewEnvironment};
 use crate::service::Service;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = EnvironmentCreate)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     name: String,
@@ -30,7 +32,10 @@ pub struct CreateBody {
     upstream: Option<Upstream>,
     #[serde(rename = "environmentGroup", alias = "environment_group", default)]
     environment_group: Option<String>,
+    /// Argo CD settings: `destination`, `syncWindows`, `accessList`, `applicationAnnotations`,
+    /// `ignoreDifferences`, `syncOptions` (docs/manifest-repo.md).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     argocd: Option<Value>,
 }
 
@@ -58,6 +63,13 @@ pub fn argocd_settings(v: Option<&Value>) -> ApiResult<Option<ArgoCd>> {
     Ok(v.filter(|v| !v.is_null()).map(ArgoCd::parse).transpose()?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/environments",
+    summary = "Create an environment",
+    request_body = CreateBody,
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// `POST /api/environments` → 201.
 pub async fn create(st: Service, JsonBody(b): JsonBody<CreateBody>) -> ApiResult<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(service::create(&st, b.into_input()?).await?)))
@@ -83,6 +95,13 @@ pub fn filter(q: &HashMap<String, String>) -> ApiResult<Filter> {
     Filter::new(q.get("name").cloned(), q.get("search").cloned(), states)
 }
 
+#[utoipa::path(
+    get,
+    path = "/environments",
+    summary = "List environments",
+    params(("name" = Option<String>, Query, description = "exactly this name"), ("search" = Option<String>, Query, description = "names containing this (3+ characters)"), ("states" = Option<String>, Query, description = "available, stopping, stopped (comma-separated)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/environments?name=&search=&states=`
 pub async fn list(st: Service, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
     for key in q.keys() {
@@ -93,12 +112,20 @@ pub async fn list(st: Service, Query(q): Query<HashMap<String, String>>) -> ApiR
     Ok(Json(json!({ "environments": service::list(&st, filter(&q)?).await? })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/environments/{env}",
+    summary = "An environment (name or id)",
+    params(("env" = String, Path, description = "environment name (or GitLab id)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/environments/{env}` (name or id).
 pub async fn get(st: Service, p: Params) -> ApiResult<impl IntoResponse> {
     Ok(Json(service::get(&st, p.raw("env")).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = EnvironmentUpdate)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     #[serde(default)]
@@ -113,6 +140,7 @@ pub struct UpdateBody {
     protected: Option<bool>,
     /// Absent: unchanged; null: removed; an object: replaced.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     argocd: Option<Value>,
 }
 
@@ -135,6 +163,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    put,
+    path = "/environments/{env}",
+    summary = "Update an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)")),
+    request_body = UpdateBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `PUT /api/environments/{env}`
 pub async fn update(st: Service, p: Params, JsonBody(b): JsonBody<UpdateBody>) -> ApiResult<impl IntoResponse> {
     let change = b.into_input()?;
@@ -150,12 +186,26 @@ pub fn bool_param(q: &HashMap<String, String>, key: &str, default: bool) -> ApiR
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/environments/{env}/stop",
+    summary = "Stop an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("force" = Option<String>, Query, description = "accepted, changes nothing")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `POST /api/environments/{env}/stop?force=`
 pub async fn stop(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
     let force = bool_param(&q, "force", false)?;
     Ok(Json(service::stop(&st, p.raw("env"), force).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/environments/{env}",
+    summary = "Delete a stopped environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)")),
+    responses((status = 204, description = "deleted")),
+)]
 /// `DELETE /api/environments/{env}`: 204, the commit in `X-Railyard-Commit`.
 pub async fn delete(st: Service, p: Params) -> ApiResult<Response> {
     Ok(deleted(service::delete(&st, p.raw("env")).await?.commit))
@@ -177,6 +227,13 @@ pub fn parse_time(field: &str, raw: &str) -> ApiResult<OffsetDateTime> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/environments/stop_stale",
+    summary = "Stop environments unchanged since `before`",
+    params(("before" = Option<String>, Query, description = "ISO 8601, between 10 years and 1 week ago")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `POST /api/environments/stop_stale?before=`: `before` between 10 years and 1 week ago.
 pub async fn stop_stale(st: Service, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
     let raw = q.get("before").ok_or_else(|| ApiError::bad_request("before", "before is required"))?;
@@ -206,6 +263,13 @@ pub fn review_apps_query(q: &HashMap<String, String>) -> ApiResult<(OffsetDateTi
     Ok((before, limit, bool_param(q, "dry_run", true)?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/environments/review_apps",
+    summary = "Delete stopped review apps",
+    params(("before" = Option<String>, Query, description = "ISO 8601 (default 30 days ago)"), ("limit" = Option<String>, Query, description = "1 to 1000 (default 100)"), ("dry_run" = Option<String>, Query, description = "default true")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `DELETE /api/environments/review_apps?before=&limit=&dry_run=`: stopped `review/…` environments older than
 /// `before`; a dry run (the default) deletes nothing.
 pub async fn delete_review_apps(st: Service, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
@@ -213,6 +277,12 @@ pub async fn delete_review_apps(st: Service, Query(q): Query<HashMap<String, Str
     Ok(Json(service::delete_review_apps(&st, before, limit, dry_run).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/overview",
+    summary = "Every environment with what runs there and its locks",
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/overview`: every environment with what it runs, from the snapshot of the head commit; its entity tag
 /// is the head, so a client that sends it back in `If-None-Match` gets `304 Not Modified` until the branch moves.
 pub async fn overview(st: Service, headers: axum::http::HeaderMap) -> ApiResult<Response> {

@@ -17,6 +17,14 @@ fn flow_param(p: &Params) -> ApiResult<EnvName> {
     service::parse_flow(p.raw("flow"))
 }
 
+#[utoipa::path(
+    put,
+    path = "/release-flows/{flow}",
+    summary = "Store a release-flow template (YAML or JSON)",
+    params(("flow" = String, Path, description = "release flow")),
+    request_body(content((String = "application/yaml"), (Object = "application/json"))),
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// `PUT /api/release-flows/{flow}`: JSON (`Content-Type: application/json`) or YAML (anything else); 201 when new.
 pub async fn put(st: Service, p: Params, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let flow = flow_param(&p)?;
@@ -29,11 +37,26 @@ pub async fn put(st: Service, p: Params, headers: HeaderMap, body: Bytes) -> Api
     Ok((status, Json(stored)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/release-flows/{flow}",
+    summary = "A release-flow template",
+    params(("flow" = String, Path, description = "release flow")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/release-flows/{flow}`
 pub async fn get(st: Service, p: Params) -> ApiResult<Response> {
     Ok(Json(service::get(&st, flow_param(&p)?).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/release-flows/{flow}/runs",
+    summary = "Run a flow (one commit, all steps or none)",
+    params(("flow" = String, Path, description = "release flow")),
+    request_body = crate::service::flows::RunBody,
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// `POST /api/release-flows/{flow}/runs` → 201 (succeeded), 409 `flow_run_failed` (nothing but the record written),
 /// 200 with `dryRun: true` (nothing written).
 pub async fn run(st: Service, p: Params, JsonBody(b): JsonBody<RunBody>) -> ApiResult<Response> {
@@ -46,11 +69,25 @@ pub async fn run(st: Service, p: Params, JsonBody(b): JsonBody<RunBody>) -> ApiR
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/release-flows/{flow}/runs",
+    summary = "A flow's runs",
+    params(("flow" = String, Path, description = "release flow")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/release-flows/{flow}/runs`
 pub async fn runs(st: Service, p: Params) -> ApiResult<Response> {
     Ok(Json(json!({ "runs": service::runs(&st, flow_param(&p)?).await? })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/release-flows/{flow}/runs/{id}",
+    summary = "One run",
+    params(("flow" = String, Path, description = "release flow"), ("id" = String, Path, description = "run id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/release-flows/{flow}/runs/{id}`
 pub async fn run_record(st: Service, p: Params) -> ApiResult<Response> {
     let record = service::run_record(&st, flow_param(&p)?, service::parse_run_id(p.raw("id"))?).await?;

@@ -9,6 +9,12 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::error::ApiError;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "the server is up", body = Object)),
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -26,6 +32,12 @@ async fn export_state(st: &AppState) -> Result<(Option<railyard_export::Status>,
     Ok((status, lag))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Readiness and export status",
+    responses((status = 200, description = "ready: the repo opens and the exporter keeps up", body = Object), (status = 503, description = "not ready", body = Object)),
+)]
 /// Ready while the writer runs and export has not stopped for good. Lag alone is reported, not fatal: writes are
 /// durable locally while a remote is down, and they arrive when it is back.
 pub async fn readyz(State(st): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -71,6 +83,12 @@ pub async fn readyz(State(st): State<AppState>) -> Result<(StatusCode, Json<Valu
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
+)]
 /// Prometheus text format.
 pub async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
     let (status, lag) = export_state(&st).await?;

@@ -21,20 +21,48 @@ type EnvDeployment = (String, Option<u64>, bool);
 
 type Params = Query<HashMap<String, String>>;
 
+#[utoipa::path(
+    get,
+    path = "/history",
+    summary = "Deployment history, newest first",
+    params(("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn all(st: Service, Query(q): Params) -> ApiResult<Json<Value>> {
     page(st, Filter::default(), q).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/history",
+    summary = "An environment's history",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn environment(st: Service, Path(env): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
     let env = named(EnvName::parse(&env))?;
     page(st, Filter { environment: Some(env.to_string()), application: None }, q).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/applications/{app}/history",
+    summary = "An application's history",
+    params(("app" = String, Path, description = "application"), ("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn application(st: Service, Path(app): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
     let app = named(AppName::parse(&app))?;
     page(st, Filter { environment: None, application: Some(app.to_string()) }, q).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/applications/{app}/history",
+    summary = "An application's history in one environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application"), ("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn environment_application(
     st: Service,
     Path((env, app)): Path<(String, String)>,
@@ -90,6 +118,13 @@ fn history_error(e: HistoryError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/commit-deployments/{commit}",
+    summary = "Where the release of a source commit (or a newer one) is deployed",
+    params(("commit" = String, Path, description = "source commit (hex)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/commit-deployments/{commit}` (Kuberpult's): for the source commit of a release, where that release or
 /// a newer one is deployed. `deploymentStatus` is Kuberpult's shape (`DEPLOYED` / `PENDING` per app and env);
 /// `applications` adds the release and the versions.
@@ -152,6 +187,13 @@ pub async fn commit_deployments(st: Service, Path(commit): Path<String>) -> ApiR
     Ok(Json(json!({"commit": c, "deploymentStatus": status, "applications": apps})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/deliveries",
+    summary = "Webhook subscribers and their newest deliveries",
+    params(("limit" = Option<String>, Query, description = "deliveries to show, 1-1000 (default 100)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `GET /api/webhooks/deliveries?limit=`: each subscriber with its pending and failed counts and cursors, and the
 /// newest delivery attempts (default 100, at most 1000).
 pub async fn deliveries(st: Service, Query(q): Params) -> ApiResult<Json<Value>> {

@@ -17,6 +17,13 @@ use crate::service::{self, Service, Written};
 
 type Reply<T> = ApiResult<(StatusCode, Json<Written<T>>)>;
 
+#[utoipa::path(
+    post,
+    path = "/applications/{app}/undeploy",
+    summary = "Create an undeploy release",
+    params(("app" = String, Path, description = "application")),
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// `POST /api/applications/{app}/undeploy`: 201 with the new undeploy release, 200 when the newest release already
 /// is one.
 pub async fn undeploy(st: Service, p: Params) -> Reply<UndeployCreated> {
@@ -26,12 +33,26 @@ pub async fn undeploy(st: Service, p: Params) -> Reply<UndeployCreated> {
     Ok((status, Json(written)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/applications/{app}",
+    summary = "Delete an application that runs its undeploy release everywhere",
+    params(("app" = String, Path, description = "application")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `DELETE /api/applications/{app}`: 409 naming the environments that do not run the undeploy release yet.
 pub async fn delete_app(st: Service, p: Params) -> Reply<ApplicationDeleted> {
     let request = DeleteApplication { application: p.get::<AppName, _>("app")? };
     Ok((StatusCode::OK, Json(service::write(&st, Request::DeleteApplication(request)).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/environments/{env}/applications/{app}",
+    summary = "Remove an application from an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `DELETE /api/environments/{env}/applications/{app}`.
 pub async fn remove_from_env(st: Service, p: Params) -> Reply<RemovedFromEnvironment> {
     let request =
@@ -39,17 +60,27 @@ pub async fn remove_from_env(st: Service, p: Params) -> Reply<RemovedFromEnviron
     Ok((StatusCode::OK, Json(service::write(&st, Request::RemoveFromEnvironment(request)).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Rollback)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     /// A number or a string holding one; absent: the release before the deployed one.
     #[serde(default)]
+    #[schema(schema_with = super::deploy::version_schema)]
     version: Option<Value>,
     #[serde(rename = "lockId", alias = "lock_id", default)]
     lock_id: Option<String>,
     message: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/environments/{env}/applications/{app}/rollback",
+    summary = "Deploy an older release and lock it (deploy and lock)",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application")),
+    request_body = RollbackBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 /// `POST /api/environments/{env}/applications/{app}/rollback`: deploy and lock in one commit.
 pub async fn rollback(st: Service, p: Params, JsonBody(body): JsonBody<RollbackBody>) -> Reply<RolledBack> {
     let lock_id = body

@@ -12,7 +12,8 @@ use crate::extract::{OptionalJson, Params};
 use crate::service::Service;
 use crate::service::{self, Written};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = Lock)]
 #[serde(deny_unknown_fields)]
 pub struct LockBody {
     #[serde(default)]
@@ -85,59 +86,161 @@ async fn get_one(st: Service, p: Params, target: LockTarget) -> Reply {
     Ok((StatusCode::OK, Json(json!(lock))))
 }
 
+#[utoipa::path(
+    put,
+    path = "/environments/{env}/locks/{lock}",
+    summary = "Lock an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("lock" = String, Path, description = "lock id")),
+    request_body = LockBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn put_env(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = env_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
+#[utoipa::path(
+    delete,
+    path = "/environments/{env}/locks/{lock}",
+    summary = "Unlock an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn delete_env(st: Service, p: Params) -> Reply {
     let t = env_target(&p)?;
     delete(st, p, t).await
 }
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/locks",
+    summary = "An environment's locks",
+    params(("env" = String, Path, description = "environment name (or GitLab id)")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn list_env(st: Service, p: Params) -> Reply {
     list(st, env_target(&p)?).await
 }
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/locks/{lock}",
+    summary = "An environment lock",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn get_env(st: Service, p: Params) -> Reply {
     let t = env_target(&p)?;
     get_one(st, p, t).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/environments/{env}/applications/{app}/locks/{lock}",
+    summary = "Lock an application in an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application"), ("lock" = String, Path, description = "lock id")),
+    request_body = LockBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn put_app(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = app_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
+#[utoipa::path(
+    delete,
+    path = "/environments/{env}/applications/{app}/locks/{lock}",
+    summary = "Unlock an application",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn delete_app(st: Service, p: Params) -> Reply {
     let t = app_target(&p)?;
     delete(st, p, t).await
 }
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/applications/{app}/locks",
+    summary = "An application's locks in an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn list_app(st: Service, p: Params) -> Reply {
     list(st, app_target(&p)?).await
 }
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/applications/{app}/locks/{lock}",
+    summary = "An application lock",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn get_app(st: Service, p: Params) -> Reply {
     let t = app_target(&p)?;
     get_one(st, p, t).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/environments/{env}/teams/{team}/locks/{lock}",
+    summary = "Lock a team in an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = String, Path, description = "team"), ("lock" = String, Path, description = "lock id")),
+    request_body = LockBody,
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn put_team(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = team_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
+#[utoipa::path(
+    delete,
+    path = "/environments/{env}/teams/{team}/locks/{lock}",
+    summary = "Unlock a team",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = String, Path, description = "team"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn delete_team(st: Service, p: Params) -> Reply {
     let t = team_target(&p)?;
     delete(st, p, t).await
 }
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/teams/{team}/locks",
+    summary = "A team's locks in an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = String, Path, description = "team")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn list_team(st: Service, p: Params) -> Reply {
     list(st, team_target(&p)?).await
 }
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/teams/{team}/locks/{lock}",
+    summary = "A team lock",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = String, Path, description = "team"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn get_team(st: Service, p: Params) -> Reply {
     let t = team_target(&p)?;
     get_one(st, p, t).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/environment-groups/{group}/locks/{lock}",
+    summary = "Lock every environment of a group",
+    params(("group" = String, Path, description = "environment group"), ("lock" = String, Path, description = "lock id")),
+    request_body = LockBody,
+    responses((status = 201, description = "success", body = Object)),
+)]
 /// Kuberpult answers 201 to a new group lock.
 pub async fn put_group(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
     let t = group_target(&p)?;
     put(st, p, t, b, StatusCode::CREATED).await
 }
+#[utoipa::path(
+    delete,
+    path = "/environment-groups/{group}/locks/{lock}",
+    summary = "Unlock a group",
+    params(("group" = String, Path, description = "environment group"), ("lock" = String, Path, description = "lock id")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn delete_group(st: Service, p: Params) -> Reply {
     let t = group_target(&p)?;
     delete(st, p, t).await

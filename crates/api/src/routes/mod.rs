@@ -22,10 +22,11 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
 use axum::Router;
 use git2::Repository;
 use railyard_manifest::{Envelope, Identity, Request, Stage};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::writer::Writer;
@@ -151,70 +152,66 @@ pub fn router_with_auth(
     max_body_bytes: usize,
     auth: Option<Arc<crate::auth::Authenticator>>,
 ) -> Router {
-    let api = Router::new()
-        .route("/openapi.json", get(openapi::serve))
-        .route("/release", post(releases::create))
-        .route("/applications/{app}", put(applications::update))
-        .route("/applications/{app}/releases", get(applications::releases))
-        .route("/applications/{app}", delete(lifecycle::delete_app))
-        .route("/applications/{app}/undeploy", post(lifecycle::undeploy))
-        .route("/environments/{env}/applications/{app}", delete(lifecycle::remove_from_env))
-        .route("/environments/{env}/applications/{app}/rollback", post(lifecycle::rollback))
-        .route("/overview", get(environments::overview))
-        .route("/environments", get(environments::list).post(environments::create))
-        .route("/environments/stop_stale", post(environments::stop_stale))
-        .route("/environments/review_apps", delete(environments::delete_review_apps))
-        .route("/environments/{env}", get(environments::get).put(environments::update).delete(environments::delete))
-        .route("/environments/{env}/stop", post(environments::stop))
-        .route("/environments/{env}/argocd", get(argocd::get))
-        .route("/environments/{env}/applications/{app}/deploy", put(deploy::deploy))
-        .route("/environments/{env}/locks", get(locks::list_env))
-        .route("/environments/{env}/locks/{lock}", get(locks::get_env).put(locks::put_env).delete(locks::delete_env))
-        .route("/environments/{env}/applications/{app}/locks", get(locks::list_app))
-        .route(
-            "/environments/{env}/applications/{app}/locks/{lock}",
-            get(locks::get_app).put(locks::put_app).delete(locks::delete_app),
-        )
-        .route("/environments/{env}/teams/{team}/locks", get(locks::list_team))
-        .route(
-            "/environments/{env}/teams/{team}/locks/{lock}",
-            get(locks::get_team).put(locks::put_team).delete(locks::delete_team),
-        )
-        .route("/environment-groups/{group}/locks/{lock}", put(locks::put_group).delete(locks::delete_group))
-        .route("/release-flows/{flow}", get(flows::get).put(flows::put))
-        .route("/release-flows/{flow}/runs", get(flows::runs).post(flows::run))
-        .route("/release-flows/{flow}/runs/{id}", get(flows::run_record))
-        .route("/releases/{project}/releases/{rc}", post(candidates::create))
-        .route(
-            "/releases/{project}/environments/{env}/deployments",
-            post(candidates::deploy).patch(candidates::set_status),
-        )
-        .route("/environments/{env}/releasetrain", put(trains::environment))
-        .route("/environments/{env}/releasetrain/prognosis", get(trains::prognosis))
-        .route("/environment-groups/{group}/releasetrain", put(trains::group))
-        .route("/history", get(history::all))
-        .route("/environments/{env}/history", get(history::environment))
-        .route("/applications/{app}/history", get(history::application))
-        .route("/environments/{env}/applications/{app}/history", get(history::environment_application))
-        .route("/commit-deployments/{commit}", get(history::commit_deployments))
-        .route("/webhooks/deliveries", get(history::deliveries));
+    let api = OpenApiRouter::new()
+        .routes(routes!(openapi::serve))
+        .routes(routes!(releases::create))
+        .routes(routes!(applications::update))
+        .routes(routes!(applications::releases))
+        .routes(routes!(lifecycle::delete_app))
+        .routes(routes!(lifecycle::undeploy))
+        .routes(routes!(lifecycle::remove_from_env))
+        .routes(routes!(lifecycle::rollback))
+        .routes(routes!(environments::overview))
+        .routes(routes!(environments::list, environments::create))
+        .routes(routes!(environments::stop_stale))
+        .routes(routes!(environments::delete_review_apps))
+        .routes(routes!(environments::get, environments::update, environments::delete))
+        .routes(routes!(environments::stop))
+        .routes(routes!(argocd::get))
+        .routes(routes!(deploy::deploy))
+        .routes(routes!(locks::list_env))
+        .routes(routes!(locks::get_env, locks::put_env, locks::delete_env))
+        .routes(routes!(locks::list_app))
+        .routes(routes!(locks::get_app, locks::put_app, locks::delete_app))
+        .routes(routes!(locks::list_team))
+        .routes(routes!(locks::get_team, locks::put_team, locks::delete_team))
+        .routes(routes!(locks::put_group, locks::delete_group))
+        .routes(routes!(flows::get, flows::put))
+        .routes(routes!(flows::runs, flows::run))
+        .routes(routes!(flows::run_record))
+        .routes(routes!(candidates::create))
+        .routes(routes!(candidates::deploy, candidates::set_status))
+        .routes(routes!(trains::environment))
+        .routes(routes!(trains::prognosis))
+        .routes(routes!(trains::group))
+        .routes(routes!(history::all))
+        .routes(routes!(history::environment))
+        .routes(routes!(history::application))
+        .routes(routes!(history::environment_application))
+        .routes(routes!(history::commit_deployments))
+        .routes(routes!(history::deliveries));
+    // Everything the document describes, registered with its operation; the peers' surfaces are not in it.
+    let documented = OpenApiRouter::with_openapi(openapi::frame())
+        .nest("/api", api)
+        .routes(routes!(ui::overview))
+        .routes(routes!(ui::app))
+        .routes(routes!(ui::env))
+        .routes(routes!(ui::train_page))
+        .routes(routes!(ui::locks_page))
+        .routes(routes!(ui::flows_page))
+        .routes(routes!(ui::flow_run_page))
+        .routes(routes!(ui::asset))
+        .merge(ui::signin::router(auth.clone()))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics));
+    let (documented, doc) = documented.split_for_parts();
     Router::new()
         .nest("/api/v4", compat::gitlab::router())
         .nest("/v1", compat::northflank::router())
-        .nest("/api", api)
+        .merge(documented)
         .merge(compat::kuberpult::router())
-        .route("/", get(ui::overview))
-        .route("/app/{app}", get(ui::app))
-        .route("/env/{*env}", get(ui::env))
-        .route("/train", get(ui::train_page))
-        .route("/locks", get(ui::locks_page))
-        .route("/flows", get(ui::flows_page))
-        .route("/flow-run", get(ui::flow_run_page))
-        .route("/assets/{file}", get(ui::asset))
-        .merge(ui::signin::router(auth.clone()))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .layer(axum::Extension(openapi::Document(Arc::new(openapi::finish(doc)))))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

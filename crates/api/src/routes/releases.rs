@@ -13,16 +13,23 @@ use crate::extract::rejection;
 use crate::service::Service;
 use crate::service::{self, Written};
 
-/// A release as uploaded, before its manifests are written as blobs.
-#[derive(Default)]
+/// A release as uploaded, before its manifests are written as blobs: the form's text parts, and one part
+/// `manifests[<environment>]` per environment (documented as the object `manifests`).
+#[derive(Default, utoipa::ToSchema)]
+#[schema(as = ReleaseUpload)]
 struct Upload {
+    #[schema(value_type = String)]
     application: Option<AppName>,
+    #[schema(value_type = Option<String>)]
     version: Option<Version>,
+    #[schema(value_type = Option<String>)]
     team: Option<TeamName>,
     source_commit_id: String,
     source_author: String,
     source_message: String,
     display_version: String,
+    /// The parts `manifests[<environment>]`: a manifest per environment.
+    #[schema(value_type = BTreeMap<String, String>)]
     manifests: BTreeMap<EnvName, Vec<u8>>,
 }
 
@@ -117,6 +124,13 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
     Ok(up)
 }
 
+#[utoipa::path(
+    post,
+    path = "/release",
+    summary = "Upload a release (Kuberpult's multipart form)",
+    request_body(content = Upload, content_type = "multipart/form-data"),
+    responses((status = 201, description = "success", body = Object)),
+)]
 pub async fn create(
     st: Service,
     multipart: Result<Multipart, MultipartRejection>,

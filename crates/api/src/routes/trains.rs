@@ -65,16 +65,37 @@ async fn run(st: Service, target: TrainTarget, q: HashMap<String, String>, force
     })
 }
 
+#[utoipa::path(
+    put,
+    path = "/environments/{env}/releasetrain",
+    summary = "Release train into an environment",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = Option<String>, Query, description = "only this team's applications"), ("sourceGitTag" = Option<String>, Query, description = "take the source versions from this tag"), ("gitTag" = Option<String>, Query, description = "tag the train's commit"), ("dryRun" = Option<String>, Query, description = "true: answer what would move, write nothing")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn environment(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
     let target = TrainTarget::Environment { environment: p.get::<EnvName, _>("env")? };
     run(st, target, q, false).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/environment-groups/{group}/releasetrain",
+    summary = "Release train into every environment of a group",
+    params(("group" = String, Path, description = "environment group"), ("team" = Option<String>, Query, description = "only this team's applications"), ("sourceGitTag" = Option<String>, Query, description = "take the source versions from this tag"), ("gitTag" = Option<String>, Query, description = "tag the train's commit"), ("dryRun" = Option<String>, Query, description = "true: answer what would move, write nothing")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn group(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
     let target = TrainTarget::EnvironmentGroup { group: p.get::<GroupName, _>("group")? };
     run(st, target, q, false).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/environments/{env}/releasetrain/prognosis",
+    summary = "What a release train would move",
+    params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = Option<String>, Query, description = "only this team's applications"), ("sourceGitTag" = Option<String>, Query, description = "take the source versions from this tag"), ("gitTag" = Option<String>, Query, description = "tag the train's commit"), ("dryRun" = Option<String>, Query, description = "true: answer what would move, write nothing")),
+    responses((status = 200, description = "success", body = Object)),
+)]
 pub async fn prognosis(st: Service, p: Params, Query(q): Query<HashMap<String, String>>) -> Reply {
     let target = TrainTarget::Environment { environment: p.get::<EnvName, _>("env")? };
     run(st, target, q, true).await

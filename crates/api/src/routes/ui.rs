@@ -117,6 +117,14 @@ fn query_value(q: &HashMap<String, String>, key: &str) -> Option<String> {
     q.get(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "web UI",
+    summary = "Web UI: the environment × application overview",
+    params(("team" = Option<String>, Query, description = "only this team"), ("app" = Option<String>, Query, description = "application name contains")),
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn overview(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -134,6 +142,14 @@ pub async fn overview(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/app/{app}",
+    tag = "web UI",
+    summary = "Web UI: an application",
+    params(("app" = String, Path, description = "application")),
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn app(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -259,6 +275,14 @@ fn app_view(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/env/{*env}",
+    tag = "web UI",
+    summary = "Web UI: an environment (its name may hold `/`)",
+    params(("env" = String, Path, description = "environment name (or GitLab id)")),
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn env(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -301,6 +325,13 @@ pub async fn env(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/locks",
+    tag = "web UI",
+    summary = "Web UI: every lock",
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn locks_page(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -342,6 +373,14 @@ fn delete_request(r: &locks::LockRow) -> Option<Request> {
     Some(Request::DeleteLock(railyard_manifest::request::DeleteLock { target, lock_id: r.lock.id.clone() }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/train",
+    tag = "web UI",
+    summary = "Web UI: a release train with its dry run",
+    params(("target" = Option<String>, Query, description = "environment:<env> or group:<group>"), ("team" = Option<String>, Query, description = "only this team")),
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn train_page(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -437,6 +476,13 @@ pub async fn train_page(
     done(&p, train::render(&p.ctx, &view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/flows",
+    tag = "web UI",
+    summary = "Web UI: release-flow runs",
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn flows_page(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -462,6 +508,14 @@ pub async fn flows_page(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/flow-run",
+    tag = "web UI",
+    summary = "Web UI: one release-flow run",
+    params(("flow" = Option<String>, Query, description = "the flow"), ("id" = Option<String>, Query, description = "the run")),
+    responses((status = 200, description = "the page", content_type = "text/html", body = String), (status = 304, description = "the head commit has not moved since the page named in If-None-Match"), (status = 400, description = "an invalid name", content_type = "text/html", body = String), (status = 404, description = "no such application, environment or run", content_type = "text/html", body = String)),
+)]
 pub async fn flow_run_page(
     State(st): State<AppState>,
     Extension(session): Extension<Session>,
@@ -491,6 +545,14 @@ pub async fn flow_run_page(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "web UI",
+    summary = "Web UI: the script and the style sheet",
+    params(("file" = String, Path, description = "asset file name")),
+    responses((status = 200, description = "the file", content_type = "text/plain", body = String), (status = 304, description = "unchanged since the ETag in If-None-Match"), (status = 404, description = "no such asset")),
+)]
 /// `/assets/app.js` and `/assets/app.css`, from the binary.
 pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let Some((content_type, body)) = railyard_ui::assets::get(&format!("/assets/{file}")) else {
@@ -525,10 +587,11 @@ pub mod signin {
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::{IntoResponse, Response};
-    use axum::routing::{get, post};
-    use axum::{Extension, Json, Router};
+    use axum::{Extension, Json};
     use serde::Deserialize;
     use serde_json::json;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
 
     use crate::auth::{Authenticator, Session};
     use crate::error::ApiError;
@@ -537,12 +600,8 @@ pub mod signin {
     type Auth = Option<Arc<Authenticator>>;
 
     /// The sign-in routes, with the authenticator they ask.
-    pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
-        Router::new()
-            .route("/auth/config", get(config))
-            .route("/auth/token", post(token))
-            .route("/auth/callback", get(callback))
-            .with_state(auth)
+    pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> OpenApiRouter<S> {
+        OpenApiRouter::new().routes(routes!(config)).routes(routes!(token)).routes(routes!(callback)).with_state(auth)
     }
 
     /// The issuer's verifier and the UI's client id, or 404 when the UI does not sign in through OIDC.
@@ -562,6 +621,17 @@ pub mod signin {
         ApiError::new(StatusCode::BAD_GATEWAY, "issuer_unreachable", "the identity provider cannot be reached")
     }
 
+    #[utoipa::path(
+        get,
+        path = "/auth/config",
+        tag = "web UI",
+        summary = "Where the web UI sends a person to sign in (OIDC)",
+        responses(
+            (status = 200, description = "authorization_endpoint, client_id, scope", body = Object),
+            (status = 404, description = "OIDC sign-in is not configured", body = crate::error::ErrorBody),
+            (status = 502, description = "the issuer cannot be reached", body = crate::error::ErrorBody),
+        ),
+    )]
     async fn config(State(auth): State<Auth>) -> Result<Response, ApiError> {
         let (oidc, client_id) = ui_oidc(&auth)?;
         let endpoints = oidc.endpoints().await.map_err(unreachable)?;
@@ -573,14 +643,31 @@ pub mod signin {
         .into_response())
     }
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[schema(as = TokenExchange)]
     #[serde(deny_unknown_fields)]
     pub struct TokenBody {
         code: String,
+        /// RFC 7636: 43 to 128 characters.
+        #[schema(min_length = 43, max_length = 128)]
         code_verifier: String,
         redirect_uri: String,
     }
 
+    #[utoipa::path(
+        post,
+        path = "/auth/token",
+        tag = "web UI",
+        summary = "Trade an authorization code and its PKCE verifier for an ID token",
+        request_body = TokenBody,
+        responses(
+            (status = 200, description = "id_token", body = Object),
+            (status = 400, description = "invalid input", body = crate::error::ErrorBody),
+            (status = 401, description = "the issuer refused the code", body = crate::error::ErrorBody),
+            (status = 404, description = "OIDC sign-in is not configured", body = crate::error::ErrorBody),
+            (status = 502, description = "the issuer cannot be reached", body = crate::error::ErrorBody),
+        ),
+    )]
     async fn token(State(auth): State<Auth>, JsonBody(b): JsonBody<TokenBody>) -> Result<Response, ApiError> {
         let (oidc, client_id) = ui_oidc(&auth)?;
         if b.code.is_empty() || b.code.len() > 4096 {
@@ -616,6 +703,13 @@ pub mod signin {
         }
     }
 
+    #[utoipa::path(
+        get,
+        path = "/auth/callback",
+        tag = "web UI",
+        summary = "Web UI: where the OIDC issuer sends a person back after sign-in",
+        responses((status = 200, description = "the page", content_type = "text/html", body = String)),
+    )]
     async fn callback(Extension(session): Extension<Session>, headers: HeaderMap) -> Response {
         let auth = if session.auth_on {
             railyard_ui::AuthMode::On { tokens: session.tokens, oidc: session.oidc }

@@ -77,7 +77,8 @@ fn description_pattern() -> &'static Regex {
 
 /// A run as asked for (Northflank's body: `name`, `description`, `arguments`, `overrides`, `releaseNodeOverrides`,
 /// and Railyard's `dryRun`).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = FlowRun)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RunBody {
     #[serde(default)]
@@ -85,10 +86,13 @@ pub struct RunBody {
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub arguments: Map<String, Value>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub overrides: Map<String, Value>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub release_node_overrides: Map<String, Value>,
     #[serde(default)]
     pub dry_run: bool,
