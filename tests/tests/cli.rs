@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use railyard_tests::{bin, Server};
+use railyard_wire::{Environment, EnvironmentList, Overview};
 
 fn cli(s: &Server, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin("railyard")).arg("--url").arg(&s.url).args(args).output().expect("run railyard");
@@ -33,9 +34,9 @@ fn every_call_has_a_subcommand() {
     ok(&s, &["envs", "create", "review/fix-a", "--upstream", "dev"]);
     let table = ok(&s, &["envs", "list"]);
     assert!(table.contains("review/fix-a") && table.contains("production"), "{table}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&s, &["--output", "json", "envs", "get", "prod"])).expect("json");
-    assert_eq!(json["tier"], "production");
+    let prod: Environment =
+        serde_json::from_str(&ok(&s, &["--output", "json", "envs", "get", "prod"])).expect("environment");
+    assert_eq!(prod.config.tier, "production");
 
     let out = ok(
         &s,
@@ -147,9 +148,10 @@ fn environment_tables_lead_with_what_people_look_for() {
     let keys: Vec<&str> = one.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(keys[..6], ["name", "id", "state", "tier", "upstream", "environmentGroup"], "{one}");
     assert_eq!(keys.last(), Some(&"updated_at"), "{one}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&s, &["--output", "json", "environments", "list"])).expect("json");
-    assert_eq!(json["environments"][1]["upstream"]["environment"], "dev", "json is the API's answer");
+    let list: EnvironmentList =
+        serde_json::from_str(&ok(&s, &["--output", "json", "environments", "list"])).expect("environments");
+    let upstream = list.environments[1].config.upstream.as_ref().and_then(|u| u.environment.as_deref());
+    assert_eq!(upstream, Some("dev"), "json is the API's answer");
 }
 
 #[test]
@@ -204,16 +206,11 @@ fn status_shows_versions_queues_and_locks_per_environment_and_application() {
     assert_eq!(core[1], ["api", "core", "2", "2 [T]", "-"], "{core:?}");
     assert!(!core.iter().any(|r| r.first().is_some_and(|c| c == "web")), "{core:?}");
     assert!(!core.iter().any(|r| r.contains(&"a1".to_owned())), "another team's app lock: {core:?}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&s, &["status", "--team", "pay", "--output", "json"])).expect("json");
-    let apps: Vec<&str> = json["environments"]
-        .as_array()
-        .expect("environments")
-        .iter()
-        .flat_map(|e| e["applications"].as_array().expect("applications"))
-        .map(|a| a["application"].as_str().expect("name"))
-        .collect();
-    assert_eq!(apps, ["web", "web"], "{json}");
+    let overview: Overview =
+        serde_json::from_str(&ok(&s, &["status", "--team", "pay", "--output", "json"])).expect("overview");
+    let apps: Vec<&str> =
+        overview.environments.iter().flat_map(|e| &e.applications).map(|a| a.application.as_str()).collect();
+    assert_eq!(apps, ["web", "web"], "{overview:?}");
 
     let help = ok(&s, &["status", "--help"]);
     for mark in [">13", "[A]", "[T]", "[E]"] {
