@@ -235,7 +235,7 @@ impl History {
     pub fn new(repo_dir: &Path, branch: &str) -> Self {
         Self {
             repo_dir: repo_dir.to_owned(),
-            branch_ref: railyard_export::branch_ref(branch),
+            branch_ref: railyard_refs::branch_ref(branch),
             inner: Mutex::new(Inner { repo: None, index: Index::default(), written: 0, rewrite: false, loaded: false }),
         }
     }
@@ -261,7 +261,7 @@ impl History {
             inner.rewrite = rewrite;
             inner.loaded = true;
         }
-        let head = railyard_export::target(repo, &self.branch_ref)?;
+        let head = railyard_refs::target(repo, &self.branch_ref)?;
         if head != inner.index.tip() {
             let kept = catch_up(repo, &mut inner.index, head)?;
             if kept < inner.written {
@@ -304,7 +304,7 @@ fn check_known(index: &Index, repo: &Repository, branch_ref: &str, filter: &Filt
             return Ok(());
         }
     }
-    let tree = match railyard_export::target(repo, branch_ref)? {
+    let tree = match railyard_refs::target(repo, branch_ref)? {
         Some(h) => Some(repo.find_commit(h)?.tree()?),
         None => None,
     };

@@ -45,7 +45,7 @@ fn open_or_init(cfg: &Config) -> anyhow::Result<Repository> {
     } else {
         config.set_bool("core.fsyncObjectFiles", true)?;
     }
-    repo.set_head(&railyard_export::branch_ref(&cfg.branch))?;
+    repo.set_head(&railyard_refs::branch_ref(&cfg.branch))?;
     Ok(repo)
 }
 
@@ -104,12 +104,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let repo = open_or_init(&cfg)?;
     // What is on the branch at start is on disk.
-    let durable = std::sync::Arc::new(std::sync::Mutex::new(railyard_export::target(
+    let durable = std::sync::Arc::new(std::sync::Mutex::new(railyard_refs::target(
         &repo,
-        &railyard_export::branch_ref(&cfg.branch),
+        &railyard_refs::branch_ref(&cfg.branch),
     )?));
     drop(repo);
-    railyard_export::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
+    railyard_refs::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
     // Nothing else writes into the repo at this point unless an external exporter runs beside this process.
     let (halves_quiet_for, temporaries_quiet_for) = if cfg.export == ExportMode::External {
         (std::time::Duration::from_secs(10), packs::TEMPORARIES_QUIET_FOR)

@@ -45,7 +45,7 @@ pub struct Cache {
 impl Cache {
     /// The snapshot of `branch_ref`'s current head in `repo`: the kept one if the head has not moved.
     pub fn get(&self, repo: &Repository, branch_ref: &str) -> ApiResult<Arc<Snapshot>> {
-        let head = railyard_export::target(repo, branch_ref)?;
+        let head = railyard_refs::target(repo, branch_ref)?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = last.as_ref().filter(|s| s.head == head) {
             return Ok(s.clone());

@@ -45,11 +45,6 @@ const STALE_LOCK: Duration = Duration::from_secs(2);
 /// How long a fetch waits out a held ref lock.
 const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
-/// The ref the follower fetches the remote branch into.
-pub fn tracking_ref(branch: &str) -> String {
-    format!("refs/railyard/remote/{branch}")
-}
-
 impl Remote {
     pub fn new(cfg: Config, push_attempts: u32, fetch_interval: Duration) -> Self {
         Self {
@@ -64,7 +59,7 @@ impl Remote {
     }
 
     fn branch_ref(&self) -> String {
-        railyard_export::branch_ref(&self.cfg.branch)
+        railyard_refs::branch_ref(&self.cfg.branch)
     }
 
     /// Fetches the remote branch and moves the local branch to it. Returns the remote head.
@@ -89,13 +84,14 @@ impl Remote {
         let _one = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         loop {
-            let attempt = railyard_export::fetch_head(repo, &self.cfg, &tracking_ref(&self.cfg.branch))
-                .and_then(|head| Ok(follow(repo, &self.branch_ref(), head).map(|()| head)?));
+            let attempt =
+                railyard_export::fetch_head(repo, &self.cfg, &railyard_refs::remote_branch_ref(&self.cfg.branch))
+                    .and_then(|head| Ok(follow(repo, &self.branch_ref(), head).map(|()| head)?));
             match attempt {
                 // A ref lock: the writer moving the branch (released in well under a millisecond), or one a killed
                 // process left (removed once stale). Neither means the remote is down.
                 Err(e) if e.is_lock() && started.elapsed() < LOCK_PATIENCE => {
-                    railyard_export::clear_stale_locks(&self.cfg.repo_dir, STALE_LOCK);
+                    railyard_refs::clear_stale_locks(&self.cfg.repo_dir, STALE_LOCK);
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 other => return other,
@@ -116,7 +112,7 @@ impl Remote {
 /// Moves the local branch to `remote` (None: the remote has no branch yet): it only ever holds what the remote
 /// held, so anything else on it (a batch whose push was never accepted, before a crash) was never acknowledged.
 fn follow(repo: &Repository, branch_ref: &str, remote: Option<Oid>) -> Result<(), git2::Error> {
-    let local = railyard_export::target(repo, branch_ref)?;
+    let local = railyard_refs::target(repo, branch_ref)?;
     if local == remote {
         return Ok(());
     }
@@ -132,7 +128,7 @@ fn follow(repo: &Repository, branch_ref: &str, remote: Option<Oid>) -> Result<()
                 tracing::warn!(local = ?local, remote = %r, "the local branch is not behind the remote; taking the remote's");
             }
             // A compare-and-swap on what was read: the writer may have moved the branch to a newer pushed commit.
-            if !railyard_export::swap(repo, branch_ref, local, r, "railyard: follows the remote")? {
+            if !railyard_refs::swap(repo, branch_ref, local, r, "railyard: follows the remote")? {
                 tracing::debug!("the writer moved the branch meanwhile; the next fetch looks again");
             }
         }
@@ -206,7 +202,7 @@ fn without_min_commit(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
 /// True when the branch holds `commit` (it is the head or one of its ancestors).
 fn holds(repo_dir: &std::path::Path, branch_ref: &str, commit: Oid) -> Result<bool, git2::Error> {
     let repo = Repository::open_bare(repo_dir)?;
-    Ok(match railyard_export::target(&repo, branch_ref)? {
+    Ok(match railyard_refs::target(&repo, branch_ref)? {
         Some(head) if head == commit => true,
         Some(head) => repo.odb()?.exists(commit) && repo.graph_descendant_of(head, commit)?,
         None => false,
@@ -238,7 +234,7 @@ pub async fn min_commit(
         }
     };
     let deadline = Instant::now() + MIN_COMMIT_WAIT;
-    let branch_ref = railyard_export::branch_ref(&st.branch);
+    let branch_ref = railyard_refs::branch_ref(&st.branch);
     loop {
         let (dir, name) = (st.repo_dir.clone(), branch_ref.clone());
         match tokio::task::spawn_blocking(move || holds(&dir, &name, commit)).await {

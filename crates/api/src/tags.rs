@@ -3,8 +3,8 @@
 //! applies it on its own state (with the tags its batch already claimed); handlers apply it early to a snapshot.
 
 use git2::Repository;
-use railyard_export::TagConflict;
 use railyard_manifest::{Error, TagName};
+use railyard_refs::TagConflict;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -14,10 +14,10 @@ pub fn check(repo: &Repository, tags: &[&TagName], claimed: &[String]) -> ApiRes
     for (i, tag) in tags.iter().enumerate() {
         let tag = tag.as_str();
         let earlier = claimed.iter().map(String::as_str).chain(tags[..i].iter().map(|t| t.as_str()));
-        let conflict = match earlier.into_iter().find(|other| railyard_export::tags_conflict(tag, other)) {
+        let conflict = match earlier.into_iter().find(|other| railyard_refs::tags_conflict(tag, other)) {
             Some(other) if other == tag => Some(TagConflict::Exists),
             Some(other) => Some(TagConflict::Nested(other.to_owned())),
-            None => railyard_export::tag_conflict(repo, tag)?,
+            None => railyard_refs::tag_conflict(repo, tag)?,
         };
         match conflict {
             None => {}

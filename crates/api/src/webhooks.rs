@@ -213,10 +213,6 @@ pub struct Webhooks {
     metrics: Metrics,
 }
 
-fn cursor_ref(id: &str, stream: &str) -> String {
-    format!("refs/railyard/webhooks/{id}/{stream}")
-}
-
 impl Webhooks {
     /// Starts one delivery task per subscriber.
     /// Starts one delivery task per subscriber; `durable` is the newest commit the writer has made durable, the
@@ -269,7 +265,7 @@ impl Webhooks {
                     .iter()
                     .map(|s| {
                         let read = |stream: &str| {
-                            railyard_export::target(repo, &cursor_ref(&s.s.id, stream))
+                            railyard_refs::target(repo, &railyard_refs::webhook_cursor_ref(&s.s.id, stream))
                                 .ok()
                                 .flatten()
                                 .filter(|o| repo.find_commit(*o).is_ok())
@@ -437,11 +433,11 @@ fn set_pending(hooks: &Webhooks, sub: &Sub, n: u64) {
 fn move_cursor(history: &History, step: &Step) -> Result<(), crate::history::HistoryError> {
     history.with_index(|_, repo| -> Result<(), git2::Error> {
         for _ in 0..50 {
-            match railyard_export::swap(repo, &step.cursor, step.old, step.new, "railyard: webhook events delivered") {
+            match railyard_refs::swap(repo, &step.cursor, step.old, step.new, "railyard: webhook events delivered") {
                 Ok(_) => return Ok(()),
                 Err(e) if e.code() == git2::ErrorCode::Locked => {
                     if let Some(dir) = repo.path().to_str() {
-                        railyard_export::clear_stale_locks(Path::new(dir), Duration::from_secs(2));
+                        railyard_refs::clear_stale_locks(Path::new(dir), Duration::from_secs(2));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -456,15 +452,15 @@ fn move_cursor(history: &History, step: &Step) -> Result<(), crate::history::His
 /// A cursor's target, created at the branch head for a new subscriber (at the empty tree, "before the first
 /// commit", on an empty branch), so a new subscriber starts now and a restart resumes where it left off.
 fn ensure_cursor(repo: &Repository, name: &str, tip: Option<Oid>) -> Result<Oid, git2::Error> {
-    if let Some(t) = railyard_export::target(repo, name)? {
+    if let Some(t) = railyard_refs::target(repo, name)? {
         return Ok(t);
     }
     let start = match tip {
         Some(t) => t,
         None => repo.treebuilder(None)?.write()?,
     };
-    railyard_export::swap(repo, name, None, start, "railyard: webhook subscriber starts here")?;
-    Ok(railyard_export::target(repo, name)?.unwrap_or(start))
+    railyard_refs::swap(repo, name, None, start, "railyard: webhook subscriber starts here")?;
+    Ok(railyard_refs::target(repo, name)?.unwrap_or(start))
 }
 
 /// The index position a cursor stands at: -1 before the first commit. A cursor the branch no longer has (the
@@ -544,16 +540,16 @@ fn next_step(
                 Some(d) => resolve(index, repo, d)?.min(index.len() as isize - 1),
                 None => -1,
             };
-            let written = cursor_ref(&sub.id, "written");
+            let written = railyard_refs::webhook_cursor_ref(&sub.id, "written");
             let w = ensure_cursor(repo, &written, index.tip())?;
             let wpos = resolve(index, repo, w)?;
             let mut pending = count(index, sub, wpos, head, false);
             let mut exported_stream = None;
             if sub.wants_exported() {
-                let name = cursor_ref(&sub.id, "exported");
+                let name = railyard_refs::webhook_cursor_ref(&sub.id, "exported");
                 let e = ensure_cursor(repo, &name, index.tip())?;
                 let epos = resolve(index, repo, e)?;
-                let xpos = match railyard_export::target(repo, &railyard_export::exported_ref(branch))? {
+                let xpos = match railyard_refs::target(repo, &railyard_refs::exported_ref(branch))? {
                     Some(x) => resolve(index, repo, x)?,
                     None => -1,
                 };

@@ -94,7 +94,7 @@ impl Writer {
 }
 
 fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
-    let branch_ref = railyard_export::branch_ref(&cfg.branch);
+    let branch_ref = railyard_refs::branch_ref(&cfg.branch);
     // A batch's objects are written to memory (a mempack ahead of the disk backends) and reach the disk as one pack
     // with its index, made durable by the batch's one sync: no loose object per blob and tree.
     let odb = match repo.odb() {
@@ -174,7 +174,7 @@ fn apply_batch(
                 return (None, jobs.iter().map(|_| Err(unreachable())).collect());
             }
         }
-        let base = railyard_export::target(repo, branch_ref).ok().flatten();
+        let base = railyard_refs::target(repo, branch_ref).ok().flatten();
         let mut results: Results = Vec::with_capacity(jobs.len());
         let mut claims: Vec<(usize, Vec<String>)> = Vec::new();
         let built = build_commit(repo, objects, repo_dir, branch_ref, jobs, &mut results, &mut claims);
@@ -221,11 +221,11 @@ fn apply_batch(
             }
         }
         // The same compare-and-swap the exporter uses: false when it moved the branch first.
-        match retry_locked(repo_dir, || railyard_export::swap(repo, branch_ref, head, new, &log)) {
+        match retry_locked(repo_dir, || railyard_refs::swap(repo, branch_ref, head, new, &log)) {
             Ok(true) => {}
             Ok(false) if remote.is_some() => {
                 // The follower fetched the pushed commit (or a later one) first: the branch holds it either way.
-                let now = railyard_export::target(repo, branch_ref).ok().flatten();
+                let now = railyard_refs::target(repo, branch_ref).ok().flatten();
                 let holds = now == Some(new) || now.is_some_and(|n| repo.graph_descendant_of(n, new).unwrap_or(false));
                 if !holds {
                     if let Err(e) = retry_locked(repo_dir, || repo.reference(branch_ref, new, true, &log).map(|_| ())) {
@@ -241,7 +241,7 @@ fn apply_batch(
         }
         if let Some(r) = remote {
             // What was pushed is exported: nothing is left for an exporter to do.
-            let exported = railyard_export::exported_ref(&r.cfg.branch);
+            let exported = railyard_refs::exported_ref(&r.cfg.branch);
             if let Err(e) = repo.reference(&exported, new, true, "railyard: pushed by the writer") {
                 tracing::warn!(error = %e, "could not record the pushed commit as exported");
             }
@@ -252,7 +252,7 @@ fn apply_batch(
         for (i, tags) in claims.iter().cloned() {
             for tag in tags {
                 let recorded = retry_locked(repo_dir, || {
-                    repo.reference(&railyard_export::pending_tag_ref(&tag), new, false, "railyard: tag requested")
+                    repo.reference(&railyard_refs::pending_tag_ref(&tag), new, false, "railyard: tag requested")
                         .map(|_| ())
                 });
                 if let Err(e) = recorded {
@@ -291,7 +291,7 @@ fn build_commit(
     results: &mut Results,
     claims: &mut Vec<(usize, Vec<String>)>,
 ) -> Result<Option<(Option<Oid>, Oid, String)>, git2::Error> {
-    let head = railyard_export::target(repo, branch_ref)?;
+    let head = railyard_refs::target(repo, branch_ref)?;
     let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
     let base_id = base.as_ref().map(|t| t.id());
     let mut stage = Stage::new(repo, base);
@@ -426,7 +426,7 @@ fn retry_locked<T>(repo_dir: &Path, mut update: impl FnMut() -> Result<T, git2::
     loop {
         match update() {
             Err(e) if e.code() == ErrorCode::Locked && started.elapsed() < LOCK_PATIENCE => {
-                railyard_export::clear_stale_locks(repo_dir, STALE_LOCK);
+                railyard_refs::clear_stale_locks(repo_dir, STALE_LOCK);
                 std::thread::sleep(Duration::from_millis(20));
             }
             other => return other,
@@ -451,9 +451,9 @@ fn push_claimed_tags(
             Ok(_) => return,
             Err(railyard_export::ExportError::TagRejected { tag, reason }) => {
                 tracing::error!(tag = %tag, commit = %new, reason = %reason, "the remote refused a tag; recorded under refs/railyard/failed-tags");
-                let pending = railyard_export::pending_tag_ref(&tag);
-                let at = railyard_export::target(repo, &pending).ok().flatten().unwrap_or(new);
-                let _ = repo.reference(&railyard_export::failed_tag_ref(&tag), at, true, &reason);
+                let pending = railyard_refs::pending_tag_ref(&tag);
+                let at = railyard_refs::target(repo, &pending).ok().flatten().unwrap_or(new);
+                let _ = repo.reference(&railyard_refs::failed_tag_ref(&tag), at, true, &reason);
                 let _ = repo.find_reference(&pending).and_then(|mut p| p.delete());
                 if let Some((i, _)) = claims.iter().find(|(_, tags)| tags.contains(&tag)) {
                     results[*i] = Err(ApiError::new(conflict, "tag_rejected", format!(

@@ -10,7 +10,9 @@ use tokio::sync::Notify;
 use crate::push::{self, TagsPushed};
 use crate::reconcile::{self, Reconciled};
 use crate::status::{self, now_unix, Metrics, Status};
-use crate::{refs, transport, Config, ExportError};
+use railyard_refs as refs;
+
+use crate::{transport, Config, ExportError};
 
 /// What one round did.
 #[derive(Debug, Default)]

@@ -6,7 +6,6 @@ mod exporter;
 pub mod objects;
 mod push;
 mod reconcile;
-mod refs;
 mod status;
 mod transport;
 
@@ -17,10 +16,6 @@ use git2::Repository;
 pub use exporter::{backoff, round, Exporter, Round};
 pub use push::{fetch_head, push_if_at, push_tags, remote_head, CasPush, TagsPushed};
 pub use reconcile::{Adoption, Reconciled};
-pub use refs::{
-    branch_ref, clear_stale_locks, exported_ref, failed_tag_ref, pending_tag_ref, pending_tags, replayed_ref,
-    resolve_tag, swap, tag_conflict, tags_conflict, target, TagConflict,
-};
 pub use status::{lag, read_status_file, status_file, write_status_file, Lag, Metrics, Status};
 pub use transport::{init_libgit2, local_path, redact, Credentials};
 
@@ -123,7 +118,7 @@ pub fn ensure_local_remote(url: &str, branch: &str) -> Result<(), ExportError> {
     let path = Path::new(url);
     if !path.exists() {
         let repo = Repository::init_bare(path)?;
-        repo.set_head(&branch_ref(branch))?;
+        repo.set_head(&railyard_refs::branch_ref(branch))?;
         tracing::info!(remote = %url, "created local bare remote repo");
     }
     Ok(())

@@ -93,7 +93,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     git2::Repository::open_bare(&args.repo_dir)
         .with_context(|| format!("opening the local manifest repo {}", args.repo_dir.display()))?;
     railyard_export::ensure_local_remote(&args.git_url, &args.branch).context("creating the local remote repo")?;
-    railyard_export::clear_stale_locks(&args.repo_dir, Duration::from_secs(2));
+    railyard_refs::clear_stale_locks(&args.repo_dir, Duration::from_secs(2));
     let cfg = railyard_export::Config {
         repo_dir: args.repo_dir.clone(),
         git_url: args.git_url.clone(),

@@ -2,8 +2,8 @@
 
 use git2::{Oid, Repository};
 
-use crate::refs::{self, branch_ref, exported_ref, failed_tag_ref, pending_tag_ref, replayed_ref};
 use crate::{transport, Config, ExportError};
+use railyard_refs::{self as refs, branch_ref, exported_ref, failed_tag_ref, pending_tag_ref, replayed_ref};
 
 /// Pushes the branch if the remote is behind what was last exported; returns the local head (None: no branch yet)
 /// and whether a push happened.
@@ -121,19 +121,19 @@ pub fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<TagsP
     let specs: Vec<String> = to_push
         .iter()
         .filter(|(_, _, there)| !there)
-        .map(|(name, _, _)| format!("{}:refs/tags/{name}", pending_tag_ref(name)))
+        .map(|(name, _, _)| format!("{}:{}", pending_tag_ref(name), refs::tag_ref(name)))
         .collect();
     let rejected =
         if specs.is_empty() { Vec::new() } else { transport::push(repo, &cfg.git_url, &cfg.credentials, &specs)? };
     for (name, commit, _) in to_push {
-        match rejected.iter().find(|(r, _)| *r == format!("refs/tags/{name}")) {
+        match rejected.iter().find(|(r, _)| *r == refs::tag_ref(&name)) {
             // A held (or stale) lock on the remote is not a refusal of the name: the round fails and is retried.
             Some((refname, reason)) if reason.contains("lock") => {
                 return Err(ExportError::Rejected { refname: refname.clone(), reason: reason.clone() })
             }
             Some((_, reason)) => refused.push((name, commit, reason.clone())),
             None => {
-                repo.reference(&format!("refs/tags/{name}"), commit, true, "railyard-export: tag pushed")?;
+                repo.reference(&refs::tag_ref(&name), commit, true, "railyard-export: tag pushed")?;
                 repo.find_reference(&pending_tag_ref(&name))?.delete()?;
                 tracing::info!(tag = %name, commit = %commit, "pushed tag");
                 done.pushed.push(name);
@@ -257,7 +257,7 @@ pub fn fetch_head(repo: &Repository, cfg: &Config, into: &str) -> Result<Option<
     // The remote's tags (other writers' too), so a tag name already taken is refused before a commit is made.
     let odb = repo.odb()?;
     for (name, commit) in remote_tags(&listed) {
-        let refname = format!("refs/tags/{name}");
+        let refname = refs::tag_ref(&name);
         if odb.exists(commit) && repo.find_reference(&refname).is_err() {
             repo.reference(&refname, commit, false, "railyard: the remote's tag")?;
         }

@@ -6,13 +6,10 @@ use railyard_manifest::commit::{self, FailedRequest};
 use railyard_manifest::{Envelope, Stage};
 
 use crate::push::remote_tags;
-use crate::refs::{self, branch_ref, exported_ref, failed_tag_ref, pending_tag_ref, replayed_ref};
 use crate::{transport, Config, ExportError};
-
-/// Where the remote branch is fetched to when its commit is not known locally.
-fn remote_branch_ref(branch: &str) -> String {
-    format!("refs/railyard/remote/{branch}")
-}
+use railyard_refs::{
+    self as refs, branch_ref, exported_ref, failed_tag_ref, pending_tag_ref, remote_branch_ref, replayed_ref, tag_ref,
+};
 
 /// What a reconcile found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -66,7 +63,7 @@ pub fn reconcile(repo: &Repository, cfg: &Config) -> Result<Reconciled, ExportEr
     }
     let mut out = Reconciled::default();
     for (tag, oid) in learn {
-        let name = format!("refs/tags/{tag}");
+        let name = tag_ref(&tag);
         let before = refs::target(repo, &name)?;
         repo.reference(&name, oid, true, "railyard-export: learnt from the remote")?;
         match before {

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
-use crate::refs::{self, branch_ref, exported_ref};
+use railyard_refs::{self as refs, branch_ref, exported_ref};
 
 /// What is not on the remote yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

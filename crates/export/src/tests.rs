@@ -1,6 +1,9 @@
 use git2::{Oid, Repository, Signature};
 use railyard_manifest::commit;
 use railyard_manifest::{Envelope, Stage};
+use railyard_refs::{
+    clear_stale_locks, exported_ref, failed_tag_ref, pending_tag_ref, pending_tags, replayed_ref, resolve_tag,
+};
 use serde_json::json;
 
 use super::*;

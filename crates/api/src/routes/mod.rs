@@ -77,7 +77,7 @@ impl AppState {
     /// Every environment with what it runs, as of the branch head (kept per head commit).
     pub async fn snapshot(&self) -> ApiResult<Arc<crate::overview::Snapshot>> {
         let (dir, cache) = (self.repo_dir.clone(), self.overview.clone());
-        let branch_ref = railyard_export::branch_ref(&self.branch);
+        let branch_ref = railyard_refs::branch_ref(&self.branch);
         tokio::task::spawn_blocking(move || cache.get(&Repository::open_bare(&dir)?, &branch_ref))
             .await
             .map_err(|e| ApiError::internal(format!("overview task failed: {e}")))?
@@ -91,13 +91,13 @@ impl AppState {
         F: FnOnce(&mut Stage<'_>) -> ApiResult<T> + Send + 'static,
     {
         let dir = self.repo_dir.clone();
-        let branch_ref = railyard_export::branch_ref(&self.branch);
+        let branch_ref = railyard_refs::branch_ref(&self.branch);
         tokio::task::spawn_blocking(move || -> ApiResult<T> {
             let repo = Repository::open_bare(&dir)?;
             let odb = repo.odb()?;
             // Ahead of the loose and packed backends, so every write lands here and is dropped with it.
             let _scratch = odb.add_new_mempack_backend(1000)?;
-            let tree = railyard_export::target(&repo, &branch_ref)?.map(|c| repo.find_commit(c)?.tree()).transpose()?;
+            let tree = railyard_refs::target(&repo, &branch_ref)?.map(|c| repo.find_commit(c)?.tree()).transpose()?;
             let mut stage = Stage::new(&repo, tree);
             f(&mut stage)
         })

@@ -178,7 +178,7 @@ pub async fn run(st: &Service, flow: EnvName, b: RunBody) -> ApiResult<RunAnswer
                 if let Action::Request { request } = &mut step.action {
                     if let Request::ReleaseTrain(t) = request.as_mut() {
                         if let Some(tag) = &t.source_git_tag {
-                            let commit = railyard_export::resolve_tag(s.repo(), tag.as_str())?
+                            let commit = railyard_refs::resolve_tag(s.repo(), tag.as_str())?
                                 .ok_or_else(|| Error::not_found("tag", tag))?;
                             t.source_commit = Some(commit.to_string());
                         }

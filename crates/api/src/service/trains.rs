@@ -47,7 +47,7 @@ pub async fn run(st: &Service, t: Train) -> ApiResult<TrainAnswer> {
             let repo = stage.repo();
             crate::tags::check(repo, &checked.git_tags(), &[])?;
             match &source_tag {
-                Some(tag) => match railyard_export::resolve_tag(repo, tag.as_str())? {
+                Some(tag) => match railyard_refs::resolve_tag(repo, tag.as_str())? {
                     Some(commit) => Ok(Some(commit.to_string())),
                     None => Err(Error::not_found("tag", tag).into()),
                 },

@@ -1,4 +1,6 @@
-//! The refs the API and the exporter share in the local repo. Every update of a shared ref is a compare-and-swap.
+//! Railyard's refs in the manifest repo, named in one place: the branch, what is exported, pending and failed
+//! tags, replay records, the fetched remote branch, webhook cursors. The API and the exporter both read and move
+//! them only through the helpers here; every update of a shared ref is a compare-and-swap ([`swap`]).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -15,18 +17,35 @@ pub fn exported_ref(branch: &str) -> String {
     format!("refs/railyard/exported/{branch}")
 }
 
-pub(crate) const PENDING_TAGS: &str = "refs/railyard/pending-tags/";
+pub const PENDING_TAGS: &str = "refs/railyard/pending-tags/";
 
 /// A tag the API recorded for the exporter to push: `refs/railyard/pending-tags/<name>`.
 pub fn pending_tag_ref(name: &str) -> String {
     format!("{PENDING_TAGS}{name}")
 }
 
-pub(crate) const FAILED_TAGS: &str = "refs/railyard/failed-tags/";
+pub const FAILED_TAGS: &str = "refs/railyard/failed-tags/";
 
 /// A tag that could not be created, with the reason in its reflog: `refs/railyard/failed-tags/<name>`.
 pub fn failed_tag_ref(name: &str) -> String {
     format!("{FAILED_TAGS}{name}")
+}
+
+/// A pushed (or learnt) tag: `refs/tags/<name>`.
+pub fn tag_ref(name: &str) -> String {
+    format!("refs/tags/{name}")
+}
+
+/// Where the remote branch is fetched to (after-push replicas follow it; the exporter adopts a moved branch from
+/// it): `refs/railyard/remote/<branch>`.
+pub fn remote_branch_ref(branch: &str) -> String {
+    format!("refs/railyard/remote/{branch}")
+}
+
+/// A webhook subscriber's cursor, the last commit announced on `stream` (`written` or `exported`):
+/// `refs/railyard/webhooks/<id>/<stream>`.
+pub fn webhook_cursor_ref(id: &str, stream: &str) -> String {
+    format!("refs/railyard/webhooks/{id}/{stream}")
 }
 
 /// Where the local repo knows tag names from: pushed or learnt from the remote, waiting to be pushed, refused.
