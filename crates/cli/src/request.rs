@@ -10,7 +10,7 @@ use railyard_wire::{
 };
 use reqwest::blocking::multipart::{Form, Part};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::args::{Command, DeploymentCommand, EnvsCommand, FlowCommand, LockArgs, TrainArgs};
 use crate::client::{segment, Body, Client};
@@ -137,11 +137,11 @@ pub fn send(client: &Client, command: &Command) -> anyhow::Result<Value> {
                 segment(&a.environment),
                 segment(&a.application)
             );
-            let body = Deploy { version: a.version, lock_behavior: Some(a.lock_behavior.clone()) };
+            let body = Deploy { version: Value::from(a.version), lock_behavior: Some(a.lock_behavior.clone()) };
             client.send(Method::PUT, &path, &[], Body::json(&body)?)?
         }
         Command::Lock(a) => {
-            let body = CreateLock { message: a.message.clone() };
+            let body = CreateLock { message: a.message.clone(), ..CreateLock::default() };
             client.send(Method::PUT, &lock_path(a), &[], Body::json(&body)?)?
         }
         Command::Unlock(a) => call(Method::DELETE, &lock_path(a))?,
@@ -151,7 +151,11 @@ pub fn send(client: &Client, command: &Command) -> anyhow::Result<Value> {
                 segment(&a.environment),
                 segment(&a.application)
             );
-            let body = Rollback { version: a.version, lock_id: a.lock_id.clone(), message: a.message.clone() };
+            let body = Rollback {
+                version: a.version.map(Value::from),
+                lock_id: a.lock_id.clone(),
+                message: a.message.clone(),
+            };
             client.send(Method::POST, &path, &[], Body::json(&body)?)?
         }
         Command::Undeploy { application } => {
@@ -279,14 +283,17 @@ fn flow(client: &Client, c: &FlowCommand) -> anyhow::Result<Value> {
             let mut body = RunFlow {
                 name: name.clone(),
                 description: description.clone(),
-                arguments: pairs(args, "--arg")?.into_iter().collect(),
+                arguments: pairs(args, "--arg")?.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
                 dry_run: *dry_run,
                 ..RunFlow::default()
             };
             for (k, v) in pairs(overrides, "--override")? {
                 let (r, field) =
                     k.split_once('.').ok_or_else(|| anyhow!("--override {k}: expected REF.FIELD=VALUE"))?;
-                body.overrides.entry(r.to_owned()).or_default().insert(field.to_owned(), v);
+                let fields = body.overrides.entry(r.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(fields) = fields {
+                    fields.insert(field.to_owned(), Value::String(v));
+                }
             }
             client.send(Method::POST, &format!("{}/runs", flow_path(flow)), &[], Body::json(&body)?)?
         }

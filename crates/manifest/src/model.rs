@@ -8,14 +8,12 @@ use crate::names::{AppName, EnvName, GroupName, LockId, TeamName, Version};
 
 /// Where an environment takes its releases from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Upstream {
     /// Newest release of every app (with a manifest for this env).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest: Option<bool>,
     /// The versions deployed in another environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub environment: Option<EnvName>,
 }
 
@@ -27,7 +25,6 @@ impl Upstream {
 
 /// GitLab's deployment tiers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Production,
@@ -186,7 +183,6 @@ pub struct NodeOverride {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentStatus {
     Pending,

@@ -13,7 +13,6 @@ use crate::names::{AppName, EnvName, GroupName, LockId, TagName, TeamName, Versi
 
 /// What a deploy does when a lock stands in the way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LockBehavior {
     /// Refuse with 409 naming the locks.

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 /// Where an environment takes its releases from: every new release (`latest`) or another environment's versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Upstream {
     /// `true`: the newest release of every application with a manifest for the environment.
@@ -74,6 +75,8 @@ pub struct EnvironmentList {
 
 /// `POST /api/environments`: a new environment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EnvironmentCreate))]
+#[serde(deny_unknown_fields)]
 pub struct CreateEnvironment {
     /// Its name.
     pub name: String,
@@ -81,30 +84,46 @@ pub struct CreateEnvironment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
     /// Its group.
-    #[serde(rename = "environmentGroup", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environmentGroup",
+        alias = "environment_group",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment_group: Option<String>,
     /// Its tier (default: guessed from the name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::tier))]
     pub tier: Option<String>,
     /// Where it can be seen running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_url: Option<String>,
-    /// Its Argo CD settings.
+    /// Its Argo CD settings: `destination`, `syncWindows`, `accessList`, `applicationAnnotations`,
+    /// `ignoreDifferences`, `syncOptions` (docs/manifest-repo.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub argocd: Option<Value>,
 }
 
 /// `PUT /api/environments/{env}`: the settings to change; an absent one stays as it is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EnvironmentUpdate))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateEnvironment {
     /// A new upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
     /// A new group.
-    #[serde(rename = "environmentGroup", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environmentGroup",
+        alias = "environment_group",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment_group: Option<String>,
     /// A new tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::tier))]
     pub tier: Option<String>,
     /// A new external URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +133,7 @@ pub struct UpdateEnvironment {
     pub protected: Option<bool>,
     /// New Argo CD settings; `Some(None)` (sent as `null`) removes them and the environment's Argo CD file.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub argocd: Option<Option<Value>>,
 }
 

@@ -3,24 +3,33 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-/// `POST /api/release-flows/{flow}/runs`: run a flow.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `POST /api/release-flows/{flow}/runs` (and Northflank's run): run a flow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FlowRun))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RunFlow {
-    /// The run's name.
+    /// The run's name: 3 to 39 of `[a-z0-9-]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 39))]
     pub name: Option<String>,
-    /// What it is for.
+    /// What it is for (up to 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub description: Option<String>,
-    /// The template's `${args.NAME}`, by name.
-    #[serde(default)]
-    pub arguments: BTreeMap<String, String>,
-    /// Fields of steps to replace, by step `ref` and field.
-    #[serde(default)]
-    pub overrides: BTreeMap<String, BTreeMap<String, String>>,
+    /// The template's `${args.NAME}`, by name: strings, numbers or booleans.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub arguments: Map<String, Value>,
+    /// Fields of steps to replace, by step `ref`: an object of field to value each.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub overrides: Map<String, Value>,
+    /// Northflank's per-node overrides, by node `ref`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub release_node_overrides: Map<String, Value>,
     /// Show what would happen; write nothing.
     #[serde(default)]
     pub dry_run: bool,

@@ -2,8 +2,11 @@
 //! for the server, the `railyard` CLI and the tests. Names stay strings here: the server validates them.
 //!
 //! Answers tolerate fields they do not name and fields the server omits, so a newer server does not break an older
-//! client; request bodies send only what is set, as the server's strict bodies (`deny_unknown_fields`) expect.
+//! client. Request bodies are what the server reads (strict: `deny_unknown_fields`), and send only what is set.
+//! With the `openapi` feature the request bodies derive utoipa's `ToSchema`, so the server's OpenAPI document is
+//! derived from these very types.
 
+mod applications;
 mod argocd;
 mod candidates;
 mod deploy;
@@ -12,8 +15,11 @@ mod flows;
 mod history;
 mod locks;
 mod overview;
+#[cfg(feature = "openapi")]
+mod schema;
 mod trains;
 
+pub use applications::UpdateApplication;
 pub use argocd::ArgoCdObjects;
 pub use candidates::{CreateReleaseCandidate, DeployReleaseCandidate, SetDeploymentStatus};
 pub use deploy::{Deploy, Rollback};

@@ -21,8 +21,16 @@ pub struct Lock {
 
 /// `PUT …/locks/{lock}`: the body of a new lock.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Lock))]
+#[serde(deny_unknown_fields)]
 pub struct CreateLock {
     /// Why.
     #[serde(default)]
     pub message: String,
+    /// Sent by newer Kuberpult clients; accepted and not stored.
+    #[serde(rename = "ciLink", default, skip_serializing_if = "Option::is_none")]
+    pub ci_link: Option<String>,
+    /// Sent by newer Kuberpult clients; accepted and not stored (locks do not expire).
+    #[serde(rename = "suggestedLifeTime", default, skip_serializing_if = "Option::is_none")]
+    pub suggested_life_time: Option<String>,
 }

@@ -4,7 +4,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{ApplicationUpdated, UpdateApplication};
 use railyard_manifest::{state, AppName, Error, Request, TeamName};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
@@ -14,28 +13,18 @@ use crate::service::{self, Written};
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = ApplicationUpdate)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateBody {
-    #[serde(default)]
-    team: Option<String>,
-    #[serde(default)]
-    repository: Option<String>,
-}
-
 #[utoipa::path(
     put,
     path = "/applications/{app}",
     summary = "Set an application's team or repository",
     params(("app" = String, Path, description = "application")),
-    request_body = UpdateBody,
+    request_body = railyard_wire::UpdateApplication,
     responses((status = 200, description = "success", body = Object)),
 )]
 pub async fn update(
     st: Service,
     p: Params,
-    JsonBody(b): JsonBody<UpdateBody>,
+    JsonBody(b): JsonBody<railyard_wire::UpdateApplication>,
 ) -> ApiResult<Json<Written<ApplicationUpdated>>> {
     let request = UpdateApplication {
         application: p.get::<AppName, _>("app")?,

@@ -12,7 +12,6 @@ use railyard_manifest::request::{
 };
 use railyard_manifest::transform::candidate::{valid_commit_hash, valid_release_candidate_version};
 use railyard_manifest::{AppName, EnvName, Request};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -42,28 +41,16 @@ fn invalid_rc() -> ApiError {
     ApiError::bad_request("release_candidate_version", "Invalid release candidate version")
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = ReleaseCandidate)]
-#[serde(deny_unknown_fields)]
-pub struct CandidateBody {
-    repo: String,
-    commit: String,
-    #[serde(default)]
-    trigger_build_workflow: bool,
-    #[serde(default)]
-    manifests: BTreeMap<String, String>,
-}
-
 #[utoipa::path(
     post,
     path = "/releases/{project}/releases/{rc}",
     summary = "Create a release candidate",
     params(("project" = String, Path, description = "project (an application)"), ("rc" = String, Path, description = "release candidate version (<version>-rc<N>)")),
-    request_body = CandidateBody,
+    request_body = railyard_wire::CreateReleaseCandidate,
     responses((status = 201, description = "success", body = Object)),
 )]
 /// `POST /api/releases/{project}/releases/{rc}` → 201 (200: the same candidate again).
-pub async fn create(st: Service, p: Params, JsonBody(b): JsonBody<CandidateBody>) -> Reply {
+pub async fn create(st: Service, p: Params, JsonBody(b): JsonBody<railyard_wire::CreateReleaseCandidate>) -> Reply {
     let project = p.get::<AppName, _>("project")?;
     let rc = p.raw("rc").to_owned();
     if !valid_release_candidate_version(&rc) {
@@ -135,24 +122,17 @@ async fn trigger_build(url: &str, project: &AppName, rc: &str, repo: &str, commi
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = CandidateDeploy)]
-#[serde(deny_unknown_fields)]
-pub struct DeployBody {
-    release_candidate_version: String,
-}
-
 #[utoipa::path(
     post,
     path = "/releases/{project}/environments/{env}/deployments",
     summary = "Deploy a release candidate",
     params(("project" = String, Path, description = "project (an application)"), ("env" = String, Path, description = "environment name (or GitLab id)")),
-    request_body = DeployBody,
+    request_body = railyard_wire::DeployReleaseCandidate,
     responses((status = 201, description = "success", body = Object)),
 )]
 /// `POST /api/releases/{project}/environments/{env}/deployments` → 201 with the record (status `pending`); the
 /// deploy is in the same commit. Locked: 409 with the locks.
-pub async fn deploy(st: Service, p: Params, JsonBody(b): JsonBody<DeployBody>) -> Reply {
+pub async fn deploy(st: Service, p: Params, JsonBody(b): JsonBody<railyard_wire::DeployReleaseCandidate>) -> Reply {
     let application = p.get::<AppName, _>("project")?;
     if !valid_release_candidate_version(&b.release_candidate_version) {
         return Err(invalid_rc());
@@ -165,25 +145,16 @@ pub async fn deploy(st: Service, p: Params, JsonBody(b): JsonBody<DeployBody>) -
     Ok((StatusCode::CREATED, Json(json!(written))))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = DeploymentStatusUpdate)]
-#[serde(deny_unknown_fields)]
-pub struct StatusBody {
-    release_candidate_version: String,
-    #[schema(value_type = railyard_manifest::DeploymentStatus)]
-    status: String,
-}
-
 #[utoipa::path(
     patch,
     path = "/releases/{project}/environments/{env}/deployments",
     summary = "Set a deployment's status",
     params(("project" = String, Path, description = "project (an application)"), ("env" = String, Path, description = "environment name (or GitLab id)")),
-    request_body = StatusBody,
+    request_body = railyard_wire::SetDeploymentStatus,
     responses((status = 200, description = "success", body = Object)),
 )]
 /// `PATCH …/deployments` → 200; records a deployment (without deploying) if there is none for the candidate.
-pub async fn set_status(st: Service, p: Params, JsonBody(b): JsonBody<StatusBody>) -> Reply {
+pub async fn set_status(st: Service, p: Params, JsonBody(b): JsonBody<railyard_wire::SetDeploymentStatus>) -> Reply {
     let application = p.get::<AppName, _>("project")?;
     if !valid_release_candidate_version(&b.release_candidate_version) {
         return Err(invalid_rc());

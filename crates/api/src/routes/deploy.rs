@@ -4,7 +4,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{Deploy, Deployed};
 use railyard_manifest::{AppName, EnvName, LockBehavior, Request, Version};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
@@ -12,24 +11,10 @@ use crate::extract::{JsonBody, Params};
 use crate::service::Service;
 use crate::service::{self, Written};
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = Deploy)]
-#[serde(deny_unknown_fields)]
-pub struct DeployBody {
-    /// A number, or a string holding one.
-    #[schema(schema_with = version_schema)]
-    version: Value,
-    #[serde(rename = "lockBehavior", alias = "lock_behavior", default)]
-    lock_behavior: LockBehavior,
-}
-
-/// The schema of a version field: `3` or `"3"`.
-pub fn version_schema() -> utoipa::openapi::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
-        .item(ObjectBuilder::new().schema_type(Type::String))
-        .into()
+/// A body's `lockBehavior`; like any member of the wrong shape, a bad one is an invalid body.
+fn lock_behavior(raw: &str) -> ApiResult<LockBehavior> {
+    serde_json::from_value(Value::String(raw.to_owned()))
+        .map_err(|e| ApiError::bad_request("body", format!("lockBehavior: {e}")))
 }
 
 /// A version given as `3` or `"3"`.
@@ -51,19 +36,19 @@ pub fn version_value(v: &Value, field: &str) -> ApiResult<Version> {
     path = "/environments/{env}/applications/{app}/deploy",
     summary = "Deploy a release",
     params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application")),
-    request_body = DeployBody,
+    request_body = railyard_wire::Deploy,
     responses((status = 200, description = "success", body = Object)),
 )]
 pub async fn deploy(
     st: Service,
     p: Params,
-    JsonBody(body): JsonBody<DeployBody>,
+    JsonBody(body): JsonBody<railyard_wire::Deploy>,
 ) -> ApiResult<(StatusCode, Json<Written<Deployed>>)> {
     let request = Deploy {
         environment: p.get::<EnvName, _>("env")?,
         application: p.get::<AppName, _>("app")?,
         version: version_value(&body.version, "version")?,
-        lock_behavior: body.lock_behavior,
+        lock_behavior: body.lock_behavior.as_deref().map(lock_behavior).transpose()?.unwrap_or_default(),
     };
     Ok((StatusCode::OK, Json(service::write(&st, Request::Deploy(request)).await?)))
 }

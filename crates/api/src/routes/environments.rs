@@ -9,49 +9,54 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use railyard_manifest::argocd::ArgoCd;
 use railyard_manifest::{EnvName, EnvState, Error, GroupName, Tier, Upstream};
-use serde::Deserialize;
+use railyard_wire::{CreateEnvironment, UpdateEnvironment};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
-use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
 use crate::service::environments::{self as service, Change, Filter, NewEnvironment};
 use crate::service::Service;
 
-#[derive(Deserialize, ToSchema)]
-#[schema(as = EnvironmentCreate)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    name: String,
-    #[serde(default)]
-    external_url: Option<String>,
-    #[serde(default)]
-    tier: Option<Tier>,
-    #[serde(default)]
-    upstream: Option<Upstream>,
-    #[serde(rename = "environmentGroup", alias = "environment_group", default)]
-    environment_group: Option<String>,
-    /// Argo CD settings: `destination`, `syncWindows`, `accessList`, `applicationAnnotations`,
-    /// `ignoreDifferences`, `syncOptions` (docs/manifest-repo.md).
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    argocd: Option<Value>,
+/// The environment a create body asks for (400 naming a bad field).
+pub fn new_environment(b: CreateEnvironment) -> ApiResult<NewEnvironment> {
+    let environment_group = group(b.environment_group.as_deref())?;
+    Ok(NewEnvironment {
+        upstream: b.upstream.map(upstream).transpose()?,
+        tier: b.tier.as_deref().map(tier).transpose()?,
+        name: EnvName::parse(&b.name).map_err(Error::from)?,
+        environment_group,
+        external_url: b.external_url,
+        argocd: argocd_settings(b.argocd.as_ref())?,
+    })
 }
 
-impl CreateBody {
-    /// The environment the body asks for (400 naming a bad field).
-    pub fn into_input(self) -> ApiResult<NewEnvironment> {
-        let environment_group = group(self.environment_group.as_deref())?;
-        Ok(NewEnvironment {
-            name: EnvName::parse(&self.name).map_err(Error::from)?,
-            upstream: self.upstream,
-            environment_group,
-            tier: self.tier,
-            external_url: self.external_url,
-            argocd: argocd_settings(self.argocd.as_ref())?,
-        })
-    }
+/// The change an update body asks for (400 naming a bad field).
+pub fn change(b: UpdateEnvironment) -> ApiResult<Change> {
+    Ok(Change {
+        upstream: b.upstream.map(upstream).transpose()?,
+        tier: b.tier.as_deref().map(tier).transpose()?,
+        environment_group: group(b.environment_group.as_deref())?,
+        external_url: b.external_url,
+        protected: b.protected,
+        argocd: b.argocd.map(|v| argocd_settings(v.as_ref())).transpose()?,
+    })
+}
+
+/// A body's tier; like any member of the wrong shape, a bad one is an invalid body.
+fn tier(raw: &str) -> ApiResult<Tier> {
+    serde_json::from_value(Value::String(raw.to_owned()))
+        .map_err(|e| ApiError::bad_request("body", format!("tier: {e}")))
+}
+
+/// A body's upstream, its environment a valid name (else an invalid body).
+fn upstream(u: railyard_wire::Upstream) -> ApiResult<Upstream> {
+    let environment = u
+        .environment
+        .map(|e| EnvName::parse(&e))
+        .transpose()
+        .map_err(|e| ApiError::bad_request("body", format!("upstream.environment: {e}")))?;
+    Ok(Upstream { latest: u.latest, environment })
 }
 
 fn group(raw: Option<&str>) -> ApiResult<Option<GroupName>> {
@@ -67,12 +72,12 @@ pub fn argocd_settings(v: Option<&Value>) -> ApiResult<Option<ArgoCd>> {
     post,
     path = "/environments",
     summary = "Create an environment",
-    request_body = CreateBody,
+    request_body = CreateEnvironment,
     responses((status = 201, description = "success", body = Object)),
 )]
 /// `POST /api/environments` → 201.
-pub async fn create(st: Service, JsonBody(b): JsonBody<CreateBody>) -> ApiResult<impl IntoResponse> {
-    Ok((StatusCode::CREATED, Json(service::create(&st, b.into_input()?).await?)))
+pub async fn create(st: Service, JsonBody(b): JsonBody<CreateEnvironment>) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(service::create(&st, new_environment(b)?).await?)))
 }
 
 fn states_filter(raw: &str) -> ApiResult<Vec<EnvState>> {
@@ -124,57 +129,17 @@ pub async fn get(st: Service, p: Params) -> ApiResult<impl IntoResponse> {
     Ok(Json(service::get(&st, p.raw("env")).await?))
 }
 
-#[derive(Deserialize, Default, ToSchema)]
-#[schema(as = EnvironmentUpdate)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateBody {
-    #[serde(default)]
-    external_url: Option<String>,
-    #[serde(default)]
-    tier: Option<Tier>,
-    #[serde(default)]
-    upstream: Option<Upstream>,
-    #[serde(rename = "environmentGroup", alias = "environment_group", default)]
-    environment_group: Option<String>,
-    #[serde(default)]
-    protected: Option<bool>,
-    /// Absent: unchanged; null: removed; an object: replaced.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
-    argocd: Option<Value>,
-}
-
-impl UpdateBody {
-    /// The change the body asks for (400 naming a bad field).
-    pub fn into_input(self) -> ApiResult<Change> {
-        Ok(Change {
-            external_url: self.external_url,
-            tier: self.tier,
-            upstream: self.upstream,
-            environment_group: group(self.environment_group.as_deref())?,
-            protected: self.protected,
-            argocd: self.argocd.as_ref().map(|v| argocd_settings(Some(v))).transpose()?,
-        })
-    }
-}
-
-/// Keeps a present `null` apart from an absent field.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
 #[utoipa::path(
     put,
     path = "/environments/{env}",
     summary = "Update an environment",
     params(("env" = String, Path, description = "environment name (or GitLab id)")),
-    request_body = UpdateBody,
+    request_body = UpdateEnvironment,
     responses((status = 200, description = "success", body = Object)),
 )]
 /// `PUT /api/environments/{env}`
-pub async fn update(st: Service, p: Params, JsonBody(b): JsonBody<UpdateBody>) -> ApiResult<impl IntoResponse> {
-    let change = b.into_input()?;
-    Ok(Json(service::update(&st, p.raw("env"), change).await?))
+pub async fn update(st: Service, p: Params, JsonBody(b): JsonBody<UpdateEnvironment>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(service::update(&st, p.raw("env"), change(b)?).await?))
 }
 
 pub fn bool_param(q: &HashMap<String, String>, key: &str, default: bool) -> ApiResult<bool> {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
-use crate::service::flows::{self as service, Format, RunAnswer, RunBody, RunFailed};
+use crate::service::flows::{self as service, Format, RunAnswer, RunFailed};
 use crate::service::{DryRun, Service};
 
 fn flow_param(p: &Params) -> ApiResult<EnvName> {
@@ -54,12 +54,12 @@ pub async fn get(st: Service, p: Params) -> ApiResult<Response> {
     path = "/release-flows/{flow}/runs",
     summary = "Run a flow (one commit, all steps or none)",
     params(("flow" = String, Path, description = "release flow")),
-    request_body = crate::service::flows::RunBody,
+    request_body = railyard_wire::RunFlow,
     responses((status = 201, description = "success", body = Object)),
 )]
 /// `POST /api/release-flows/{flow}/runs` → 201 (succeeded), 409 `flow_run_failed` (nothing but the record written),
 /// 200 with `dryRun: true` (nothing written).
-pub async fn run(st: Service, p: Params, JsonBody(b): JsonBody<RunBody>) -> ApiResult<Response> {
+pub async fn run(st: Service, p: Params, JsonBody(b): JsonBody<railyard_wire::RunFlow>) -> ApiResult<Response> {
     Ok(match service::run(&st, flow_param(&p)?, b).await? {
         RunAnswer::DryRun(outcome) => Json(DryRun::new(outcome)).into_response(),
         RunAnswer::Done(run) => match RunFailed::of(run) {

@@ -7,8 +7,6 @@ use railyard_manifest::request::{
     RolledBack, UndeployCreated,
 };
 use railyard_manifest::{AppName, EnvName, LockId, Request};
-use serde::Deserialize;
-use serde_json::Value;
 
 use super::deploy::version_value;
 use crate::error::{ApiError, ApiResult};
@@ -60,29 +58,16 @@ pub async fn remove_from_env(st: Service, p: Params) -> Reply<RemovedFromEnviron
     Ok((StatusCode::OK, Json(service::write(&st, Request::RemoveFromEnvironment(request)).await?)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = Rollback)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    /// A number or a string holding one; absent: the release before the deployed one.
-    #[serde(default)]
-    #[schema(schema_with = super::deploy::version_schema)]
-    version: Option<Value>,
-    #[serde(rename = "lockId", alias = "lock_id", default)]
-    lock_id: Option<String>,
-    message: String,
-}
-
 #[utoipa::path(
     post,
     path = "/environments/{env}/applications/{app}/rollback",
     summary = "Deploy an older release and lock it (deploy and lock)",
     params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application")),
-    request_body = RollbackBody,
+    request_body = railyard_wire::Rollback,
     responses((status = 200, description = "success", body = Object)),
 )]
 /// `POST /api/environments/{env}/applications/{app}/rollback`: deploy and lock in one commit.
-pub async fn rollback(st: Service, p: Params, JsonBody(body): JsonBody<RollbackBody>) -> Reply<RolledBack> {
+pub async fn rollback(st: Service, p: Params, JsonBody(body): JsonBody<railyard_wire::Rollback>) -> Reply<RolledBack> {
     let lock_id = body
         .lock_id
         .as_deref()

@@ -4,27 +4,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use railyard_manifest::request::{CreateLock, DeleteLock, LockChanged};
 use railyard_manifest::{state, AppName, EnvName, Error, GroupName, LockId, LockTarget, Request, TeamName};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
 use crate::extract::{OptionalJson, Params};
 use crate::service::Service;
 use crate::service::{self, Written};
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[schema(as = Lock)]
-#[serde(deny_unknown_fields)]
-pub struct LockBody {
-    #[serde(default)]
-    message: String,
-    /// Sent by newer Kuberpult clients; accepted and not stored.
-    #[serde(rename = "ciLink", default)]
-    _ci_link: Option<String>,
-    /// Sent by newer Kuberpult clients; accepted and not stored (locks do not expire).
-    #[serde(rename = "suggestedLifeTime", default)]
-    _suggested_life_time: Option<String>,
-}
 
 type Reply = ApiResult<(StatusCode, Json<Value>)>;
 
@@ -46,7 +31,13 @@ fn group_target(p: &Params) -> ApiResult<LockTarget> {
 
 /// `created` is the status when the lock is new (Kuberpult answers 201 to a new group lock); re-locking what is
 /// already so answers 200.
-async fn put(st: Service, p: Params, target: LockTarget, body: LockBody, created: StatusCode) -> Reply {
+async fn put(
+    st: Service,
+    p: Params,
+    target: LockTarget,
+    body: railyard_wire::CreateLock,
+    created: StatusCode,
+) -> Reply {
     let request = CreateLock { target, lock_id: p.get::<LockId, _>("lock")?, message: body.message };
     let written: Written<LockChanged> = service::write(&st, Request::CreateLock(request)).await?;
     let status = if written.outcome.changed { created } else { StatusCode::OK };
@@ -91,10 +82,10 @@ async fn get_one(st: Service, p: Params, target: LockTarget) -> Reply {
     path = "/environments/{env}/locks/{lock}",
     summary = "Lock an environment",
     params(("env" = String, Path, description = "environment name (or GitLab id)"), ("lock" = String, Path, description = "lock id")),
-    request_body = LockBody,
+    request_body = railyard_wire::CreateLock,
     responses((status = 200, description = "success", body = Object)),
 )]
-pub async fn put_env(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_env(st: Service, p: Params, OptionalJson(b): OptionalJson<railyard_wire::CreateLock>) -> Reply {
     let t = env_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
@@ -136,10 +127,10 @@ pub async fn get_env(st: Service, p: Params) -> Reply {
     path = "/environments/{env}/applications/{app}/locks/{lock}",
     summary = "Lock an application in an environment",
     params(("env" = String, Path, description = "environment name (or GitLab id)"), ("app" = String, Path, description = "application"), ("lock" = String, Path, description = "lock id")),
-    request_body = LockBody,
+    request_body = railyard_wire::CreateLock,
     responses((status = 200, description = "success", body = Object)),
 )]
-pub async fn put_app(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_app(st: Service, p: Params, OptionalJson(b): OptionalJson<railyard_wire::CreateLock>) -> Reply {
     let t = app_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
@@ -181,10 +172,10 @@ pub async fn get_app(st: Service, p: Params) -> Reply {
     path = "/environments/{env}/teams/{team}/locks/{lock}",
     summary = "Lock a team in an environment",
     params(("env" = String, Path, description = "environment name (or GitLab id)"), ("team" = String, Path, description = "team"), ("lock" = String, Path, description = "lock id")),
-    request_body = LockBody,
+    request_body = railyard_wire::CreateLock,
     responses((status = 200, description = "success", body = Object)),
 )]
-pub async fn put_team(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_team(st: Service, p: Params, OptionalJson(b): OptionalJson<railyard_wire::CreateLock>) -> Reply {
     let t = team_target(&p)?;
     put(st, p, t, b, StatusCode::OK).await
 }
@@ -226,11 +217,11 @@ pub async fn get_team(st: Service, p: Params) -> Reply {
     path = "/environment-groups/{group}/locks/{lock}",
     summary = "Lock every environment of a group",
     params(("group" = String, Path, description = "environment group"), ("lock" = String, Path, description = "lock id")),
-    request_body = LockBody,
+    request_body = railyard_wire::CreateLock,
     responses((status = 201, description = "success", body = Object)),
 )]
 /// Kuberpult answers 201 to a new group lock.
-pub async fn put_group(st: Service, p: Params, OptionalJson(b): OptionalJson<LockBody>) -> Reply {
+pub async fn put_group(st: Service, p: Params, OptionalJson(b): OptionalJson<railyard_wire::CreateLock>) -> Reply {
     let t = group_target(&p)?;
     put(st, p, t, b, StatusCode::CREATED).await
 }

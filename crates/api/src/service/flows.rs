@@ -8,8 +8,8 @@ use railyard_manifest::flow::{Action, NodeOverride, RunInputs, Template};
 use railyard_manifest::request::{FlowRunRecord, FlowStored, PutFlow, RunFlow, RunStatus};
 use railyard_manifest::{state, AppName, EnvName, Error, Outcome, Request};
 use regex::Regex;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::Service;
 use super::Written;
@@ -77,27 +77,6 @@ fn description_pattern() -> &'static Regex {
 
 /// A run as asked for (Northflank's body: `name`, `description`, `arguments`, `overrides`, `releaseNodeOverrides`,
 /// and Railyard's `dryRun`).
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[schema(as = FlowRun)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RunBody {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub arguments: Map<String, Value>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub overrides: Map<String, Value>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub release_node_overrides: Map<String, Value>,
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
 fn text(place: &str, v: &Value) -> ApiResult<String> {
     match v {
         Value::String(s) => Ok(s.clone()),
@@ -107,7 +86,7 @@ fn text(place: &str, v: &Value) -> ApiResult<String> {
     }
 }
 
-fn inputs(b: &RunBody) -> ApiResult<RunInputs> {
+fn inputs(b: &railyard_wire::RunFlow) -> ApiResult<RunInputs> {
     if let Some(name) = &b.name {
         let n = name.chars().count();
         if !(3..=39).contains(&n) || !name_pattern().is_match(name) {
@@ -165,7 +144,7 @@ pub enum RunAnswer {
 
 /// Runs `flow` as `b` asks: the template resolved with the run's inputs, source tags of trains resolved to their
 /// commits, then applied as one commit (or simulated).
-pub async fn run(st: &Service, flow: EnvName, b: RunBody) -> ApiResult<RunAnswer> {
+pub async fn run(st: &Service, flow: EnvName, b: railyard_wire::RunFlow) -> ApiResult<RunAnswer> {
     // The flow role first; each step's own roles are checked by the writer on the state the run is applied to.
     st.authorize_now(&crate::auth::flow_need(&flow))?;
     let inputs = inputs(&b)?;

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::routes::environments::{self as native, CreateBody, UpdateBody};
+use crate::routes::environments as native;
 use crate::routes::AppState;
 use crate::service::environments::{self as service, EnvironmentView};
 use crate::service::Service;
@@ -200,7 +200,7 @@ async fn create(st: Service, Path(project): Path<String>, headers: HeaderMap, bo
         body_fields(&headers, &body)?,
         &["name", "external_url", "tier", "upstream", "environmentGroup", "argocd"],
     );
-    let input = parse_body::<CreateBody>(fields)?.into_input()?;
+    let input = native::new_environment(parse_body(fields)?)?;
     Ok((StatusCode::CREATED, Json(service::create(&st, input).await?.outcome)).into_response())
 }
 
@@ -220,7 +220,7 @@ async fn update(
         body_fields(&headers, &body)?,
         &["external_url", "tier", "upstream", "environmentGroup", "protected", "argocd"],
     );
-    let change = parse_body::<UpdateBody>(fields)?.into_input()?;
+    let change = native::change(parse_body(fields)?)?;
     Ok(Json(service::update(&st, &env, change).await?.outcome))
 }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::routes::AppState;
-use crate::service::flows::{self, Format, RunAnswer, RunBody, RunFailed};
+use crate::service::flows::{self, Format, RunAnswer, RunFailed};
 use crate::service::{DryRun, Service};
 
 /// The same routes with and without the team: `teamId` names the Northflank team that owns the project, which one
@@ -99,8 +99,8 @@ async fn put_flow(st: Service, p: Params, body: Bytes) -> NfResult {
 
 async fn run(st: Service, p: Params, body: Bytes) -> NfResult {
     let flow = flow_of(&st, &p)?;
-    let b: RunBody = if body.is_empty() {
-        RunBody::default()
+    let b: railyard_wire::RunFlow = if body.is_empty() {
+        railyard_wire::RunFlow::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON body: {e}")))?
     };
