@@ -632,38 +632,6 @@ fn ui() {
     }
 }
 
-/// `git-daemon` itself (not the `git daemon` wrapper, whose child outlives a kill of it) serving `base` on `port`;
-/// killed on drop.
-struct GitDaemonProcess(std::process::Child);
-
-impl GitDaemonProcess {
-    fn start(base: &Path, port: u16) -> Self {
-        let exec = std::process::Command::new("git").arg("--exec-path").output().expect("git --exec-path");
-        let program = Path::new(String::from_utf8_lossy(&exec.stdout).trim()).join("git-daemon");
-        let child = std::process::Command::new(program)
-            .args(["--export-all", "--enable=receive-pack", "--listen=127.0.0.1", "--reuseaddr"])
-            .arg(format!("--base-path={}", base.display()))
-            .arg(format!("--port={port}"))
-            .arg(base)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("git-daemon");
-        let d = Self(child);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-}
-
-impl Drop for GitDaemonProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `writers` threads writing unique locks for `secs` seconds, writer `w` on `servers[w % n]`; one fresh `git daemon`
 /// remote. Returns (acknowledged, writes/s, p50, p99, not acknowledged, a note from the logs) and checks every
 /// acknowledged lock is on the remote.
@@ -677,7 +645,7 @@ fn replicas_run(
     let bare = git2::Repository::init_bare(base.path().join("remote.git")).expect("remote");
     bare.set_head("refs/heads/main").expect("HEAD");
     let port = railyard_tests::free_port();
-    let _daemon = GitDaemonProcess::start(base.path(), port);
+    let _daemon = railyard_tests::GitDaemon::start(base.path(), port);
     let url = format!("git://127.0.0.1:{port}/remote.git");
     let servers: Vec<Server> =
         (0..n).map(|_| Server::start_in_with_git_url(tempfile::tempdir().expect("dir"), &url, flags)).collect();

@@ -12,45 +12,11 @@ use std::sync::{Arc, Barrier, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
-use railyard_tests::{free_port, Reply, Rng, Server};
+use railyard_tests::{free_port, GitDaemon, Reply, Rng, Server};
 use serde_json::{json, Value};
 
 /// Every replica: after-push, fetching the remote four times a second.
 const FLAGS: &[&str] = &["--ack", "after-push", "--fetch-interval-ms", "250"];
-
-/// `git daemon` serving the bare repos under `base`, pushes enabled. The `git-daemon` program is started itself (not
-/// through the `git daemon` wrapper, whose child would outlive a kill of the wrapper), so killing it stops it.
-struct Daemon(std::process::Child);
-
-impl Daemon {
-    fn start(base: &std::path::Path, port: u16) -> Self {
-        let exec_path = std::process::Command::new("git").arg("--exec-path").output().expect("git --exec-path");
-        let exec_path = PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim());
-        let child = std::process::Command::new(exec_path.join("git-daemon"))
-            .args(["--export-all", "--enable=receive-pack", "--listen=127.0.0.1", "--reuseaddr"])
-            .arg(format!("--base-path={}", base.display()))
-            .arg(format!("--port={port}"))
-            .arg(base)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start git-daemon");
-        let d = Self(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "git daemon did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The shared remote: a bare repo under a temp dir, served by `git daemon` (which a test may stop and start again
 /// on the same port).
@@ -58,7 +24,7 @@ struct Remote {
     base: tempfile::TempDir,
     port: u16,
     url: String,
-    daemon: Option<Daemon>,
+    daemon: Option<GitDaemon>,
 }
 
 impl Remote {
@@ -67,7 +33,7 @@ impl Remote {
         let repo = Repository::init_bare(base.path().join("remote.git")).expect("bare remote");
         repo.set_head("refs/heads/main").expect("HEAD");
         let port = free_port();
-        let daemon = Some(Daemon::start(base.path(), port));
+        let daemon = Some(GitDaemon::start(base.path(), port));
         Self { url: format!("git://127.0.0.1:{port}/remote.git"), base, port, daemon }
     }
 
@@ -86,7 +52,7 @@ impl Remote {
     }
 
     fn restart(&mut self) {
-        self.daemon = Some(Daemon::start(self.base.path(), self.port));
+        self.daemon = Some(GitDaemon::start(self.base.path(), self.port));
     }
 
     fn repo(&self) -> Repository {

@@ -131,6 +131,22 @@ pub struct Config {
     pub credentials: railyard_export::CredentialArgs,
 }
 
+impl Config {
+    /// What the pushing side needs, whether the writer pushes (`--ack after-push`) or the embedded exporter does: a
+    /// local remote (a path) is created first when missing.
+    pub fn export_config(&self) -> anyhow::Result<railyard_export::Config> {
+        use anyhow::Context;
+        railyard_export::ensure_local_remote(&self.git_url, &self.branch).context("creating the local remote repo")?;
+        Ok(railyard_export::Config {
+            repo_dir: self.repo_dir.clone(),
+            git_url: self.git_url.clone(),
+            branch: self.branch.clone(),
+            fail_on_error_with_git_push_tags: self.fail_on_error_with_git_push_tags,
+            credentials: self.credentials.load()?,
+        })
+    }
+}
+
 /// An absolute http(s) URL, kept without a trailing `/`.
 fn parse_external_url(raw: &str) -> Result<String, String> {
     let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;

@@ -128,15 +128,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 "--ack after-push pushes from the writer: run no railyard-export beside it (drop --export external)"
             );
         }
-        railyard_export::ensure_local_remote(&cfg.git_url, &cfg.branch).context("creating the local remote repo")?;
         let r = std::sync::Arc::new(replica::Remote::new(
-            railyard_export::Config {
-                repo_dir: cfg.repo_dir.clone(),
-                git_url: cfg.git_url.clone(),
-                branch: cfg.branch.clone(),
-                fail_on_error_with_git_push_tags: cfg.fail_on_error_with_git_push_tags,
-                credentials: cfg.credentials.load()?,
-            },
+            cfg.export_config()?,
             cfg.push_attempts,
             std::time::Duration::from_millis(cfg.fetch_interval_ms.into()),
         ));
@@ -151,17 +144,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         tokio::spawn(replica::run_follower(r.clone(), cfg.repo_dir.clone()));
         remote = Some(r);
     } else if cfg.export == ExportMode::Embedded {
-        railyard_export::ensure_local_remote(&cfg.git_url, &cfg.branch).context("creating the local remote repo")?;
-        let exporter = railyard_export::Exporter::new(
-            railyard_export::Config {
-                repo_dir: cfg.repo_dir.clone(),
-                git_url: cfg.git_url.clone(),
-                branch: cfg.branch.clone(),
-                fail_on_error_with_git_push_tags: cfg.fail_on_error_with_git_push_tags,
-                credentials: cfg.credentials.load()?,
-            },
-            metrics.export.clone(),
-        );
+        let exporter = railyard_export::Exporter::new(cfg.export_config()?, metrics.export.clone());
         export_status = Some(exporter.status());
         exporter_waker = Some(exporter.waker());
         tokio::spawn(exporter.run());

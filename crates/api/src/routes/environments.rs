@@ -109,11 +109,7 @@ pub fn filter(q: &HashMap<String, String>) -> ApiResult<Filter> {
 )]
 /// `GET /api/environments?name=&search=&states=`
 pub async fn list(st: Service, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
-    for key in q.keys() {
-        if !matches!(key.as_str(), "name" | "search" | "states") {
-            return Err(ApiError::bad_request(key, format!("unknown query parameter {key:?}")));
-        }
-    }
+    only(&q, &["name", "search", "states"])?;
     Ok(Json(json!({ "environments": service::list(&st, filter(&q)?).await? })))
 }
 
@@ -140,6 +136,14 @@ pub async fn get(st: Service, p: Params) -> ApiResult<impl IntoResponse> {
 /// `PUT /api/environments/{env}`
 pub async fn update(st: Service, p: Params, JsonBody(b): JsonBody<UpdateEnvironment>) -> ApiResult<impl IntoResponse> {
     Ok(Json(service::update(&st, p.raw("env"), change(b)?).await?))
+}
+
+/// 400 for a query parameter other than `known`, so that a typo does not silently widen what a request does.
+fn only(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
+    match q.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(key) => Err(ApiError::bad_request(key, format!("unknown query parameter {key:?}"))),
+        None => Ok(()),
+    }
 }
 
 pub fn bool_param(q: &HashMap<String, String>, key: &str, default: bool) -> ApiResult<bool> {
@@ -208,11 +212,7 @@ pub async fn stop_stale(st: Service, Query(q): Query<HashMap<String, String>>) -
 /// The query of the review-app clean-up: `before` (default 30 days ago), `limit` (default 100, up to 1000),
 /// `dry_run` (default true).
 pub fn review_apps_query(q: &HashMap<String, String>) -> ApiResult<(OffsetDateTime, usize, bool)> {
-    for key in q.keys() {
-        if !matches!(key.as_str(), "before" | "limit" | "dry_run") {
-            return Err(ApiError::bad_request(key, format!("unknown query parameter {key:?}")));
-        }
-    }
+    only(q, &["before", "limit", "dry_run"])?;
     let before = match q.get("before") {
         Some(raw) => parse_time("before", raw)?,
         None => OffsetDateTime::now_utc() - Duration::days(30),
