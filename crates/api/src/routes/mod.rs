@@ -3,7 +3,6 @@
 
 mod applications;
 mod argocd;
-mod candidates;
 mod compat;
 mod deploy;
 pub(crate) mod environments;
@@ -179,8 +178,8 @@ pub fn router_with_auth(
         .routes(routes!(flows::get, flows::put))
         .routes(routes!(flows::runs, flows::run))
         .routes(routes!(flows::run_record))
-        .routes(routes!(candidates::create))
-        .routes(routes!(candidates::deploy, candidates::set_status))
+        .routes(routes!(compat::aviator::create))
+        .routes(routes!(compat::aviator::deploy, compat::aviator::set_status))
         .routes(routes!(trains::environment))
         .routes(routes!(trains::prognosis))
         .routes(routes!(trains::group))

@@ -2,6 +2,7 @@
 //! Kuberpult, Aviator) turn their paths and bodies into these inputs and shape the typed results into their
 //! answers. Nothing here knows HTTP paths or another surface's shapes.
 
+pub mod candidates;
 pub mod environments;
 pub mod flows;
 pub mod trains;

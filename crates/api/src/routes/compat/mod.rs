@@ -1,11 +1,13 @@
 //! The compatibility surfaces, one module per peer, each a thin adapter of the peer's paths, bodies and error
 //! shapes onto the service layer: [`gitlab`] (environments API), [`northflank`] (release flows), [`kuberpult`]
-//! (release, locks, trains, environment create). Aviator's release API is served natively (`routes::candidates`).
+//! (release, locks, trains, environment create), [`aviator`] (release candidates and deployments, served under
+//! `/api` as Railyard's own and so in the OpenAPI document).
 //!
 //! Here too: error answers in the peers' shapes, whoever produced them. The surfaces' handlers shape their own
 //! errors, and [`reshape_errors`] reshapes the rest under their prefixes — unknown routes and methods (the router's
 //! fallbacks), authentication, body limits, path rejections.
 
+pub mod aviator;
 pub mod gitlab;
 pub mod kuberpult;
 pub mod northflank;
