@@ -15,7 +15,8 @@ use std::sync::Mutex;
 
 use git2::{Oid, Repository};
 use railyard_manifest::history::{derive, CommitRecord, Entry};
-use serde_json::{json, Value};
+use railyard_wire::{Author, HistoryEntry};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Bumped whenever the derivation changes: a file of another format is rebuilt.
@@ -67,7 +68,7 @@ pub enum HistoryError {
 
 /// A page of entries, newest first.
 pub struct Page {
-    pub entries: Vec<Value>,
+    pub entries: Vec<HistoryEntry>,
     /// The `before` of the next page (None: this is the last page).
     pub next_before: Option<String>,
 }
@@ -176,7 +177,8 @@ impl Index {
             None => list.len(),
         };
         let start = end.saturating_sub(limit);
-        let entries: Vec<Value> = list[start..end].iter().rev().map(|&(p, n)| self.entry_json(p as usize, n)).collect();
+        let entries: Vec<HistoryEntry> =
+            list[start..end].iter().rev().filter_map(|&(p, n)| self.entry(p as usize, n)).collect();
         let next_before = (start > 0).then(|| {
             let (p, n) = list[start];
             self.records[p as usize].entry_id(n)
@@ -184,34 +186,33 @@ impl Index {
         Page { entries, next_before }
     }
 
-    /// The JSON of entry `n` of the record at `position`: the history's entry and the webhooks' event.
-    pub fn entry_json(&self, position: usize, n: u32) -> Value {
+    /// Entry `n` of the record at `position`, as the API shows it.
+    fn entry(&self, position: usize, n: u32) -> Option<HistoryEntry> {
         let r = &self.records[position];
-        let Some(e) = r.entries.get(n as usize) else { return Value::Null };
-        entry_value(r, e)
+        r.entries.get(n as usize).map(|e| entry(r, e))
     }
 }
 
-/// One entry as the API shows it.
-pub fn entry_value(r: &CommitRecord, e: &Entry) -> Value {
+/// One entry as the API shows it (the history's pages and the webhooks' events).
+pub fn entry(r: &CommitRecord, e: &Entry) -> HistoryEntry {
     let request = e.request.and_then(|i| r.requests.get(i)).and_then(|t| serde_json::from_str::<Value>(t).ok());
-    json!({
-        "id": r.entry_id(e.n),
-        "commit": r.commit,
-        "time": r.time,
-        "author": {"name": e.author.name, "email": e.author.email},
-        "action": e.action,
-        "environment": e.environment,
-        "application": e.application,
-        "team": e.team,
-        "from_version": e.from_version,
-        "to_version": e.to_version,
-        "queued": e.queued,
-        "source": e.source,
-        "lock_id": e.lock_id,
-        "message": e.message,
-        "request": request,
-    })
+    HistoryEntry {
+        id: r.entry_id(e.n),
+        commit: r.commit.clone(),
+        time: r.time.clone(),
+        author: Author { name: e.author.name.clone(), email: e.author.email.clone() },
+        action: e.action.clone(),
+        environment: e.environment.clone(),
+        application: e.application.clone(),
+        team: e.team.clone(),
+        from_version: e.from_version,
+        to_version: e.to_version,
+        queued: e.queued,
+        source: e.source.clone(),
+        lock_id: e.lock_id.clone(),
+        message: e.message.clone(),
+        request,
+    }
 }
 
 struct Inner {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::history::{entry_value, History, Index};
+use crate::history::{entry, History, Index};
 
 /// Retries of one event stop this long after its first failure (it is then recorded as failed and skipped).
 pub const GIVE_UP: Duration = Duration::from_secs(25 * 3600);
@@ -482,22 +482,28 @@ fn resolve(index: &Index, repo: &Repository, cursor: Oid) -> Result<isize, git2:
     Ok(index.len() as isize - 1)
 }
 
+/// What a subscriber receives: the history's entry, with the event's `type` (the action, or `exported`) and whether
+/// the commit is on the remote.
+#[derive(serde::Serialize)]
+struct Payload<'a> {
+    #[serde(flatten)]
+    entry: railyard_wire::HistoryEntry,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    exported: bool,
+}
+
 fn event(index: &Index, position: usize, n: u32, exported: bool) -> Event {
     let r = index.record(position);
     let e = &r.entries[n as usize];
-    let mut v = entry_value(r, e);
+    let mut shown = entry(r, e);
     let kind = if exported { "exported".to_owned() } else { e.action.clone() };
     if exported {
-        v["id"] = json!(format!("{}:exported", r.entry_id(n)));
+        shown.id = format!("{}:exported", r.entry_id(n));
     }
-    v["type"] = json!(kind);
-    v["exported"] = json!(exported);
-    Event {
-        id: v["id"].as_str().unwrap_or_default().to_owned(),
-        kind,
-        commit: r.commit.clone(),
-        body: serde_json::to_vec(&v).unwrap_or_default(),
-    }
+    let id = shown.id.clone();
+    let payload = Payload { entry: shown, kind: &kind, exported };
+    Event { id, commit: r.commit.clone(), body: serde_json::to_vec(&payload).unwrap_or_default(), kind }
 }
 
 /// The events of the record at `position` this subscriber takes.

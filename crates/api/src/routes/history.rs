@@ -8,6 +8,8 @@ use axum::Json;
 use railyard_manifest::{layout, state, AppName, EnvName};
 use serde_json::{json, Value};
 
+use railyard_wire::HistoryPage;
+
 use crate::error::{ApiError, ApiResult};
 use crate::history::{Before, Filter, HistoryError};
 use crate::service::Service;
@@ -28,7 +30,7 @@ type Params = Query<HashMap<String, String>>;
     params(("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
     responses((status = 200, description = "success", body = Object)),
 )]
-pub async fn all(st: Service, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn all(st: Service, Query(q): Params) -> ApiResult<Json<HistoryPage>> {
     page(st, Filter::default(), q).await
 }
 
@@ -39,7 +41,7 @@ pub async fn all(st: Service, Query(q): Params) -> ApiResult<Json<Value>> {
     params(("env" = String, Path, description = "environment name (or GitLab id)"), ("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
     responses((status = 200, description = "success", body = Object)),
 )]
-pub async fn environment(st: Service, Path(env): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn environment(st: Service, Path(env): Path<String>, Query(q): Params) -> ApiResult<Json<HistoryPage>> {
     let env = named(EnvName::parse(&env))?;
     page(st, Filter { environment: Some(env.to_string()), application: None }, q).await
 }
@@ -51,7 +53,7 @@ pub async fn environment(st: Service, Path(env): Path<String>, Query(q): Params)
     params(("app" = String, Path, description = "application"), ("limit" = Option<String>, Query, description = "entries, 1-500 (default 50)"), ("before" = Option<String>, Query, description = "only entries older than this commit or entry id (next_before of the previous page)")),
     responses((status = 200, description = "success", body = Object)),
 )]
-pub async fn application(st: Service, Path(app): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn application(st: Service, Path(app): Path<String>, Query(q): Params) -> ApiResult<Json<HistoryPage>> {
     let app = named(AppName::parse(&app))?;
     page(st, Filter { environment: None, application: Some(app.to_string()) }, q).await
 }
@@ -67,7 +69,7 @@ pub async fn environment_application(
     st: Service,
     Path((env, app)): Path<(String, String)>,
     Query(q): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HistoryPage>> {
     let (env, app) = (named(EnvName::parse(&env))?, named(AppName::parse(&app))?);
     page(st, Filter { environment: Some(env.to_string()), application: Some(app.to_string()) }, q).await
 }
@@ -87,7 +89,7 @@ fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> ApiResult<u
     }
 }
 
-async fn page(st: Service, filter: Filter, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
+async fn page(st: Service, filter: Filter, q: HashMap<String, String>) -> ApiResult<Json<HistoryPage>> {
     let limit = limit(&q, DEFAULT_LIMIT, MAX_LIMIT)?;
     let before = match q.get("before") {
         None => None,
@@ -103,7 +105,7 @@ async fn page(st: Service, filter: Filter, q: HashMap<String, String>) -> ApiRes
         .await
         .map_err(ApiError::internal)?
         .map_err(history_error)?;
-    Ok(Json(json!({"entries": page.entries, "next_before": page.next_before})))
+    Ok(Json(HistoryPage { entries: page.entries, next_before: page.next_before }))
 }
 
 fn history_error(e: HistoryError) -> ApiError {

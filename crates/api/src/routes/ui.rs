@@ -187,17 +187,16 @@ pub async fn app(
     done(&p, application::render(&p.ctx, &view, now()))
 }
 
-fn history_row(v: &serde_json::Value) -> application::HistoryRow {
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
+fn history_row(e: &railyard_wire::HistoryEntry) -> application::HistoryRow {
     application::HistoryRow {
-        time: s("time"),
-        environment: s("environment"),
-        action: s("action"),
-        from_version: v.get("from_version").and_then(|x| x.as_u64()),
-        to_version: v.get("to_version").and_then(|x| x.as_u64()),
-        author: v.pointer("/author/name").and_then(|x| x.as_str()).unwrap_or_default().to_owned(),
-        commit: s("commit"),
-        message: s("message"),
+        time: e.time.clone(),
+        environment: e.environment.clone().unwrap_or_default(),
+        action: e.action.clone(),
+        from_version: e.from_version,
+        to_version: e.to_version,
+        author: e.author.name.clone(),
+        commit: e.commit.clone(),
+        message: e.message.clone().unwrap_or_default(),
     }
 }
 
