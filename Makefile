@@ -29,6 +29,8 @@ lint:
 bench:
 	$(CARGO) build --release --bins
 	$(CARGO) bench --workspace
+	# The long replica kill loop: 100 kills of random replicas out of 3 under 500 writers (make test runs 20).
+	RAILYARD_REPLICA_KILLS=100 $(CARGO) test --release -p railyard-tests --test replicas killing_random_replicas -- --nocapture
 
 FUZZ_TARGETS = names trailers release_upload flow_template
 FUZZ_SECONDS ?= 600

@@ -338,7 +338,19 @@ const RETENTION_MANIFESTS: [(&str, &str); 2] = [("env-0", "kind: ConfigMap\n"), 
 /// Uploads a release of `app-00000`; a train moves `env-1` (upstream `env-0`) after every 50th, so both environments
 /// run recent releases as in a real pipeline. Returns the upload's latency.
 fn retention_upload(s: &Server, done: &mut usize) -> Duration {
-    let took = timed(|| s.release(&repogen::app(0), None, &RETENTION_MANIFESTS), 201);
+    let started = Instant::now();
+    let r = s.release(&repogen::app(0), None, &RETENTION_MANIFESTS);
+    let took = started.elapsed();
+    if r.status != 201 {
+        let errors: Vec<String> = s.logs().into_iter().filter(|l| l.contains("ERROR") || l.contains("WARN")).collect();
+        panic!(
+            "upload {} answered {}: {}\nthe server's warnings and errors:\n{}",
+            *done + 1,
+            r.status,
+            r.text,
+            errors.join("\n")
+        );
+    }
     *done += 1;
     if done.is_multiple_of(50) {
         s.put_json("/api/environments/env-1/releasetrain", &json!({})).assert_status(200);

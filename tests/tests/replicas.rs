@@ -2,8 +2,9 @@
 //! served by `git daemon` on 127.0.0.1). Conflicting writes on different replicas are never both acknowledged,
 //! reads wait for a commit with `min_commit`, a remote that is down answers 503 and writes nothing, a restarted
 //! replica rebuilds its clone from the remote, and under kill -9 of random replicas every acknowledged write is on
-//! the remote exactly once. The kill loop's size: `RAILYARD_REPLICA_KILLS` (default 20), `RAILYARD_REPLICA_WRITERS`
-//! (default 50).
+//! the remote exactly once, no conflicting pair is acknowledged twice, and every acknowledged tag points at its
+//! commit. The kill loop's size: `RAILYARD_REPLICA_KILLS` (default 20; `make bench` runs 100),
+//! `RAILYARD_REPLICA_WRITERS` (default 500).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -582,10 +583,24 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// A write that was acknowledged: a lock (`release` false) or a release upload of application `id`.
+/// What a kill-loop write is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// A lock `id` on dev.
+    Lock,
+    /// A release of application `id` (its own).
+    Release,
+    /// Version 1 of application `id`, which one other writer uploads too with other content: at most one of the two
+    /// may be acknowledged.
+    Contested,
+    /// A train into qa tagged `id`.
+    TaggedTrain,
+}
+
+/// A write that was acknowledged, and the commit its answer named.
 struct Ack {
     id: String,
-    release: bool,
+    kind: Kind,
     content: String,
     commit: String,
 }
@@ -599,16 +614,26 @@ struct Seen {
     unexpected: Vec<String>,
 }
 
-/// One write to `url`: a lock on dev, or (every fourth) a release of an application of its own.
-fn kill_loop_write(client: &reqwest::blocking::Client, url: &str, id: &str, release: bool, seen: &Mutex<Seen>) {
-    let content = format!("kind: ConfigMap # {id}\n");
-    let req = if release {
-        let parts = railyard_tests::release_parts(id, None, &[("dev", &content)]);
+/// One write of `kind` to `url`; `content` tells the writer's upload apart from another's.
+fn kill_loop_write(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    id: &str,
+    kind: Kind,
+    content: String,
+    seen: &Mutex<Seen>,
+) {
+    let upload = |version: Option<&str>| {
+        let parts = railyard_tests::release_parts(id, version, &[("dev", &content)]);
         let parts: Vec<(&str, &[u8])> = parts.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
         let (content_type, body) = railyard_tests::multipart_body(&parts);
         client.post(format!("{url}/api/release")).header("content-type", content_type).body(body)
-    } else {
-        client.put(format!("{url}/api/environments/dev/locks/{id}")).json(&json!({ "message": content }))
+    };
+    let req = match kind {
+        Kind::Release => upload(None),
+        Kind::Contested => upload(Some("1")),
+        Kind::Lock => client.put(format!("{url}/api/environments/dev/locks/{id}")).json(&json!({ "message": content })),
+        Kind::TaggedTrain => client.put(format!("{url}/api/environments/qa/releasetrain?gitTag={id}")),
     };
     let answer = req.send().map(|r| {
         let status = r.status().as_u16();
@@ -627,17 +652,19 @@ fn kill_loop_write(client: &reqwest::blocking::Client, url: &str, id: &str, rele
         }
     };
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let want = if release { 201 } else { 200 };
+    let want = if matches!(kind, Kind::Release | Kind::Contested) { 201 } else { 200 };
     if status == want {
         let commit =
             body["commit"].as_str().unwrap_or_else(|| panic!("{id}: answer without a commit: {text}")).to_owned();
         *seen.tally.entry(format!("{status}")).or_default() += 1;
-        seen.acked.push(Ack { id: id.to_owned(), release, content, commit });
+        seen.acked.push(Ack { id: id.to_owned(), kind, content, commit });
         return;
     }
     let code = body["code"].as_str().unwrap_or("(no code)").to_owned();
     *seen.tally.entry(format!("{status} {code}")).or_default() += 1;
-    let allowed = status == 503 && ["remote_unavailable", "remote_contended", "queue_full"].contains(&code.as_str());
+    let lost_the_contest = kind == Kind::Contested && status == 409 && code == "release_exists";
+    let allowed = lost_the_contest
+        || status == 503 && ["remote_unavailable", "remote_contended", "queue_full"].contains(&code.as_str());
     if !allowed {
         seen.unexpected.push(format!("{id} on {url}: {status} {text}"));
     }
@@ -663,11 +690,12 @@ fn why_unavailable(s: &Server, causes: &mut BTreeMap<String, usize>) {
 #[test]
 fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_once() {
     let kills_wanted = env_usize("RAILYARD_REPLICA_KILLS", 20);
-    let writers = env_usize("RAILYARD_REPLICA_WRITERS", 50);
+    let writers = env_usize("RAILYARD_REPLICA_WRITERS", 500);
     let remote = Remote::start();
     let rs = replicas(&remote, 3);
-    let dev = rs[0].create_env("dev", json!({"latest": true}), None).commit().expect("commit");
-    sync(&[&rs[1], &rs[2]], &dev);
+    rs[0].create_env("dev", json!({"latest": true}), None).assert_status(201);
+    let qa = rs[0].create_env("qa", json!({"environment": "dev"}), None).commit().expect("commit");
+    sync(&[&rs[1], &rs[2]], &qa);
     let urls: Arc<RwLock<Vec<Option<String>>>> =
         Arc::new(RwLock::new(rs.iter().map(|s| Some(s.url.clone())).collect()));
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -692,8 +720,15 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
                             continue;
                         }
                         let url = &live[turn.fetch_add(1, Ordering::Relaxed) % live.len()];
-                        let id = format!("w{w}-{n}");
-                        kill_loop_write(&client, url, &id, n % 4 == 3, &seen);
+                        // Writers 2k and 2k+1 contest application `c{k}-{n}`; everything else is the writer's own.
+                        let (kind, id) = match n % 8 {
+                            3 => (Kind::Release, format!("w{w}-{n}")),
+                            5 => (Kind::Contested, format!("c{}-{n}", w / 2)),
+                            7 => (Kind::TaggedTrain, format!("w{w}-{n}")),
+                            _ => (Kind::Lock, format!("w{w}-{n}")),
+                        };
+                        let content = format!("kind: ConfigMap # w{w}-{n}\n");
+                        kill_loop_write(&client, url, &id, kind, content, &seen);
                         n += 1;
                     }
                 })
@@ -753,9 +788,10 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
             let id = match r["request"]["kind"].as_str() {
                 Some("create-lock") => r["request"]["lock_id"].as_str(),
                 Some("create-release") => r["request"]["application"].as_str(),
+                Some("release-train") => r["request"]["git_tag"].as_str(),
                 _ => None,
             };
-            if let Some(id) = id.filter(|i| i.starts_with('w')) {
+            if let Some(id) = id.filter(|i| i.starts_with('w') || i.starts_with('c')) {
                 *on_remote.entry(id.to_owned()).or_default() += 1;
             }
         }
@@ -769,15 +805,23 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
         Some(String::from_utf8_lossy(repo.find_blob(entry.id()).ok()?.content()).into_owned())
     };
     let mut lost = Vec::new();
+    let mut contested: BTreeMap<&str, usize> = BTreeMap::new();
     for ack in &seen.acked {
         let count = on_remote.get(&ack.id).copied().unwrap_or(0);
         let oid = Oid::from_str(&ack.commit).expect("sha");
-        let path = if ack.release {
-            format!("applications/{}/releases/1/environments/dev/manifests.yaml", ack.id)
-        } else {
-            format!("environments/dev/locks/{}/message", ack.id)
+        let holds = match ack.kind {
+            Kind::Release | Kind::Contested => {
+                let path = format!("applications/{}/releases/1/environments/dev/manifests.yaml", ack.id);
+                file(&path).as_ref() == Some(&ack.content)
+            }
+            Kind::Lock => file(&format!("environments/dev/locks/{}/message", ack.id)).as_ref() == Some(&ack.content),
+            // The tag points at the very commit the train's answer named.
+            Kind::TaggedTrain => remote.tag(&ack.id) == Some(oid),
         };
-        if count != 1 || !commits.contains(&oid) || file(&path).as_ref() != Some(&ack.content) {
+        if ack.kind == Kind::Contested {
+            *contested.entry(ack.id.as_str()).or_default() += 1;
+        }
+        if count != 1 || !commits.contains(&oid) || !holds {
             lost.push(format!(
                 "{} (commits holding it: {count}, answered commit on the branch: {})",
                 ack.id,
@@ -786,10 +830,11 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
         }
     }
     let unacked_on_remote = on_remote.len() - seen.acked.iter().filter(|a| on_remote.contains_key(&a.id)).count();
-    let (locks, releases) =
-        (seen.acked.iter().filter(|a| !a.release).count(), seen.acked.iter().filter(|a| a.release).count());
+    let of = |k: Kind| seen.acked.iter().filter(|a| a.kind == k).count();
+    let (locks, releases, contests, trains) =
+        (of(Kind::Lock), of(Kind::Release), of(Kind::Contested), of(Kind::TaggedTrain));
     eprintln!(
-        "replica kill loop: {kills} kills in {:.1}s (restarts {:.1}s in all), {writers} writers; {} acknowledged ({locks} locks, {releases} releases); {unacked_on_remote} unacknowledged writes on the remote; {} commits; answers {:?}",
+        "replica kill loop: {kills} kills in {:.1}s (restarts {:.1}s in all), {writers} writers; {} acknowledged ({locks} locks, {releases} releases, {contests} contested uploads won, {trains} tagged trains); {unacked_on_remote} unacknowledged writes on the remote; {} commits; answers {:?}",
         ran.as_secs_f64(),
         restart_time.as_secs_f64(),
         seen.acked.len(),
@@ -798,6 +843,9 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
     );
     eprintln!("why batches were answered 503 remote_unavailable (the remote was up throughout), from the replicas' logs: {causes:?}");
     assert!(lost.is_empty(), "{} acknowledged writes are not on the remote exactly once: {lost:?}", lost.len());
+    let both: Vec<&&str> = contested.iter().filter(|(_, n)| **n > 1).map(|(id, _)| id).collect();
+    assert!(both.is_empty(), "both uploads of a contested release were acknowledged: {both:?}");
+    assert!(trains > 0 && contests > 0, "no tagged train or contested upload was acknowledged: {:?}", seen.tally);
     assert!(seen.unexpected.is_empty(), "unexpected answers: {:?}", seen.unexpected);
     assert!(seen.acked.len() >= writers, "too few writes acknowledged to mean anything: {}", seen.acked.len());
     remote.assert_fsck_clean();

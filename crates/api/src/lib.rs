@@ -154,7 +154,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let hooks = (!subscribers.is_empty()).then(|| {
         webhooks::Webhooks::start(subscribers, history.clone(), &cfg.branch, durable.clone(), metrics.webhooks.clone())
     });
-    let on_commit = Some(commit_bell(exporter_waker, hooks.clone(), consolidate_packs(cfg.repo_dir.clone())));
+    let rollups = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let on_commit =
+        Some(commit_bell(exporter_waker, hooks.clone(), consolidate_packs(cfg.repo_dir.clone(), rollups.clone())));
     let writer = Writer::start(WriterConfig {
         repo_dir: cfg.repo_dir.clone(),
         branch: cfg.branch.clone(),
@@ -164,6 +166,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         durable,
         metrics: metrics.writer.clone(),
         remote: remote.clone(),
+        rollups,
     })?;
     let argocd_source = argocd_source(&cfg);
     match record_argocd_source(&writer, &argocd_source).await {
@@ -250,7 +253,10 @@ fn commit_bell(
 
 /// Rolls the writer's small packs up in the background after commits (at most every few seconds), so reads stay
 /// fast as packs accumulate; writes never wait for it.
-fn consolidate_packs(repo_dir: std::path::PathBuf) -> std::sync::Arc<tokio::sync::Notify> {
+fn consolidate_packs(
+    repo_dir: std::path::PathBuf,
+    rollups: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> std::sync::Arc<tokio::sync::Notify> {
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let rung = wake.clone();
     // Once at start too: what a killed run left is finished.
@@ -264,12 +270,15 @@ fn consolidate_packs(repo_dir: std::path::PathBuf) -> std::sync::Arc<tokio::sync
                 packs::consolidate(&dir, packs::MAX_PACKS, move || writer::sync_to_disk(&sync_dir))
             });
             match run.await {
-                Ok(Ok(r)) if r.rolled_up > 0 => tracing::info!(
-                    packs_before = r.packs_before,
-                    rolled_up = r.rolled_up,
-                    objects = r.objects,
-                    "rolled small packs up into one"
-                ),
+                Ok(Ok(r)) if r.rolled_up > 0 => {
+                    rollups.fetch_add(1, std::sync::atomic::Ordering::Release);
+                    tracing::info!(
+                        packs_before = r.packs_before,
+                        rolled_up = r.rolled_up,
+                        objects = r.objects,
+                        "rolled small packs up into one"
+                    )
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not consolidate the packs; will try again"),
                 Err(e) => tracing::error!(error = %e, "the pack consolidation task failed"),

@@ -54,6 +54,10 @@ pub struct WriterConfig {
     pub metrics: crate::metrics::WriterMetrics,
     /// `--ack after-push`: every batch is pushed (a compare-and-swap on the remote branch) before it is answered.
     pub remote: Option<Arc<crate::replica::Remote>>,
+    /// Bumped by every pack roll-up. libgit2 keeps each pack an open object store has seen, removed from disk or
+    /// not, and searches them all for an object it lacks, so the writer opens its stores again after a roll-up:
+    /// otherwise every batch gets slower with every batch before it.
+    pub rollups: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Writer {
@@ -94,18 +98,43 @@ impl Writer {
 }
 
 fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
+    let mut repo = Some(repo);
+    loop {
+        let repo = match repo.take().map_or_else(|| Repository::open_bare(&cfg.repo_dir), Ok) {
+            Ok(r) => r,
+            Err(e) => return tracing::error!(error = %e, "the writer cannot open the repo"),
+        };
+        if !serve(&repo, &cfg, &mut rx) {
+            break;
+        }
+        tracing::debug!("packs were rolled up: the writer opens its object stores again");
+    }
+    tracing::info!("writer stopped");
+}
+
+/// Serves batches on `repo` until the queue closes (false) or the packs were rolled up since it began (true).
+fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>) -> bool {
+    use std::sync::atomic::Ordering;
+    let rollups = cfg.rollups.load(Ordering::Acquire);
     let branch_ref = railyard_refs::branch_ref(&cfg.branch);
     // A batch's objects are written to memory (a mempack ahead of the disk backends) and reach the disk as one pack
     // with its index, made durable by the batch's one sync: no loose object per blob and tree.
     let odb = match repo.odb() {
         Ok(o) => o,
-        Err(e) => return tracing::error!(error = %e, "the writer cannot open the object store"),
+        Err(e) => {
+            tracing::error!(error = %e, "the writer cannot open the object store");
+            return false;
+        }
     };
     let objects = match (odb.add_new_mempack_backend(1000), Repository::open_bare(&cfg.repo_dir)) {
         (Ok(memory), Ok(disk)) => Objects { memory, disk },
-        (Err(e), _) | (_, Err(e)) => return tracing::error!(error = %e, "the writer cannot set up its object store"),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "the writer cannot set up its object store");
+            return false;
+        }
     };
-    while let Some(first) = rx.blocking_recv() {
+    while cfg.rollups.load(Ordering::Acquire) == rollups {
+        let Some(first) = rx.blocking_recv() else { return false };
         let mut queued = vec![first];
         // A request that tags its commit ends the batch, so the tag marks the state right after it.
         while queued.len() < cfg.batch_max && queued.last().is_none_or(|q| q.job.envelope.request.git_tags().is_empty())
@@ -119,7 +148,7 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
         let (mut jobs, replies): (Vec<Job>, Vec<_>) = queued.into_iter().map(|q| (q.job, q.reply)).unzip();
         let n = jobs.len();
         let (commit, results) =
-            apply_batch(&repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
+            apply_batch(repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         if let Some(c) = commit {
             // A failed final sync turned every answer into an error: the commit is not known to be durable.
             if results.iter().any(Result::is_ok) {
@@ -137,7 +166,7 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
             let _ = reply.send(result.map(|outcome| Applied { outcome, commit }));
         }
     }
-    tracing::info!("writer stopped");
+    true
 }
 
 /// A ref lock older than this was left by a killed process.
