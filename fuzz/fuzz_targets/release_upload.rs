@@ -32,6 +32,7 @@ fn harness() -> &'static Harness {
                 durable: Default::default(),
                 metrics: Default::default(),
                 remote: None,
+                rollups: Default::default(),
             })
             .expect("writer");
             let state = railyard_api::routes::AppState {
