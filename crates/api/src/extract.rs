@@ -21,6 +21,13 @@ pub fn rejection(status: StatusCode, field: &str, text: String) -> ApiError {
     }
 }
 
+/// A body member the wire sends as text and the domain reads as one of an enum's variants (`tier`, `lockBehavior`):
+/// like a member of the wrong shape, a bad one is an invalid body.
+pub fn body_variant<T: DeserializeOwned>(member: &str, raw: &str) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+        .map_err(|e| ApiError::bad_request("body", format!("{member}: {e}")))
+}
+
 /// A JSON body.
 pub struct JsonBody<T>(pub T);
 

@@ -7,15 +7,9 @@ use railyard_manifest::{AppName, EnvName, LockBehavior, Request, Version};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, Params};
+use crate::extract::{body_variant, JsonBody, Params};
 use crate::service::Service;
 use crate::service::{self, Written};
-
-/// A body's `lockBehavior`; like any member of the wrong shape, a bad one is an invalid body.
-fn lock_behavior(raw: &str) -> ApiResult<LockBehavior> {
-    serde_json::from_value(Value::String(raw.to_owned()))
-        .map_err(|e| ApiError::bad_request("body", format!("lockBehavior: {e}")))
-}
 
 /// A version given as `3` or `"3"`.
 pub fn version_value(v: &Value, field: &str) -> ApiResult<Version> {
@@ -48,7 +42,12 @@ pub async fn deploy(
         environment: p.get::<EnvName, _>("env")?,
         application: p.get::<AppName, _>("app")?,
         version: version_value(&body.version, "version")?,
-        lock_behavior: body.lock_behavior.as_deref().map(lock_behavior).transpose()?.unwrap_or_default(),
+        lock_behavior: body
+            .lock_behavior
+            .as_deref()
+            .map(|l| body_variant::<LockBehavior>("lockBehavior", l))
+            .transpose()?
+            .unwrap_or_default(),
     };
     Ok((StatusCode::OK, Json(service::write(&st, Request::Deploy(request)).await?)))
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, Params};
+use crate::extract::{body_variant, JsonBody, Params};
 use crate::service::environments::{self as service, Change, Filter, NewEnvironment};
 use crate::service::Service;
 
@@ -23,7 +23,7 @@ pub fn new_environment(b: CreateEnvironment) -> ApiResult<NewEnvironment> {
     let environment_group = group(b.environment_group.as_deref())?;
     Ok(NewEnvironment {
         upstream: b.upstream.map(upstream).transpose()?,
-        tier: b.tier.as_deref().map(tier).transpose()?,
+        tier: b.tier.as_deref().map(|t| body_variant::<Tier>("tier", t)).transpose()?,
         name: EnvName::parse(&b.name).map_err(Error::from)?,
         environment_group,
         external_url: b.external_url,
@@ -35,18 +35,12 @@ pub fn new_environment(b: CreateEnvironment) -> ApiResult<NewEnvironment> {
 pub fn change(b: UpdateEnvironment) -> ApiResult<Change> {
     Ok(Change {
         upstream: b.upstream.map(upstream).transpose()?,
-        tier: b.tier.as_deref().map(tier).transpose()?,
+        tier: b.tier.as_deref().map(|t| body_variant::<Tier>("tier", t)).transpose()?,
         environment_group: group(b.environment_group.as_deref())?,
         external_url: b.external_url,
         protected: b.protected,
         argocd: b.argocd.map(|v| argocd_settings(v.as_ref())).transpose()?,
     })
-}
-
-/// A body's tier; like any member of the wrong shape, a bad one is an invalid body.
-fn tier(raw: &str) -> ApiResult<Tier> {
-    serde_json::from_value(Value::String(raw.to_owned()))
-        .map_err(|e| ApiError::bad_request("body", format!("tier: {e}")))
 }
 
 /// A body's upstream, its environment a valid name (else an invalid body).
