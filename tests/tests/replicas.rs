@@ -455,6 +455,69 @@ fn with_the_remote_down_a_write_is_refused_with_503_and_nothing_is_written() {
     remote.assert_fsck_clean();
 }
 
+/// The writer's batches so far, from `/metrics`.
+fn batches(s: &Server) -> u64 {
+    let text = s.get("/metrics").text;
+    let line = text.lines().find(|l| l.starts_with("railyard_writer_batch_size_count ")).expect("batch count metric");
+    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a count")
+}
+
+#[test]
+fn tagged_trains_share_one_push_and_each_tag_names_the_state_right_after_its_train() {
+    let remote = Remote::start();
+    let s = replica(&remote);
+    s.create_env("dev", json!({"latest": true}), None).assert_status(201);
+    s.create_env("qa", json!({"environment": "dev"}), None).assert_status(201);
+    s.release("web", None, &[("dev", "v0"), ("qa", "v0")]).assert_status(201);
+    let before = batches(&s);
+
+    // 20 uploads (each deployed to dev at once) and 20 tagged trains from dev to qa, all at once.
+    const N: usize = 40;
+    let barrier = Barrier::new(N);
+    let answers: Vec<Reply> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..N)
+            .map(|i| {
+                let (s, barrier) = (&s, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    if i % 2 == 0 {
+                        let text = format!("v{i}");
+                        s.release("web", None, &[("dev", &text), ("qa", &text)])
+                    } else {
+                        s.put_json(&format!("/api/environments/qa/releasetrain?gitTag=t{i}"), &json!({}))
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().expect("client")).collect()
+    });
+    let folded = batches(&s) - before;
+    assert!(
+        folded < (N / 2) as u64,
+        "{N} writes with {} tags took {folded} batches (pushes): tags split batches",
+        N / 2
+    );
+
+    let history = remote.history();
+    for (i, answer) in answers.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        answer.assert_status(200);
+        let commit = answer.commit().expect("the train's commit");
+        assert_eq!(answer.json["tag"], format!("t{i}"), "{}", answer.text);
+        assert_eq!(remote.tag(&format!("t{i}")).map(|c| c.to_string()), Some(commit.clone()), "tag t{i}");
+        // The train is the last request of the commit its tag names: qa holds what dev held then.
+        let (_, requests) = history.iter().find(|(c, _)| c.to_string() == commit).expect("the commit on the branch");
+        assert_eq!(requests.last().map(|r| r["request"]["git_tag"].clone()), Some(json!(format!("t{i}"))));
+        let version = |env: &str| remote.file_at(&commit, &format!("environments/{env}/applications/web/version"));
+        assert!(version("qa").is_some(), "t{i}: qa holds no web");
+        assert_eq!(version("qa"), version("dev"), "t{i}: qa is not what dev held right before the train");
+    }
+    for (i, answer) in answers.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        answer.assert_status(201);
+        assert!(remote.holds(&answer.commit().expect("commit")), "upload {i}");
+    }
+    remote.assert_fsck_clean();
+}
+
 /// Adds a commit with lock `id` to the local branch of the bare repo at `repo`, as a batch whose push was never
 /// accepted would leave it.
 fn commit_locally(repo: &std::path::Path, id: &str) -> Oid {
@@ -612,6 +675,8 @@ struct Seen {
     tally: BTreeMap<String, usize>,
     /// Answers no replica should give, even while others are killed.
     unexpected: Vec<String>,
+    /// How long each answer (of any status, not a transport error) took, in ms.
+    latencies: Vec<u64>,
 }
 
 /// One write of `kind` to `url`; `content` tells the writer's upload apart from another's.
@@ -635,13 +700,17 @@ fn kill_loop_write(
         Kind::Lock => client.put(format!("{url}/api/environments/dev/locks/{id}")).json(&json!({ "message": content })),
         Kind::TaggedTrain => client.put(format!("{url}/api/environments/qa/releasetrain?gitTag={id}")),
     };
+    let sent = Instant::now();
     let answer = req.send().map(|r| {
         let status = r.status().as_u16();
         (status, r.text())
     });
     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     let (status, text) = match answer {
-        Ok((status, Ok(text))) => (status, text),
+        Ok((status, Ok(text))) => {
+            seen.latencies.push(sent.elapsed().as_millis() as u64);
+            (status, text)
+        }
         Ok((_, Err(e))) | Err(e) => {
             let kind = if e.is_timeout() { "timeout" } else { "connection error" };
             *seen.tally.entry(kind.into()).or_default() += 1;
@@ -670,21 +739,45 @@ fn kill_loop_write(
     }
 }
 
-/// Counts the requests a replica answered `remote_unavailable`, by the error it logged for their batch (a held lock
-/// in its own repo by the file it is on, else the error's start).
-fn why_unavailable(s: &Server, causes: &mut BTreeMap<String, usize>) {
-    for line in s.logs() {
-        let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
-        if v["fields"]["message"] != "the remote cannot be reached; batch not written" {
-            continue;
+/// What the replicas' logs tell of a kill loop.
+#[derive(Default)]
+struct LogStats {
+    /// The requests answered `remote_unavailable`, by the error logged for their batch (a held lock in the replica's
+    /// own repo by the file it is on, else the error's start).
+    unavailable: BTreeMap<String, usize>,
+    /// How long each committed batch took, in ms.
+    batch_ms: Vec<u64>,
+}
+
+impl LogStats {
+    fn read(&mut self, s: &Server) {
+        for line in s.logs() {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            let fields = &v["fields"];
+            if fields["message"] == "committed batch" {
+                self.batch_ms.push(fields["ms"].as_u64().unwrap_or_default());
+                continue;
+            }
+            if fields["message"] != "the remote cannot be reached; batch not written" {
+                continue;
+            }
+            let error = fields["error"].as_str().unwrap_or_default();
+            let kind = match (error.find("repo.git/"), error.find(".lock")) {
+                (Some(start), Some(end)) if start < end => {
+                    format!("lock on {}", &error[start + "repo.git/".len()..end])
+                }
+                _ => error.chars().take(80).collect(),
+            };
+            *self.unavailable.entry(kind).or_default() += fields["requests"].as_u64().unwrap_or(1) as usize;
         }
-        let error = v["fields"]["error"].as_str().unwrap_or_default();
-        let kind = match (error.find("repo.git/"), error.find(".lock")) {
-            (Some(start), Some(end)) if start < end => format!("lock on {}", &error[start + "repo.git/".len()..end]),
-            _ => error.chars().take(80).collect(),
-        };
-        *causes.entry(kind).or_default() += v["fields"]["requests"].as_u64().unwrap_or(1) as usize;
     }
+}
+
+/// The p50, p99 and largest of `values`, in ms.
+fn spread(values: &mut [u64]) -> String {
+    values.sort_unstable();
+    let at = |q: f64| values.get(((values.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+    format!("p50 {} ms, p99 {} ms, max {} ms", at(0.5), at(0.99), at(1.0))
 }
 
 #[test]
@@ -740,14 +833,14 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
     let mut servers: Vec<Option<Server>> = rs.into_iter().map(Some).collect();
     let mut rng = Rng::from_env("REPLICA_SEED");
     let mut kills = 0;
-    let mut causes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stats = LogStats::default();
     let mut restart_time = Duration::ZERO;
     while kills < kills_wanted {
         std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
         let i = rng.below(3) as usize;
         urls.write().unwrap_or_else(|p| p.into_inner())[i] = None;
         let s = servers[i].take().expect("replica");
-        why_unavailable(&s, &mut causes);
+        stats.read(&s);
         let dir = s.kill();
         kills += 1;
         let restarting = Instant::now();
@@ -771,13 +864,22 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
     for s in &servers {
         let deadline = Instant::now() + Duration::from_secs(30);
         while s.local_head() != Some(head) {
-            assert!(Instant::now() < deadline, "{} does not follow the remote: {:?} vs {head}", s.url, s.local_head());
+            if Instant::now() > deadline {
+                let complaints: Vec<String> =
+                    s.logs().into_iter().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+                let tail = &complaints[complaints.len().saturating_sub(20)..];
+                panic!(
+                    "{} does not follow the remote: {:?} vs {head}; its last warnings: {tail:#?}",
+                    s.url,
+                    s.local_head()
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     for s in &servers {
-        why_unavailable(s, &mut causes);
+        stats.read(s);
     }
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     let history = remote.history();
@@ -841,7 +943,12 @@ fn killing_random_replicas_during_writes_keeps_every_acknowledged_write_exactly_
         history.len(),
         seen.tally
     );
-    eprintln!("why batches were answered 503 remote_unavailable (the remote was up throughout), from the replicas' logs: {causes:?}");
+    let mut latencies = seen.latencies.clone();
+    eprintln!("answers: {}; batches: {}", spread(&mut latencies), spread(&mut stats.batch_ms));
+    eprintln!(
+        "why batches were answered 503 remote_unavailable (the remote was up throughout), from the replicas' logs: {:?}",
+        stats.unavailable
+    );
     assert!(lost.is_empty(), "{} acknowledged writes are not on the remote exactly once: {lost:?}", lost.len());
     let both: Vec<&&str> = contested.iter().filter(|(_, n)| **n > 1).map(|(id, _)| id).collect();
     assert!(both.is_empty(), "both uploads of a contested release were acknowledged: {both:?}");

@@ -72,7 +72,7 @@ pub struct Config {
     #[arg(long, env = "RAILYARD_FAIL_ON_ERROR_WITH_GIT_PUSH_TAGS", default_value = "true", num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL", value_parser = railyard_export::bool_flag())]
     pub fail_on_error_with_git_push_tags: bool,
-    /// Most requests the writer folds into one commit.
+    /// Most requests the writer folds into one batch (one commit, or a chain when tagged requests end commits).
     #[arg(long, env = "RAILYARD_BATCH_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_max: u32,
     /// Requests that may wait for the writer; beyond that the API answers 503 with Retry-After.

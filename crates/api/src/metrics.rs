@@ -62,7 +62,11 @@ impl ApiMetrics {
         let queue_depth = Gauge::default();
         registry.register("railyard_writer_queue_depth", "Requests waiting for the writer", queue_depth.clone());
         let writer = WriterMetrics::default();
-        registry.register("railyard_writer_batch_size", "Requests folded into one commit", writer.batch_size.clone());
+        registry.register(
+            "railyard_writer_batch_size",
+            "Requests folded into one batch (one pack, one push; a commit per tagged request)",
+            writer.batch_size.clone(),
+        );
         registry.register(
             "railyard_writer_commit_seconds",
             "Time from taking a batch to the branch moved",

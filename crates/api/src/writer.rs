@@ -136,9 +136,9 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
     while cfg.rollups.load(Ordering::Acquire) == rollups {
         let Some(first) = rx.blocking_recv() else { return false };
         let mut queued = vec![first];
-        // A request that tags its commit ends the batch, so the tag marks the state right after it.
-        while queued.len() < cfg.batch_max && queued.last().is_none_or(|q| q.job.envelope.request.git_tags().is_empty())
-        {
+        // A request that tags its commit ends that commit, not the batch: the batch is a chain of commits, pushed
+        // at once, and each tag names the state right after its request.
+        while queued.len() < cfg.batch_max {
             match rx.try_recv() {
                 Ok(q) => queued.push(q),
                 Err(_) => break,
@@ -147,7 +147,7 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         let started = Instant::now();
         let (mut jobs, replies): (Vec<Job>, Vec<_>) = queued.into_iter().map(|q| (q.job, q.reply)).unzip();
         let n = jobs.len();
-        let (commit, results) =
+        let (commit, commits, results) =
             apply_batch(repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         if let Some(c) = commit {
             // A failed final sync turned every answer into an error: the commit is not known to be durable.
@@ -162,7 +162,8 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
                 w.notify_one();
             }
         }
-        for (reply, result) in replies.into_iter().zip(results) {
+        for (i, (reply, result)) in replies.into_iter().zip(results).enumerate() {
+            let commit = commits.get(i).copied().flatten();
             let _ = reply.send(result.map(|outcome| Applied { outcome, commit }));
         }
     }
@@ -176,9 +177,28 @@ const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
 type Results = Vec<ApiResult<Outcome>>;
 
+/// What a batch built on the branch head: a chain of commits, one per segment of its requests. A request that tags
+/// its commit ends a segment, so its tag names the state right after it; the chain is pushed and synced at once.
+struct Built {
+    head: Option<Oid>,
+    /// The new commits, oldest first; never empty.
+    chain: Vec<Oid>,
+    /// The commit each job's answer names: its segment's, else the newest one before it (None: none before it).
+    commits: Vec<Option<Oid>>,
+    /// The reflog message of the branch update.
+    log: String,
+}
+
+impl Built {
+    fn tip(&self) -> Oid {
+        *self.chain.last().expect("a built batch has a commit")
+    }
+}
+
 /// Applies every job to the branch head and commits; when the branch moved meanwhile (the exporter adopted a
-/// remote branch), the batch is rebuilt on the new head. Each job gets its own answer, and each answer says what
-/// really happened: a job refused alone fails alone, and nothing committed is ever answered as "not written".
+/// remote branch), the batch is rebuilt on the new head. Each job gets its own answer and the commit it names, and
+/// each answer says what really happened: a job refused alone fails alone, and nothing committed is ever answered
+/// as "not written". Returns the branch's new head, if it moved.
 fn apply_batch(
     repo: &Repository,
     objects: &Objects<'_>,
@@ -186,7 +206,7 @@ fn apply_batch(
     branch_ref: &str,
     jobs: &mut [Job],
     remote: Option<&crate::replica::Remote>,
-) -> (Option<Oid>, Results) {
+) -> (Option<Oid>, Vec<Option<Oid>>, Results) {
     let mut moved = 0u32;
     loop {
         // What an earlier attempt (or batch) left in memory is either in a pack by now or was never needed (the
@@ -194,13 +214,13 @@ fn apply_batch(
         if let Err(e) = objects.memory.reset() {
             tracing::error!(error = %e, "the writer's memory could not be emptied; batch not written");
             let failed = || storage_error(repo_dir, &e, "the commit failed; nothing was written");
-            return (None, jobs.iter().map(|_| Err(failed())).collect());
+            return (None, Vec::new(), jobs.iter().map(|_| Err(failed())).collect());
         }
         if let Some(r) = remote.filter(|r| !r.ready()) {
             // A replica writes on the remote's head, so it must have read it once.
             if let Err(e) = r.fetch_and_follow(repo) {
                 tracing::error!(error = %e, requests = jobs.len(), "the remote cannot be reached; batch not written");
-                return (None, jobs.iter().map(|_| Err(unreachable())).collect());
+                return (None, Vec::new(), jobs.iter().map(|_| Err(unreachable())).collect());
             }
         }
         let base = railyard_refs::target(repo, branch_ref).ok().flatten();
@@ -215,20 +235,21 @@ fn apply_batch(
                     moved += 1;
                     tracing::info!(base = ?base, remote = ?there, "the remote moved since the last fetch; deciding the batch again on its head");
                     if let Err(e) = r.fetch_and_follow(repo) {
-                        return (None, remote_down(results, &e));
+                        return (None, Vec::new(), remote_down(results, &e));
                     }
                     continue;
                 }
                 Ok(_) => {}
                 // A refusal decided on a state that cannot be confirmed is not an answer: every request gets 503.
-                Err(e) => return (None, remote_down(results, &e)),
+                Err(e) => return (None, Vec::new(), remote_down(results, &e)),
             }
         }
-        let (head, new, log) = match built {
-            Ok(Some(commit)) => commit,
-            Ok(None) => return (None, untag(results)),
-            Err(e) => return (None, not_written(results, repo_dir, &e)),
+        let built = match built {
+            Ok(Some(built)) => built,
+            Ok(None) => return (None, Vec::new(), untag(results)),
+            Err(e) => return (None, Vec::new(), not_written(results, repo_dir, &e)),
         };
+        let (head, new) = (built.head, built.tip());
         if let Some(r) = remote {
             // After push: the remote branch moves first, as a compare-and-swap on the head the batch was built on.
             match railyard_export::push_if_at(repo, &r.cfg, head, new) {
@@ -237,28 +258,29 @@ fn apply_batch(
                     moved += 1;
                     if moved >= r.push_attempts {
                         tracing::warn!(attempts = moved, "the remote branch kept moving; the batch is not written");
-                        return (None, contended(results));
+                        return (None, Vec::new(), contended(results));
                     }
                     tracing::info!(base = ?head, remote = ?there, attempt = moved, "another replica moved the remote branch; rebuilding the batch on its head");
                     std::thread::sleep(push_backoff(moved));
                     if let Err(e) = r.fetch_and_follow(repo) {
-                        return (None, remote_down(results, &e));
+                        return (None, Vec::new(), remote_down(results, &e));
                     }
                     continue;
                 }
-                Err(e) => return (None, remote_down(results, &e)),
+                Err(e) => return (None, Vec::new(), remote_down(results, &e)),
             }
         }
+        let log = &built.log;
         // The same compare-and-swap the exporter uses: false when it moved the branch first.
-        match retry_locked(repo_dir, || railyard_refs::swap(repo, branch_ref, head, new, &log)) {
+        match retry_locked(repo_dir, || railyard_refs::swap(repo, branch_ref, head, new, log)) {
             Ok(true) => {}
             Ok(false) if remote.is_some() => {
                 // The follower fetched the pushed commit (or a later one) first: the branch holds it either way.
                 let now = railyard_refs::target(repo, branch_ref).ok().flatten();
                 let holds = now == Some(new) || now.is_some_and(|n| repo.graph_descendant_of(n, new).unwrap_or(false));
                 if !holds {
-                    if let Err(e) = retry_locked(repo_dir, || repo.reference(branch_ref, new, true, &log).map(|_| ())) {
-                        return (None, not_written(results, repo_dir, &e));
+                    if let Err(e) = retry_locked(repo_dir, || repo.reference(branch_ref, new, true, log).map(|_| ())) {
+                        return (None, Vec::new(), not_written(results, repo_dir, &e));
                     }
                 }
             }
@@ -266,7 +288,7 @@ fn apply_batch(
                 tracing::info!("branch moved under the writer; rebuilding the batch on the new head");
                 continue;
             }
-            Err(e) => return (None, not_written(results, repo_dir, &e)),
+            Err(e) => return (None, Vec::new(), not_written(results, repo_dir, &e)),
         }
         if let Some(r) = remote {
             // What was pushed is exported: nothing is left for an exporter to do.
@@ -279,15 +301,17 @@ fn apply_batch(
         // commit on the branch, and a crash in between loses only the tag of an unanswered write. A tag that cannot
         // be recorded fails its own request, which is told its changes are committed.
         for (i, tags) in claims.iter().cloned() {
+            // A claim is kept only for a segment that made a commit.
+            let Some(at) = built.commits[i] else { continue };
             for tag in tags {
                 let recorded = retry_locked(repo_dir, || {
-                    repo.reference(&railyard_refs::pending_tag_ref(&tag), new, false, "railyard: tag requested")
+                    repo.reference(&railyard_refs::pending_tag_ref(&tag), at, false, "railyard: tag requested")
                         .map(|_| ())
                 });
                 if let Err(e) = recorded {
-                    tracing::error!(commit = %new, tag = %tag, error = %e, "committed, but the requested tag could not be recorded");
+                    tracing::error!(commit = %at, tag = %tag, error = %e, "committed, but the requested tag could not be recorded");
                     results[i] = Err(storage_error(repo_dir, &e, &format!(
-                        "the changes are committed as {new}, but tag {tag} could not be recorded; request it again with a train"
+                        "the changes are committed as {at}, but tag {tag} could not be recorded; request it again with a train"
                     )));
                     break;
                 }
@@ -305,12 +329,14 @@ fn apply_batch(
                 )));
             }
         }
-        return (Some(new), results);
+        return (Some(new), built.commits, results);
     }
 }
 
-/// Applies each job to a stage over the branch head and writes the commit (not yet on the branch). None: nothing
-/// to commit. Fills `results` with each job's answer and `claims` with the tags each applied job takes.
+/// Applies each job to a stage over the branch head and writes the chain of commits (not yet on the branch): a job
+/// that takes a tag ends its segment's commit. None: nothing to commit. Fills `results` with each job's answer and
+/// `claims` with the tags each applied job takes, in a segment that made a commit (a job whose segment made none
+/// answers `tag: null`).
 fn build_commit(
     repo: &Repository,
     objects: &Objects<'_>,
@@ -319,13 +345,17 @@ fn build_commit(
     jobs: &mut [Job],
     results: &mut Results,
     claims: &mut Vec<(usize, Vec<String>)>,
-) -> Result<Option<(Option<Oid>, Oid, String)>, git2::Error> {
+) -> Result<Option<Built>, git2::Error> {
     let head = railyard_refs::target(repo, branch_ref)?;
     let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
-    let base_id = base.as_ref().map(|t| t.id());
+    let mut parent = (head, base.as_ref().map(|t| t.id()));
     let mut stage = Stage::new(repo, base);
     let mut claimed: Vec<String> = Vec::new();
-    for (i, job) in jobs.iter_mut().enumerate() {
+    let (mut chain, mut commits, mut log) = (Vec::new(), Vec::with_capacity(jobs.len()), String::new());
+    let mut segment_claims: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut start = 0;
+    for i in 0..jobs.len() {
+        let job = &mut jobs[i];
         let result = apply_job(repo, repo_dir, &mut stage, &claimed, job);
         // A flow run that failed keeps only its record: no tag.
         let tagged = match &result {
@@ -334,18 +364,59 @@ fn build_commit(
             Err(_) => false,
         };
         let tags: Vec<String> = job.envelope.request.git_tags().iter().map(|t| t.to_string()).collect();
-        if tagged && !tags.is_empty() {
+        let ends = tagged && !tags.is_empty();
+        if ends {
             claimed.extend(tags.iter().cloned());
-            claims.push((i, tags));
+            segment_claims.push((i, tags));
         }
         results.push(result);
+        if !ends && i + 1 < jobs.len() {
+            continue;
+        }
+        match commit_segment(repo, &mut stage, parent, &jobs[start..=i], &results[start..=i])? {
+            Some((commit, tree, message)) => {
+                parent = (Some(commit), Some(tree));
+                chain.push(commit);
+                claims.append(&mut segment_claims);
+                log = format!("railyard: {}", message.lines().next().unwrap_or_default());
+            }
+            None => {
+                for (j, _) in segment_claims.drain(..) {
+                    if let Ok(Outcome::Train(t)) = &mut results[j] {
+                        t.tag = None;
+                    }
+                }
+            }
+        }
+        commits.resize(i + 1, chain.last().copied());
+        start = i + 1;
     }
-    railyard_manifest::finish(&mut stage).map_err(|e| git2::Error::from_str(&format!("Argo CD files: {e}")))?;
+    if chain.is_empty() {
+        return Ok(None);
+    }
+    // The commits and every object they need are on disk, in one pack, before the branch names them.
+    objects.write_pack(repo, head, &chain)?;
+    sync_to_disk(repo_dir)?;
+    Ok(Some(Built { head, chain, commits, log }))
+}
+
+/// Writes the commit of one segment of a batch (`jobs` and their `results`) on `parent` (a commit and its tree):
+/// its commit, tree and message. None: the segment changed nothing and asks for no commit.
+fn commit_segment(
+    repo: &Repository,
+    stage: &mut Stage<'_>,
+    (parent, parent_tree): (Option<Oid>, Option<Oid>),
+    jobs: &[Job],
+    results: &[ApiResult<Outcome>],
+) -> Result<Option<(Oid, Oid, String)>, git2::Error> {
+    railyard_manifest::finish(stage).map_err(|e| git2::Error::from_str(&format!("Argo CD files: {e}")))?;
     let wants_commit = results.iter().any(|r| r.as_ref().is_ok_and(Outcome::wants_commit));
-    let changed = if stage.is_unchanged() { None } else { Some(stage.write_tree()?).filter(|t| Some(*t) != base_id) };
-    let tree = match (changed, wants_commit, base_id) {
+    // The stage holds the whole batch so far: a segment changed something when its tree is not its parent's.
+    let changed =
+        if stage.is_unchanged() { None } else { Some(stage.write_tree()?).filter(|t| Some(*t) != parent_tree) };
+    let tree = match (changed, wants_commit, parent_tree) {
         (Some(tree), _, _) => tree,
-        (None, true, Some(base)) => base,
+        (None, true, Some(parent)) => parent,
         (None, true, None) => stage.write_tree()?,
         (None, false, _) => return Ok(None),
     };
@@ -353,11 +424,8 @@ fn build_commit(
         jobs.iter().zip(results.iter()).filter(|(_, r)| r.is_ok()).map(|(j, _)| &j.envelope).collect();
     let author = common_author(&applied);
     let message = commit::message(&applied);
-    let new = commit::write_commit(repo, head, tree, &author, &message)?;
-    // The commit and every object it needs are on disk, in one pack, before the branch names it.
-    objects.write_pack(repo, head, new)?;
-    sync_to_disk(repo_dir)?;
-    Ok(Some((head, new, format!("railyard: {}", message.lines().next().unwrap_or_default()))))
+    let new = commit::write_commit(repo, parent, tree, &author, &message)?;
+    Ok(Some((new, tree, message)))
 }
 
 /// One job on the stage: its caller authorized on this very state, its tags checked, its blobs written, then the
@@ -407,12 +475,18 @@ struct Objects<'odb> {
 }
 
 impl Objects<'_> {
-    /// Writes the objects `new` adds to `base` (the commit, its new trees and blobs) as one pack with its index in
-    /// `objects/pack`, the way `git fast-import` and `receive-pack` do. Not yet synced: the batch's sync follows.
-    fn write_pack(&self, repo: &Repository, base: Option<Oid>, new: Oid) -> Result<(), git2::Error> {
+    /// Writes the objects `chain` (commits, each on the one before it, the first on `base`) adds to `base` (the
+    /// commits, their new trees and blobs) as one pack with its index in `objects/pack`, the way `git fast-import`
+    /// and `receive-pack` do. Not yet synced: the batch's sync follows.
+    fn write_pack(&self, repo: &Repository, base: Option<Oid>, chain: &[Oid]) -> Result<(), git2::Error> {
         let disk = self.disk.odb()?;
         let (mut seen, mut ids) = (std::collections::HashSet::new(), Vec::new());
-        railyard_export::objects::added_objects(repo, base, new, &|id| on_disk(&disk, id), &mut seen, &mut ids)?;
+        let mut parent = base;
+        for &commit in chain {
+            let known = |id| on_disk(&disk, id);
+            railyard_export::objects::added_objects(repo, parent, commit, &known, &mut seen, &mut ids)?;
+            parent = Some(commit);
+        }
         railyard_export::objects::pack_into(repo, &ids, &disk)
     }
 }
