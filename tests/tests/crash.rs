@@ -57,8 +57,9 @@ fn setup_envs(s: &Server) {
     s.create_env("staging", json!({"environment": "dev"}), None).assert_status(201);
 }
 
-/// Waits until the remote has the local branch and no tag is pending.
-fn wait_drained(repo_dir: &std::path::Path, remote: &std::path::Path) {
+/// Waits until the remote has the local branch and no tag is pending; `report` says what the process that should drain
+/// them shows (whether it runs, its last log lines) if they are not drained in time.
+fn wait_drained(repo_dir: &std::path::Path, remote: &std::path::Path, mut report: impl FnMut() -> String) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let local = Repository::open_bare(repo_dir).expect("local");
@@ -82,7 +83,10 @@ fn wait_drained(repo_dir: &std::path::Path, remote: &std::path::Path) {
                 detail.push(format!("{:?} -> {target} on branch {on_branch}, remote has {remote_tag:?}", r.name()));
             }
             let status = std::fs::read_to_string(repo_dir.join("railyard/export-status.json")).unwrap_or_default();
-            panic!("not drained: local {head:?}, remote {remote_head:?}, pending tags {detail:?}, status {status}");
+            panic!(
+                "not drained: local {head:?}, remote {remote_head:?}, pending tags {detail:?}, status {status}\n{}",
+                report()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -192,7 +196,7 @@ fn killing_the_exporter_at_random_moments_loses_nothing() {
     stop.store(true, Ordering::Relaxed);
     let sent = writer.join().expect("writer");
     let _exporter = ExportProcess::start(&s.repo_dir, &url, &[]);
-    wait_drained(&s.repo_dir, &remote);
+    wait_drained(&s.repo_dir, &remote, String::new);
     let acked = acked.lock().expect("acked");
     let lost = verify(&remote, &acked);
     eprintln!(
@@ -260,8 +264,8 @@ fn killing_the_api_at_random_moments_loses_no_acknowledged_write() {
         n += 4;
         crashes += 1;
     }
-    let s = Server::start_in(dir, &[]);
-    wait_drained(&repo_dir, &remote);
+    let mut s = Server::start_in(dir, &[]);
+    wait_drained(&repo_dir, &remote, || s.report());
     let acked = acked.lock().expect("acked");
     let lost = verify(&remote, &acked);
     eprintln!(
@@ -372,8 +376,8 @@ fn killing_the_api_during_undeploys_loses_no_acknowledged_undeploy_or_delete() {
         }
         rounds += 1;
     }
-    let s = Server::start_in(dir, &[]);
-    wait_drained(&repo_dir, &remote);
+    let mut s = Server::start_in(dir, &[]);
+    wait_drained(&repo_dir, &remote, || s.report());
 
     let repo = Repository::open_bare(&remote).expect("remote");
     let head = repo.refname_to_id("refs/heads/main").expect("remote head");

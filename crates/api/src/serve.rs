@@ -35,7 +35,7 @@ pub struct Limits {
 /// Bodies this small are read before the handler runs, whether it reads them or not.
 pub const READ_AHEAD_BYTES: usize = 64 * 1024;
 
-/// File descriptors kept free of connections: the repo, the exporter's remote, logs.
+/// File descriptors kept free of connections: the repo and its packs, the exporter's remote, logs.
 const RESERVED_FDS: u64 = 128;
 
 /// How long, and how much, a connection closed by the server reads what its client is still sending: closing with
@@ -48,7 +48,8 @@ const DRAIN_PAUSE: Duration = Duration::from_millis(300);
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
 impl Limits {
-    /// `max_connections`, lowered to what the process's file limit leaves beside [`RESERVED_FDS`].
+    /// `max_connections`, lowered to what the process's file limit (raised to its hard limit first) leaves beside
+    /// [`RESERVED_FDS`].
     pub fn within_file_limit(mut self) -> Self {
         if let Some(limit) = open_file_limit() {
             let room = limit.saturating_sub(RESERVED_FDS).max(16) as usize;
@@ -68,7 +69,17 @@ impl Limits {
 
 #[cfg(target_os = "linux")]
 fn open_file_limit() -> Option<u64> {
-    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    // Raised to the hard limit first, as Go's runtime does: the soft one (often 1,024) is meant for programs that
+    // use select(2), and the packs libgit2 holds open share it with the connections.
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(error = %e, "could not raise the open-file limit to its hard limit");
+        }
+    }
+    getrlimit(Resource::Nofile).current
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -269,9 +269,6 @@ pub fn push(
     Ok(rejected)
 }
 
-/// Most pack files libgit2 keeps open at once, over every repo handle of the process.
-const PACK_FILES_OPEN: usize = 32;
-
 /// libgit2's process-wide settings for both binaries, set first thing in `main`: connect and read/write timeouts for
 /// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
 /// and no re-hashing of every object read (git itself does not either: `git fsck` is the integrity check), which was
@@ -284,9 +281,11 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
     unsafe {
         git2::opts::set_server_connect_timeout_in_milliseconds(connect_ms)?;
         git2::opts::set_server_timeout_in_milliseconds(io_ms)?;
-        // The writer makes a pack per batch (rolled up in the background) and every read opens the repo: bound the
-        // pack files held open across the process, so descriptors stay free for connections in a small pod.
-        git2::opts::set_mwindow_file_limit(PACK_FILES_OPEN)?;
+        // No limit on the pack files held open (libgit2's default). Over a limit, libgit2 1.9 closes the least
+        // recently used pack file after letting go of its global lock, while another thread may be freeing that
+        // pack: with a pack per batch, roll-ups and repo handles opened per read, that corrupted the heap
+        // ("malloc(): unaligned tcache chunk detected" in the kill loops). The roll-ups keep the packs few instead,
+        // and the API raises its open-file limit at start (`serve::Limits::within_file_limit`).
     }
     Ok(())
 }
