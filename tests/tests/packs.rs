@@ -169,7 +169,7 @@ fn a_series_of_writes_leaves_no_loose_object_and_few_packs() {
     assert!(prod_train.json["environments"][0]["deployed"].as_array().expect("deployed").is_empty());
     s.wait_exported();
 
-    // 55 batches, 55 packs as written; the roll-up (at most every 2 s, in the background) brings them down.
+    // 55 batches, 55 packs as written; the roll-up (at most every 250 ms, in the background) brings them down.
     let counts = wait_counts(&s.repo_dir, Duration::from_secs(10), |c| c["packs"] <= 9 && c["count"] == 0)
         .unwrap_or_else(|c| panic!("after 10 s: {c:?} (loose `count` must be 0, `packs` ≤ 9)"));
     eprintln!("local repo after 55 batches: {counts:?}");
@@ -180,6 +180,11 @@ fn a_series_of_writes_leaves_no_loose_object_and_few_packs() {
     assert_fsck(&s.repo_dir);
     assert_fsck(&s.remote_dir);
     assert_eq!(stray_pack_files(&s.repo_dir), Vec::<String>::new());
+    // The local remote got a pack per push; the pushing thread rolls them up once there are more than 16.
+    let remote = count_objects(&s.remote_dir);
+    eprintln!("local remote after 55 batches: {remote:?}");
+    assert!(remote["packs"] <= 17 && remote["count"] == 0, "the local remote's packs are not rolled up: {remote:?}");
+    assert_eq!(stray_pack_files(&s.remote_dir), Vec::<String>::new());
 
     // Everything reads back through the API...
     for app in apps {
@@ -371,7 +376,7 @@ struct Killed {
 }
 
 /// Starts the server on the same directory again and again; each time writes keep coming until more than
-/// `MAX_PACKS` new packs were made (so the run rolls up: its consolidation runs at start and then at most every 2 s
+/// `MAX_PACKS` new packs were made (so the run rolls up: its consolidation runs at start and then at most every 250 ms
 /// after a commit), then kill -9 — when a temporary pack file shows, when the pack count drops (rolled-up packs being
 /// removed), or after a random delay, whichever the round picks, within 3 s. Then one last start, whose roll-up runs.
 fn kill_loop() -> Killed {

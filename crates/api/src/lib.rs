@@ -8,7 +8,6 @@ pub mod history;
 pub mod metrics;
 pub mod oidc;
 pub mod overview;
-pub mod packs;
 pub mod rbac;
 pub mod replica;
 pub mod routes;
@@ -112,12 +111,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     railyard_refs::clear_stale_locks(&cfg.repo_dir, std::time::Duration::from_secs(2));
     // Nothing else writes into the repo at this point unless an external exporter runs beside this process.
     let (halves_quiet_for, temporaries_quiet_for) = if cfg.export == ExportMode::External {
-        (std::time::Duration::from_secs(10), packs::TEMPORARIES_QUIET_FOR)
+        (std::time::Duration::from_secs(10), railyard_export::packs::TEMPORARIES_QUIET_FOR)
     } else {
         (std::time::Duration::ZERO, std::time::Duration::ZERO)
     };
-    packs::remove_half_packs(&cfg.repo_dir, halves_quiet_for);
-    packs::remove_stale_temporaries(&cfg.repo_dir, temporaries_quiet_for);
+    railyard_export::packs::remove_half_packs(&cfg.repo_dir, halves_quiet_for);
+    railyard_export::packs::remove_stale_temporaries(&cfg.repo_dir, temporaries_quiet_for);
     let metrics = metrics::ApiMetrics::new();
     let mut export_status = None;
     let mut exporter_waker = None;
@@ -251,7 +250,11 @@ fn commit_bell(
     bell
 }
 
-/// Rolls the writer's small packs up in the background after commits (at most every few seconds), so reads stay
+/// The pause after a roll-up: one upload at a time makes a batch, and a pack, every ~20 ms, so about a dozen build
+/// up meanwhile (at 2 s it was a hundred, and every read searches every pack).
+const ROLL_UP_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Rolls the writer's small packs up in the background after commits (at most every [`ROLL_UP_PAUSE`]), so reads stay
 /// fast as packs accumulate; writes never wait for it.
 fn consolidate_packs(
     repo_dir: std::path::PathBuf,
@@ -267,7 +270,9 @@ fn consolidate_packs(
             let dir = repo_dir.clone();
             let run = tokio::task::spawn_blocking(move || {
                 let sync_dir = dir.clone();
-                packs::consolidate(&dir, packs::MAX_PACKS, move || writer::sync_to_disk(&sync_dir))
+                railyard_export::packs::consolidate(&dir, railyard_export::packs::MAX_PACKS, move || {
+                    writer::sync_to_disk(&sync_dir)
+                })
             });
             match run.await {
                 Ok(Ok(r)) if r.rolled_up > 0 => {
@@ -283,7 +288,7 @@ fn consolidate_packs(
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not consolidate the packs; will try again"),
                 Err(e) => tracing::error!(error = %e, "the pack consolidation task failed"),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            tokio::time::sleep(ROLL_UP_PAUSE).await;
         }
     });
     wake

@@ -4,6 +4,7 @@
 
 mod exporter;
 pub mod objects;
+pub mod packs;
 mod push;
 mod reconcile;
 mod status;

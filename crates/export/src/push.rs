@@ -50,6 +50,8 @@ fn push_branch_local(repo: &Repository, cfg: &Config, dir: &std::path::Path, loc
         let reason = "the remote branch moved during the push".to_owned();
         return Err(ExportError::Rejected { refname: branch, reason });
     }
+    drop(remote_repo);
+    crate::packs::roll_up_remote(dir);
     Ok(true)
 }
 
@@ -226,7 +228,11 @@ fn push_if_at_local(
     // The batch was built on `base`, so this repo holds it: only what the batch adds is copied.
     crate::objects::send_objects(repo, &remote_repo, base, new)?;
     match refs::swap(&remote_repo, &branch_ref, base, new, "railyard: pushed") {
-        Ok(true) => Ok(CasPush::Done),
+        Ok(true) => {
+            drop(remote_repo);
+            crate::packs::roll_up_remote(dir);
+            Ok(CasPush::Done)
+        }
         // Moved by another replica, or under its lock right now: either way, not moved by us.
         Ok(false) => Ok(CasPush::Moved(refs::target(&remote_repo, &branch_ref)?)),
         Err(e) if e.code() == git2::ErrorCode::Locked => Ok(CasPush::Moved(refs::target(&remote_repo, &branch_ref)?)),

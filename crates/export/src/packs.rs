@@ -180,7 +180,7 @@ pub fn consolidate(
             }
         }
     }
-    let written = Some(format!("pack-{}.idx", railyard_export::objects::store_pack(&repo.odb()?, &mut pack)?));
+    let written = Some(format!("pack-{}.idx", crate::objects::store_pack(&repo.odb()?, &mut pack)?));
     // The new pack is durable before any pack it replaces goes.
     sync()?;
     for p in chosen {
@@ -199,6 +199,46 @@ pub fn consolidate(
     done.rolled_up = n;
     done.objects = seen.len();
     Ok(done)
+}
+
+/// Flushes the filesystem that holds `dir` (Linux; elsewhere a no-op): what was written there is durable.
+pub fn sync_dir(dir: &Path) -> Result<(), git2::Error> {
+    #[cfg(target_os = "linux")]
+    {
+        let f = std::fs::File::open(dir)
+            .map_err(|e| git2::Error::from_str(&format!("cannot open {}: {e}", dir.display())))?;
+        rustix::fs::syncfs(&f)
+            .map_err(|e| git2::Error::from_str(&format!("cannot sync {} to disk: {e}", dir.display())))?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
+    Ok(())
+}
+
+/// A remote on this machine gets one pack per push (the objects the push adds): after a push, the thread that made
+/// it rolls the remote's small packs up the same way, so that a push (which opens the remote and looks objects up
+/// in every pack) does not get slower with every push before it. In the pushing thread, never beside it: nothing
+/// else in this process touches that repo meanwhile.
+pub fn roll_up_remote(dir: &Path) {
+    // Counting the packs is one read of the folder; a roll-up runs once there are twice the packs allowed, so that
+    // pushes do not roll the same few packs up again and again.
+    match packs(dir) {
+        Ok(all) if all.len() > 2 * MAX_PACKS => {}
+        Ok(_) => return,
+        Err(e) => return tracing::warn!(remote = %dir.display(), error = %e, "cannot read the remote's pack folder"),
+    }
+    match consolidate(dir, MAX_PACKS, || sync_dir(dir)) {
+        Ok(r) if r.rolled_up > 0 => tracing::debug!(
+            packs_before = r.packs_before,
+            rolled_up = r.rolled_up,
+            objects = r.objects,
+            "rolled the local remote's small packs up into one"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(remote = %dir.display(), error = %e, "could not roll the local remote's packs up; will try after the next push")
+        }
+    }
 }
 
 #[cfg(test)]
