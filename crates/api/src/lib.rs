@@ -269,9 +269,8 @@ fn consolidate_packs(
             rung.notified().await;
             let dir = repo_dir.clone();
             let run = tokio::task::spawn_blocking(move || {
-                let sync_dir = dir.clone();
-                railyard_export::packs::consolidate(&dir, railyard_export::packs::MAX_PACKS, move || {
-                    writer::sync_to_disk(&sync_dir)
+                railyard_export::packs::consolidate(&dir, railyard_export::packs::MAX_PACKS, || {
+                    writer::sync_to_disk(&dir)
                 })
             });
             match run.await {

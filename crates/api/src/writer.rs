@@ -509,18 +509,8 @@ fn not_written(results: Results, repo_dir: &Path, e: &git2::Error) -> Results {
 pub const SYNCS_FILESYSTEM: bool = cfg!(target_os = "linux");
 
 /// Flushes everything written to the repo's filesystem: one `syncfs` per batch makes its objects (written without
-/// fsync) and then its refs durable, whatever their number.
-#[cfg(target_os = "linux")]
-pub fn sync_to_disk(repo_dir: &Path) -> Result<(), git2::Error> {
-    let dir =
-        std::fs::File::open(repo_dir).map_err(|e| git2::Error::from_str(&format!("cannot open the repo: {e}")))?;
-    rustix::fs::syncfs(&dir).map_err(|e| git2::Error::from_str(&format!("cannot sync the repo to disk: {e}")))
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn sync_to_disk(_repo_dir: &Path) -> Result<(), git2::Error> {
-    Ok(())
-}
+/// fsync) and then its refs durable, whatever their number. The same flush the pack roll-ups use.
+pub use railyard_export::packs::sync_dir as sync_to_disk;
 
 /// Runs a ref update, waiting out a lock: one left by a killed process is removed once stale; a live one is
 /// released in well under a millisecond.
