@@ -229,14 +229,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), git2::Error> {
 /// in every pack) does not get slower with every push before it. In the pushing thread, never beside it: nothing
 /// else in this process touches that repo meanwhile.
 pub fn roll_up_remote(dir: &Path) {
-    // Counting the packs is one read of the folder; a roll-up runs once there are twice the packs allowed, so that
-    // pushes do not roll the same few packs up again and again.
-    match packs(dir) {
-        Ok(all) if all.len() > 2 * MAX_PACKS => {}
-        Ok(_) => return,
-        Err(e) => return tracing::warn!(remote = %dir.display(), error = %e, "cannot read the remote's pack folder"),
-    }
-    match consolidate(dir, MAX_PACKS, || sync_dir(dir)) {
+    // A roll-up runs once there are twice the packs allowed locally, so that pushes do not roll the same few packs
+    // up again and again.
+    match consolidate(dir, 2 * MAX_PACKS, || sync_dir(dir)) {
         Ok(r) if r.rolled_up > 0 => tracing::debug!(
             packs_before = r.packs_before,
             rolled_up = r.rolled_up,
