@@ -178,18 +178,20 @@ pub fn consolidate(
     }
     let n = roll_count(&all);
     let chosen = &all[..n];
-    let repo = Repository::open_bare(repo_dir)?;
-    let mut pack = repo.packbuilder()?;
-    pack.set_threads(1);
     let mut seen = std::collections::HashSet::new();
-    for p in chosen {
-        for id in read_idx(&p.idx).map_err(io)? {
-            if seen.insert(id) {
-                pack.insert_object(id, None)?;
+    let written = at_low_priority(|| -> Result<_, git2::Error> {
+        let repo = Repository::open_bare(repo_dir)?;
+        let mut pack = repo.packbuilder()?;
+        pack.set_threads(1);
+        for p in chosen {
+            for id in read_idx(&p.idx).map_err(io)? {
+                if seen.insert(id) {
+                    pack.insert_object(id, None)?;
+                }
             }
         }
-    }
-    let written = Some(format!("pack-{}.idx", crate::objects::store_pack(&repo.odb()?, &mut pack)?));
+        Ok(Some(format!("pack-{}.idx", crate::objects::store_pack(&repo.odb()?, &mut pack)?)))
+    })?;
     // The new pack is durable before any pack it replaces goes.
     sync()?;
     for p in chosen {
@@ -208,6 +210,27 @@ pub fn consolidate(
     done.rolled_up = n;
     done.objects = seen.len();
     Ok(done)
+}
+
+/// Runs `work` on a thread of its own at the lowest CPU priority (nice 19) and waits for it. A roll-up's delta search
+/// (libgit2 recomputes every delta of the packs it rolls up) then takes only the CPU that the writer, the requests
+/// and the pushes leave: on 2 cores it would otherwise take one of them from the writer for as long as it runs.
+fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            lower_this_threads_priority();
+            work()
+        });
+        worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Nice 19 for the calling thread only (Linux keeps a nice value per thread); elsewhere nothing.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(error = %e, "could not lower the roll-up thread's priority; it runs at normal priority");
+    }
 }
 
 /// Flushes the filesystem that holds `dir` (Linux; elsewhere a no-op): what was written there is durable.
@@ -251,6 +274,16 @@ mod tests {
 
     fn p(objects: u64) -> Pack {
         Pack { idx: PathBuf::from(format!("{objects}.idx")), objects }
+    }
+
+    /// The roll-up's own thread runs at nice 19; the caller's priority is left as it was.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_roll_up_runs_at_the_lowest_priority_and_leaves_the_callers_alone() {
+        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let before = nice();
+        assert_eq!(at_low_priority(nice), 19);
+        assert_eq!(nice(), before);
     }
 
     #[test]
