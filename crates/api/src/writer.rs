@@ -487,7 +487,7 @@ impl Objects<'_> {
             railyard_export::objects::added_objects(repo, parent, commit, &known, &mut seen, &mut ids)?;
             parent = Some(commit);
         }
-        railyard_export::objects::pack_into(repo, &ids, &disk)
+        railyard_export::objects::pack_into(repo, &ids, &self.disk)
     }
 }
 

@@ -78,14 +78,17 @@ pub fn store_pack(dest: &Odb<'_>, pack: &mut PackBuilder<'_>) -> Result<String, 
     Ok(trailer.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Packs `ids` (objects of `repo`) into `dest` as one pack of whole objects, each deflated at zlib's fastest level,
-/// with its index written by the store's pack writer (which checks the pack as it indexes it). Nothing is written
-/// when `ids` is empty. Not synced.
+/// Packs `ids` (objects of `repo`) into the repo `dest` as one pack of whole objects, with its index, as
+/// `objects/pack/pack-<checksum>.{pack,idx}`. Nothing is written when `ids` is empty. Not synced: the caller's sync
+/// follows.
 ///
-/// No deltas and no slow compression, as `git fast-import` writes: a batch's objects are few and new, and the
-/// roll-ups (`packs`) delta-compress them later, off the writer's path. libgit2's pack builder would deflate each
-/// object at zlib's default level and search for deltas first, which for a 10,000-entry tree costs milliseconds.
-pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Odb<'_>) -> Result<(), git2::Error> {
+/// No deltas and little compression, as `git fast-import` writes: a batch's objects are few and new, and the
+/// roll-ups (`packs`) delta-compress and deflate them later, off the writer's path. Objects under [`STORED_ABOVE`]
+/// are deflated at zlib's fastest level; larger ones (a directory of thousands of entries, which are mostly ids that
+/// do not compress) are stored. The index is written from the ids already known, so nothing is inflated or hashed
+/// again (libgit2's pack builder searched for deltas and deflated at the default level; its indexer then inflated
+/// and hashed every object once more: for a 10,000-entry tree, each of those cost milliseconds).
+pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<(), git2::Error> {
     use sha1::Digest;
     use std::io::Write;
     if ids.is_empty() {
@@ -98,6 +101,8 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Odb<'_>) -> Result<(), g
     pack.extend_from_slice(b"PACK");
     pack.extend_from_slice(&2u32.to_be_bytes());
     pack.extend_from_slice(&count.to_be_bytes());
+    // (id, offset of its entry, CRC-32 of its entry), for the index.
+    let mut entries = Vec::with_capacity(ids.len());
     for &id in ids {
         let object = source.read(id)?;
         let kind: u8 = match object.kind() {
@@ -107,16 +112,87 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Odb<'_>) -> Result<(), g
             ObjectType::Tag => 4,
             other => return Err(git2::Error::from_str(&format!("object {id} has kind {other}, which no pack holds"))),
         };
+        let offset = pack.len();
         entry_header(&mut pack, kind, object.data().len());
-        let mut z = flate2::write::ZlibEncoder::new(&mut pack, flate2::Compression::fast());
+        let level =
+            if object.data().len() > STORED_ABOVE { flate2::Compression::none() } else { flate2::Compression::fast() };
+        let mut z = flate2::write::ZlibEncoder::new(&mut pack, level);
         z.write_all(object.data()).and_then(|_| z.finish().map(|_| ())).map_err(|e| failed("deflating", e))?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&pack[offset..]);
+        entries.push((id, offset as u64, crc.sum()));
     }
-    let trailer = sha1::Sha1::digest(&pack);
-    pack.extend_from_slice(&trailer);
-    let mut writer = dest.packwriter()?;
-    writer.write_all(&pack).map_err(|e| failed("writing the pack", e))?;
-    writer.commit()?;
-    Ok(())
+    let checksum: [u8; 20] = sha1::Sha1::digest(&pack).into();
+    pack.extend_from_slice(&checksum);
+    let index = pack_index(&mut entries, &checksum);
+    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = dest.path().join("objects").join("pack");
+    // The pack first, then its index: readers ignore a pack without one. A kill before the renames leaves `tmp_*`
+    // files, which `packs::remove_stale_temporaries` removes once they are old.
+    for (data, ext) in [(&pack, "pack"), (&index, "idx")] {
+        let tmp = tempfile_in(&dir, ext).map_err(|e| failed("creating a pack file", e))?;
+        std::fs::write(&tmp, data).map_err(|e| failed("writing the pack", e))?;
+        let mut perms = std::fs::metadata(&tmp).map_err(|e| failed("writing the pack", e))?.permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&tmp, perms).map_err(|e| failed("writing the pack", e))?;
+        std::fs::rename(&tmp, dir.join(format!("pack-{hex}.{ext}"))).map_err(|e| failed("naming the pack", e))?;
+    }
+    // The store looks at the pack folder again, so that it sees the new pack before any miss makes it look.
+    dest.odb()?.refresh()
+}
+
+/// An object larger than this is stored in a batch's pack, not deflated (see [`pack_into`]).
+pub const STORED_ABOVE: usize = 64 * 1024;
+
+/// A fresh temporary file name in `dir` (`tmp_railyard_<pid>_<n>.<ext>`), not yet created.
+fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::io::Result<std::path::PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::fs::create_dir_all(dir)?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(dir.join(format!("tmp_railyard_{}_{n}.{ext}", std::process::id())))
+}
+
+/// A pack index, version 2, of `entries` (id, offset, CRC-32; sorted here by id) for the pack whose checksum is
+/// `pack_checksum`: the 256-entry fan-out, the ids, their CRCs, their offsets (31 bits, or an index into the table
+/// of 64-bit ones that follows), the pack's checksum and the index's own.
+fn pack_index(entries: &mut [(Oid, u64, u32)], pack_checksum: &[u8; 20]) -> Vec<u8> {
+    use sha1::Digest;
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = Vec::with_capacity(8 + 256 * 4 + entries.len() * 28 + 40);
+    out.extend_from_slice(&[0xff, b't', b'O', b'c', 0, 0, 0, 2]);
+    let mut fanout = [0u32; 256];
+    for (id, _, _) in entries.iter() {
+        fanout[usize::from(id.as_bytes()[0])] += 1;
+    }
+    let mut total = 0u32;
+    for n in fanout {
+        total += n;
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    for (id, _, _) in entries.iter() {
+        out.extend_from_slice(id.as_bytes());
+    }
+    for (_, _, crc) in entries.iter() {
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for &(_, offset, _) in entries.iter() {
+        let small = match u32::try_from(offset) {
+            Ok(o) if o < 0x8000_0000 => o,
+            _ => {
+                large.push(offset);
+                0x8000_0000 | (large.len() as u32 - 1)
+            }
+        };
+        out.extend_from_slice(&small.to_be_bytes());
+    }
+    for offset in large {
+        out.extend_from_slice(&offset.to_be_bytes());
+    }
+    out.extend_from_slice(pack_checksum);
+    let own: [u8; 20] = sha1::Sha1::digest(&out).into();
+    out.extend_from_slice(&own);
+    out
 }
 
 /// A pack entry's header: the kind in bits 4–6 of the first byte, the inflated size below it, 4 bits and then 7 per
@@ -153,7 +229,7 @@ pub fn send_objects(repo: &Repository, remote: &Repository, have: Option<Oid>, n
         let parent = repo.find_commit(commit)?.parent_ids().next();
         added_objects(repo, parent, commit, &known, &mut seen, &mut ids)?;
     }
-    pack_into(repo, &ids, &theirs)?;
+    pack_into(repo, &ids, remote)?;
     Ok(ids.len())
 }
 
@@ -180,7 +256,7 @@ mod tests {
         let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
         let commit = repo.commit(None, &sig, &sig, "one\n", &tree, &[]).unwrap();
         ids.extend([tree.id(), commit]);
-        pack_into(&repo, &ids, &dest.odb().unwrap()).unwrap();
+        pack_into(&repo, &ids, &dest).unwrap();
         let packs: Vec<_> = std::fs::read_dir(to.join("objects/pack")).unwrap().flatten().collect();
         assert_eq!(packs.len(), 2, "one pack and its index: {packs:?}");
         let (source, copy) = (repo.odb().unwrap(), dest.odb().unwrap());

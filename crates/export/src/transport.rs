@@ -271,8 +271,8 @@ pub fn push(
 
 /// libgit2's process-wide settings for both binaries, set first thing in `main`: connect and read/write timeouts for
 /// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
-/// and no re-hashing of every object read (git itself does not either: `git fsck` is the integrity check), which was
-/// the largest cost of reading a large tree.
+/// big trees in the object cache; and no re-hashing of every object read (git itself does not either: `git fsck` is
+/// the integrity check), which was the largest cost of reading a large tree.
 #[allow(unsafe_code)]
 pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
     git2::opts::strict_hash_verification(false);
@@ -281,6 +281,11 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
     unsafe {
         git2::opts::set_server_connect_timeout_in_milliseconds(connect_ms)?;
         git2::opts::set_server_timeout_in_milliseconds(io_ms)?;
+        // Trees up to 4 MiB stay in a repo handle's object cache (libgit2 keeps only those under 4 KiB): the
+        // directories of every application (10,000 entries are ~400 KiB) are read by nearly every write, and the
+        // writer reads the version it wrote last instead of inflating it from a pack again. The cache's total stays
+        // libgit2's default (256 MiB).
+        git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 4 << 20)?;
         // No limit on the pack files held open (libgit2's default). Over a limit, libgit2 1.9 closes the least
         // recently used pack file after letting go of its global lock, while another thread may be freeing that
         // pack: with a pack per batch, roll-ups and repo handles opened per read, that corrupted the heap
