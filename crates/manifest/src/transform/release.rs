@@ -18,8 +18,19 @@ fn manifest_oids(stage: &Stage<'_>, r: &CreateRelease) -> Result<BTreeMap<EnvNam
     for (env, hex) in &r.manifests {
         let oid = Oid::from_str(hex)
             .map_err(|_| Error::invalid("manifests", format!("manifest of {env} is not a blob id")))?;
-        if !odb.exists(oid) {
-            return Err(Error::invalid("manifests", format!("manifest blob {oid} of {env} is not in the repository")));
+        // A blob: a tree or commit id would make a tree entry of the wrong kind (trees are written without libgit2's
+        // tree builder, which checked each entry's object).
+        match odb.read_header(oid) {
+            Ok((_, git2::ObjectType::Blob)) => {}
+            Ok((_, kind)) => {
+                return Err(Error::invalid("manifests", format!("manifest {oid} of {env} is a {kind}, not a blob")));
+            }
+            Err(_) => {
+                return Err(Error::invalid(
+                    "manifests",
+                    format!("manifest blob {oid} of {env} is not in the repository"),
+                ))
+            }
         }
         out.insert(env.clone(), oid);
     }
