@@ -82,9 +82,9 @@ pub fn store_pack(dest: &Odb<'_>, pack: &mut PackBuilder<'_>) -> Result<String, 
 /// `objects/pack/pack-<checksum>.{pack,idx}`. Nothing is written when `ids` is empty. Not synced: the caller's sync
 /// follows.
 ///
-/// No deltas and little compression, as `git fast-import` writes: a batch's objects are few and new, and the
+/// No deltas and little compression: a batch's objects are few and new, and the
 /// roll-ups (`packs`) delta-compress and deflate them later, off the writer's path. Objects under [`STORED_ABOVE`]
-/// are deflated at zlib's fastest level; larger ones (a directory of thousands of entries, which are mostly ids that
+/// are deflated at zlib's fastest level; larger ones (a directory of hundreds of entries, which are mostly ids that
 /// do not compress) are stored. The index is written from the ids already known, so nothing is inflated or hashed
 /// again (libgit2's pack builder searched for deltas and deflated at the default level; its indexer then inflated
 /// and hashed every object once more: for a 10,000-entry tree, each of those cost milliseconds).
@@ -142,7 +142,7 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<()
 }
 
 /// An object larger than this is stored in a batch's pack, not deflated (see [`pack_into`]).
-pub const STORED_ABOVE: usize = 64 * 1024;
+pub const STORED_ABOVE: usize = 16 * 1024;
 
 /// A fresh temporary file name in `dir` (`tmp_railyard_<pid>_<n>.<ext>`), not yet created.
 fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::io::Result<std::path::PathBuf> {
