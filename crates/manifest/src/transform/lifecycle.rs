@@ -329,15 +329,8 @@ mod tests {
         let repo = s.repo();
         let blob = |m: &str| repo.blob(m.as_bytes()).unwrap().to_string();
         let r = crate::request::CreateRelease {
-            application: app("web"),
-            version: None,
-            team: None,
-            source_commit_id: String::new(),
-            source_author: String::new(),
-            source_message: String::new(),
-            display_version: String::new(),
-            manifests: [(env("dev"), blob("d")), (env("prod"), blob("p"))].into_iter().collect(),
             retention: Some(Retention { limit, deleted: None }),
+            ..bare_release("web", &[("dev", blob("d")), ("prod", blob("p"))])
         };
         match run(s, Request::CreateRelease(r)).unwrap() {
             Outcome::Release(r) => r,

@@ -148,21 +148,34 @@ pub(crate) mod test_support {
         manifests: &[(&str, &str)],
     ) -> crate::Result<crate::request::Outcome> {
         let repo = stage.repo();
-        let manifests = manifests.iter().map(|(e, m)| (env(e), repo.blob(m.as_bytes()).unwrap().to_string())).collect();
+        let manifests: Vec<(&str, String)> =
+            manifests.iter().map(|(e, m)| (*e, repo.blob(m.as_bytes()).unwrap().to_string())).collect();
         run(
             stage,
             Request::CreateRelease(CreateRelease {
-                application: app(a),
                 version: version.map(v),
                 team: Some(TeamName::parse("core").unwrap()),
                 source_commit_id: "abc1234".into(),
                 source_author: "dev".into(),
                 source_message: "change".into(),
-                display_version: String::new(),
-                manifests,
-                retention: None,
+                ..bare_release(a, &manifests)
             }),
         )
+    }
+
+    /// A release upload of `a` with these manifest ids (blob ids, as hex) and nothing else set.
+    pub fn bare_release(a: &str, manifests: &[(&str, String)]) -> CreateRelease {
+        CreateRelease {
+            application: app(a),
+            version: None,
+            team: None,
+            source_commit_id: String::new(),
+            source_author: String::new(),
+            source_message: String::new(),
+            display_version: String::new(),
+            manifests: manifests.iter().map(|(e, m)| (env(e), m.clone())).collect(),
+            retention: None,
+        }
     }
 
     pub fn text(stage: &Stage<'_>, path: &str) -> Option<String> {

@@ -176,6 +176,22 @@ mod tests {
         ));
     }
 
+    /// A manifest id must name a blob in the repo: a tree's id (or one of no object) would be written as a file
+    /// entry of the wrong kind, so it is refused, naming the field.
+    #[test]
+    fn a_manifest_that_is_not_a_blob_is_refused() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        create_env(&mut s, "dev", latest(), None);
+        let tree = repo.treebuilder(None).unwrap().write().unwrap().to_string();
+        for id in [tree.as_str(), "0123456789abcdef0123456789abcdef01234567"] {
+            let request = Request::CreateRelease(bare_release("web", &[("dev", id.to_owned())]));
+            let err = run(&mut s, request).unwrap_err();
+            assert!(matches!(&err, Error::Invalid { field, .. } if *field == "manifests"), "{id}: {err:?}");
+        }
+        assert!(s.list("applications").unwrap().is_empty());
+    }
+
     #[test]
     fn unknown_env_is_not_found_and_leaves_nothing() {
         let (_d, repo) = repo();
