@@ -75,7 +75,7 @@ pub fn store_pack(dest: &Odb<'_>, pack: &mut PackBuilder<'_>) -> Result<String, 
         .map_err(|e| git2::Error::from_str(&format!("writing the pack: {e}")))?;
     writer.commit()?;
     let trailer = buf.len().checked_sub(20).map(|at| &buf[at..]).unwrap_or_default();
-    Ok(trailer.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Oid::from_bytes(trailer)?.to_string())
 }
 
 /// Packs `ids` (objects of `repo`) into the repo `dest` as one pack of whole objects, with its index, as
@@ -125,12 +125,12 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<()
     let checksum: [u8; 20] = sha1::Sha1::digest(&pack).into();
     pack.extend_from_slice(&checksum);
     let index = pack_index(&mut entries, &checksum);
-    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = Oid::from_bytes(&checksum)?.to_string();
     let dir = dest.path().join("objects").join("pack");
     // The pack first, then its index: readers ignore a pack without one. A kill before the renames leaves `tmp_*`
     // files, which `packs::remove_stale_temporaries` removes once they are old.
     for (data, ext) in [(&pack, "pack"), (&index, "idx")] {
-        let tmp = tempfile_in(&dir, ext).map_err(|e| failed("creating a pack file", e))?;
+        let tmp = tempfile_in(&dir, ext);
         std::fs::write(&tmp, data).map_err(|e| failed("writing the pack", e))?;
         let mut perms = std::fs::metadata(&tmp).map_err(|e| failed("writing the pack", e))?.permissions();
         perms.set_readonly(true);
@@ -144,12 +144,12 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<()
 /// An object larger than this is stored in a batch's pack, not deflated (see [`pack_into`]).
 pub const STORED_ABOVE: usize = 16 * 1024;
 
-/// A fresh temporary file name in `dir` (`tmp_railyard_<pid>_<n>.<ext>`), not yet created.
-fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::io::Result<std::path::PathBuf> {
+/// A fresh temporary file name in `dir` (`tmp_railyard_<pid>_<n>.<ext>`), not yet created. `objects/pack` exists
+/// in every repo git or libgit2 initializes, so it is not looked for on every batch.
+fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    std::fs::create_dir_all(dir)?;
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok(dir.join(format!("tmp_railyard_{}_{n}.{ext}", std::process::id())))
+    dir.join(format!("tmp_railyard_{}_{n}.{ext}", std::process::id()))
 }
 
 /// A pack index, version 2, of `entries` (id, offset, CRC-32; sorted here by id) for the pack whose checksum is
