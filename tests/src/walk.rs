@@ -66,6 +66,7 @@ pub fn walk(repo_dir: &Path) -> Vec<Expected> {
             let v: Value = serde_json::from_str(line).expect("trailer JSON");
             let r = &v["request"];
             let s = |k: &str| r[k].as_str();
+            let first = out.len();
             match s("kind").unwrap_or_default() {
                 "create-environment" => out.push(entry(c, "environment", s("name"), None)),
                 "create-release" => {
@@ -121,6 +122,10 @@ pub fn walk(repo_dir: &Path) -> Vec<Expected> {
                 }
                 other => panic!("walk: the tests make no {other} writes"),
             }
+            // Every entry shows the trailer it came from, whole.
+            for e in &mut out[first..] {
+                e["request"] = v.clone();
+            }
         }
     }
     out
@@ -130,7 +135,7 @@ pub fn walk(repo_dir: &Path) -> Vec<Expected> {
 pub fn projection(entry: &Value) -> Value {
     json!({"commit": entry["commit"], "action": entry["action"], "environment": entry["environment"],
         "application": entry["application"], "from_version": entry["from_version"], "to_version": entry["to_version"],
-        "lock_id": entry["lock_id"]})
+        "lock_id": entry["lock_id"], "request": entry["request"]})
 }
 
 /// Every entry a history endpoint has, newest first, fetched page by page with `limit` and `before`.

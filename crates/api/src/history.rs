@@ -11,16 +11,21 @@
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use git2::{Oid, Repository};
+use railyard_manifest::commit::request_trailers;
 use railyard_manifest::history::{derive, CommitRecord, Entry};
+use railyard_manifest::Identity;
 use railyard_wire::{Author, HistoryEntry};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Bumped whenever the derivation changes: a file of another format is rebuilt.
-const FORMAT: &str = "railyard-history 1";
+const FORMAT: &str = "railyard-history 2";
+
+/// A catch-up deriving more commits than this gives back the memory it used (see [`History::with_index`]).
+const BIG_CATCH_UP: usize = 50;
 
 /// Where the index lives, beside the repo (not in any tree Argo CD reads).
 pub fn index_file(repo_dir: &Path) -> PathBuf {
@@ -76,20 +81,100 @@ pub struct Page {
 /// Entry positions: (commit position, entry n).
 type Pos = (u32, u32);
 
-/// The index itself: records oldest first, and for each filter the positions of its entries, ascending.
+/// "No string" among interned string ids.
+const NONE: u32 = u32::MAX;
+
+/// The strings entries repeat (names, teams, authors, actions, sources, messages), each kept once. A string is
+/// never dropped (a branch rewrite leaves the few it alone used).
+#[derive(Default)]
+struct Strings {
+    ids: HashMap<Arc<str>, u32>,
+    all: Vec<Arc<str>>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.all.len() as u32;
+        let shared: Arc<str> = Arc::from(s);
+        self.all.push(shared.clone());
+        self.ids.insert(shared, i);
+        i
+    }
+
+    fn opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.id(s))
+    }
+
+    fn find(&self, s: Option<&str>) -> Option<u32> {
+        match s {
+            None => Some(NONE),
+            Some(s) => self.ids.get(s).copied(),
+        }
+    }
+
+    fn get(&self, i: u32) -> &str {
+        self.all.get(i as usize).map_or("", |s| s)
+    }
+
+    fn get_opt(&self, i: u32) -> Option<String> {
+        (i != NONE).then(|| self.get(i).to_owned())
+    }
+}
+
+/// An [`Entry`] as the index keeps it: its strings interned, its request only by position (the JSON is read from
+/// the commit's message when an entry is shown).
+#[derive(Clone, Copy)]
+struct Slim {
+    action: u32,
+    environment: u32,
+    application: u32,
+    team: u32,
+    author: (u32, u32),
+    source: u32,
+    lock_id: u32,
+    message: u32,
+    request: u32,
+    from_version: Option<u64>,
+    to_version: Option<u64>,
+    queued: bool,
+}
+
+/// A [`CommitRecord`] as the index keeps it (entry `n` is `entries[n]`).
+struct Rec {
+    commit: Oid,
+    parent: Option<Oid>,
+    origin: Option<Oid>,
+    time: Box<str>,
+    author: (u32, u32),
+    entries: Box<[Slim]>,
+}
+
+impl Rec {
+    /// The stable id of entry `n`: `<commit or origin>:<n>`.
+    fn entry_id(&self, n: u32) -> String {
+        format!("{}:{n}", self.origin.unwrap_or(self.commit))
+    }
+}
+
+/// The index itself: records oldest first, and for each filter (environment and application, as interned ids) the
+/// positions of its entries, ascending. It holds no request JSON: at 10,000 applications that is most of the
+/// history's bytes, and git has it.
 #[derive(Default)]
 pub struct Index {
-    records: Vec<CommitRecord>,
-    ids: Vec<Oid>,
+    strings: Strings,
+    records: Vec<Rec>,
     pos: HashMap<Oid, usize>,
     origins: HashMap<Oid, usize>,
-    lists: HashMap<Filter, Vec<Pos>>,
+    lists: HashMap<(u32, u32), Vec<Pos>>,
 }
 
 impl Index {
     /// The newest commit indexed.
     pub fn tip(&self) -> Option<Oid> {
-        self.ids.last().copied()
+        self.records.last().map(|r| r.commit)
     }
 
     pub fn len(&self) -> usize {
@@ -105,45 +190,119 @@ impl Index {
         self.pos.get(&commit).or_else(|| self.origins.get(&commit)).copied()
     }
 
-    pub fn record(&self, position: usize) -> &CommitRecord {
-        &self.records[position]
+    pub fn commit_at(&self, position: usize) -> Oid {
+        self.records[position].commit
     }
 
-    pub fn commit_at(&self, position: usize) -> Oid {
-        self.ids[position]
+    /// The action of each entry of the record at `position`, by entry n.
+    pub fn actions(&self, position: usize) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.records[position].entries.iter().enumerate().map(|(n, e)| (n as u32, self.strings.get(e.action)))
+    }
+
+    /// The stable id of entry `n` of the record at `position`.
+    pub fn entry_id(&self, position: usize, n: u32) -> String {
+        self.records[position].entry_id(n)
+    }
+
+    fn key(&self, filter: &Filter) -> Option<(u32, u32)> {
+        Some((self.strings.find(filter.environment.as_deref())?, self.strings.find(filter.application.as_deref())?))
     }
 
     /// True when some entry names this environment / application.
     pub fn knows(&self, filter: &Filter) -> bool {
-        self.lists.contains_key(filter)
+        self.key(filter).is_some_and(|k| self.lists.contains_key(&k))
     }
 
     fn push(&mut self, record: CommitRecord) {
         let p = self.records.len();
-        let id = Oid::from_str(&record.commit).unwrap_or(Oid::ZERO_SHA1);
-        for e in &record.entries {
-            let at = (p as u32, e.n);
-            let (env, app) = (e.environment.clone(), e.application.clone());
-            let mut keys = vec![Filter::default()];
-            if env.is_some() {
-                keys.push(Filter { environment: env.clone(), application: None });
+        let s = &mut self.strings;
+        let oid = |o: Option<&str>| o.and_then(|o| Oid::from_str(o).ok());
+        let entries: Box<[Slim]> = record
+            .entries
+            .iter()
+            .map(|e| Slim {
+                action: s.id(&e.action),
+                environment: s.opt(e.environment.as_deref()),
+                application: s.opt(e.application.as_deref()),
+                team: s.opt(e.team.as_deref()),
+                author: (s.id(&e.author.name), s.id(&e.author.email)),
+                source: s.opt(e.source.as_deref()),
+                lock_id: s.opt(e.lock_id.as_deref()),
+                message: s.opt(e.message.as_deref()),
+                request: e.request.map_or(NONE, |i| i as u32),
+                from_version: e.from_version,
+                to_version: e.to_version,
+                queued: e.queued,
+            })
+            .collect();
+        let author = (s.id(&record.author.name), s.id(&record.author.email));
+        for (n, e) in entries.iter().enumerate() {
+            let at = (p as u32, n as u32);
+            let (env, app) = (e.environment, e.application);
+            let mut keys = vec![(NONE, NONE)];
+            if env != NONE {
+                keys.push((env, NONE));
             }
-            if app.is_some() {
-                keys.push(Filter { environment: None, application: app.clone() });
+            if app != NONE {
+                keys.push((NONE, app));
             }
-            if env.is_some() && app.is_some() {
-                keys.push(Filter { environment: env, application: app });
+            if env != NONE && app != NONE {
+                keys.push((env, app));
             }
             for k in keys {
                 self.lists.entry(k).or_default().push(at);
             }
         }
-        if let Some(o) = record.origin.as_deref().and_then(|o| Oid::from_str(o).ok()) {
+        let commit = oid(Some(&record.commit)).unwrap_or(Oid::ZERO_SHA1);
+        let origin = oid(record.origin.as_deref());
+        if let Some(o) = origin {
             self.origins.insert(o, p);
         }
-        self.pos.insert(id, p);
-        self.ids.push(id);
-        self.records.push(record);
+        self.pos.insert(commit, p);
+        self.records.push(Rec {
+            commit,
+            parent: oid(record.parent.as_deref()),
+            origin,
+            time: record.time.into_boxed_str(),
+            author,
+            entries,
+        });
+    }
+
+    /// The record at `position` as [`derive`] made it, without its requests' JSON (what the index file keeps).
+    fn record(&self, position: usize) -> CommitRecord {
+        let r = &self.records[position];
+        let s = &self.strings;
+        let identity =
+            |(name, email): (u32, u32)| Identity { name: s.get(name).to_owned(), email: s.get(email).to_owned() };
+        CommitRecord {
+            commit: r.commit.to_string(),
+            parent: r.parent.map(|p| p.to_string()),
+            origin: r.origin.map(|o| o.to_string()),
+            time: r.time.to_string(),
+            author: identity(r.author),
+            requests: Vec::new(),
+            entries: r
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(n, e)| Entry {
+                    n: n as u32,
+                    action: s.get(e.action).to_owned(),
+                    environment: s.get_opt(e.environment),
+                    application: s.get_opt(e.application),
+                    team: s.get_opt(e.team),
+                    from_version: e.from_version,
+                    to_version: e.to_version,
+                    queued: e.queued,
+                    source: s.get_opt(e.source),
+                    lock_id: s.get_opt(e.lock_id),
+                    message: s.get_opt(e.message),
+                    request: (e.request != NONE).then_some(e.request as usize),
+                    author: identity(e.author),
+                })
+                .collect(),
+        }
     }
 
     /// Keeps the first `keep` records.
@@ -152,15 +311,12 @@ impl Index {
             return;
         }
         for r in &self.records[keep..] {
-            if let Some(o) = r.origin.as_deref().and_then(|o| Oid::from_str(o).ok()) {
+            if let Some(o) = r.origin {
                 self.origins.remove(&o);
             }
-        }
-        for id in &self.ids[keep..] {
-            self.pos.remove(id);
+            self.pos.remove(&r.commit);
         }
         self.records.truncate(keep);
-        self.ids.truncate(keep);
         for list in self.lists.values_mut() {
             let cut = list.partition_point(|&(p, _)| (p as usize) < keep);
             list.truncate(cut);
@@ -169,16 +325,17 @@ impl Index {
     }
 
     /// Up to `limit` entries matching `filter`, newest first, older than `before`.
-    fn page(&self, filter: &Filter, limit: usize, before: Option<Pos>) -> Page {
+    fn page(&self, repo: &Repository, filter: &Filter, limit: usize, before: Option<Pos>) -> Page {
         let empty = Vec::new();
-        let list = self.lists.get(filter).unwrap_or(&empty);
+        let list = self.key(filter).and_then(|k| self.lists.get(&k)).unwrap_or(&empty);
         let end = match before {
             Some(cut) => list.partition_point(|&p| p < cut),
             None => list.len(),
         };
         let start = end.saturating_sub(limit);
+        let mut requests = Requests::new(repo);
         let entries: Vec<HistoryEntry> =
-            list[start..end].iter().rev().filter_map(|&(p, n)| self.entry(p as usize, n)).collect();
+            list[start..end].iter().rev().filter_map(|&(p, n)| self.entry(&mut requests, p as usize, n)).collect();
         let next_before = (start > 0).then(|| {
             let (p, n) = list[start];
             self.records[p as usize].entry_id(n)
@@ -186,32 +343,53 @@ impl Index {
         Page { entries, next_before }
     }
 
-    /// Entry `n` of the record at `position`, as the API shows it.
-    fn entry(&self, position: usize, n: u32) -> Option<HistoryEntry> {
+    /// Entry `n` of the record at `position`, as the API shows it (the history's pages and the webhooks' events).
+    pub fn entry(&self, requests: &mut Requests<'_>, position: usize, n: u32) -> Option<HistoryEntry> {
         let r = &self.records[position];
-        r.entries.get(n as usize).map(|e| entry(r, e))
+        let e = r.entries.get(n as usize)?;
+        let s = &self.strings;
+        let request = (e.request != NONE).then(|| requests.get(r.commit, e.request as usize)).flatten();
+        Some(HistoryEntry {
+            id: r.entry_id(n),
+            commit: r.commit.to_string(),
+            time: r.time.to_string(),
+            author: Author { name: s.get(e.author.0).to_owned(), email: s.get(e.author.1).to_owned() },
+            action: s.get(e.action).to_owned(),
+            environment: s.get_opt(e.environment),
+            application: s.get_opt(e.application),
+            team: s.get_opt(e.team),
+            from_version: e.from_version,
+            to_version: e.to_version,
+            queued: e.queued,
+            source: s.get_opt(e.source),
+            lock_id: s.get_opt(e.lock_id),
+            message: s.get_opt(e.message),
+            request,
+        })
     }
 }
 
-/// One entry as the API shows it (the history's pages and the webhooks' events).
-pub fn entry(r: &CommitRecord, e: &Entry) -> HistoryEntry {
-    let request = e.request.and_then(|i| r.requests.get(i)).and_then(|t| serde_json::from_str::<Value>(t).ok());
-    HistoryEntry {
-        id: r.entry_id(e.n),
-        commit: r.commit.clone(),
-        time: r.time.clone(),
-        author: Author { name: e.author.name.clone(), email: e.author.email.clone() },
-        action: e.action.clone(),
-        environment: e.environment.clone(),
-        application: e.application.clone(),
-        team: e.team.clone(),
-        from_version: e.from_version,
-        to_version: e.to_version,
-        queued: e.queued,
-        source: e.source.clone(),
-        lock_id: e.lock_id.clone(),
-        message: e.message.clone(),
-        request,
+/// The `Railyard-Request` trailers of commits, read from their messages as entries are shown (the last commit's
+/// kept: a page's entries come a commit at a time).
+pub struct Requests<'r> {
+    repo: &'r Repository,
+    last: Option<(Oid, Vec<String>)>,
+}
+
+impl<'r> Requests<'r> {
+    pub fn new(repo: &'r Repository) -> Self {
+        Self { repo, last: None }
+    }
+
+    /// Trailer `i` of `commit`, parsed (None: the commit cannot be read, or its trailer is not JSON).
+    fn get(&mut self, commit: Oid, i: usize) -> Option<Value> {
+        if self.last.as_ref().is_none_or(|(c, _)| *c != commit) {
+            let c = self.repo.find_commit(commit).ok()?;
+            let message = String::from_utf8_lossy(c.message_bytes());
+            self.last = Some((commit, request_trailers(&message).map(str::to_owned).collect()));
+        }
+        let raw = self.last.as_ref()?.1.get(i)?;
+        serde_json::from_str(raw).ok()
     }
 }
 
@@ -249,12 +427,28 @@ impl History {
             Some(r) => r,
             None => Repository::open_bare(&self.repo_dir)?,
         };
-        let result = self.refresh(inner, &repo).map(|()| f(&inner.index, &repo));
-        inner.repo = Some(repo);
-        result
+        let result = self.refresh(inner, &repo).map(|derived| (derived, f(&inner.index, &repo)));
+        match result {
+            Ok((derived, out)) => {
+                if derived > BIG_CATCH_UP {
+                    // Deriving read (and freed) every tree those commits changed, and left the handle's object cache
+                    // full of trees nobody reads again: the next call opens a fresh handle.
+                    drop(repo);
+                    railyard_export::memory::give_back();
+                } else {
+                    inner.repo = Some(repo);
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                inner.repo = Some(repo);
+                Err(e)
+            }
+        }
     }
 
-    fn refresh(&self, inner: &mut Inner, repo: &Repository) -> Result<(), HistoryError> {
+    /// Brings the index to the branch head; how many commits it derived.
+    fn refresh(&self, inner: &mut Inner, repo: &Repository) -> Result<usize, HistoryError> {
         if !inner.loaded {
             let (index, written, rewrite) = load(&index_file(&self.repo_dir));
             inner.index = index;
@@ -263,8 +457,10 @@ impl History {
             inner.loaded = true;
         }
         let head = railyard_refs::target(repo, &self.branch_ref)?;
+        let mut derived = 0;
         if head != inner.index.tip() {
             let kept = catch_up(repo, &mut inner.index, head)?;
+            derived = inner.index.len() - kept;
             if kept < inner.written {
                 inner.rewrite = true;
             }
@@ -273,7 +469,7 @@ impl History {
                 tracing::warn!(error = %e, "could not write the history index file; it will be rebuilt");
             }
         }
-        Ok(())
+        Ok(derived)
     }
 
     /// A page of history (blocking). Unknown environment or application (neither in the current state nor in any
@@ -290,7 +486,7 @@ impl History {
                     Some((index.position(c).ok_or_else(|| HistoryError::UnknownCommit(c.to_string()))? as u32, n))
                 }
             };
-            Ok(index.page(filter, limit, cut))
+            Ok(index.page(repo, filter, limit, cut))
         })?
     }
 }
@@ -414,15 +610,15 @@ fn persist(repo_dir: &Path, inner: &mut Inner) -> std::io::Result<()> {
         let tmp = dir.join("index.jsonl.tmp");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         writeln!(out, "{FORMAT}")?;
-        for r in &inner.index.records {
-            out.write_all(record_line(r).as_bytes())?;
+        for p in 0..inner.index.len() {
+            out.write_all(record_line(&inner.index.record(p)).as_bytes())?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &file)?;
     } else {
         let mut out = std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&file)?);
-        for r in &inner.index.records[inner.written..] {
-            out.write_all(record_line(r).as_bytes())?;
+        for p in inner.written..inner.index.len() {
+            out.write_all(record_line(&inner.index.record(p)).as_bytes())?;
         }
         out.flush()?;
     }
@@ -434,6 +630,63 @@ fn persist(repo_dir: &Path, inner: &mut Inner) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(commit: &str, parent: Option<&str>, entries: Vec<Entry>) -> CommitRecord {
+        CommitRecord {
+            commit: commit.into(),
+            parent: parent.map(Into::into),
+            origin: None,
+            time: "2026-12-04T10:00:00Z".into(),
+            author: Identity { name: "Ann".into(), email: "ann@example.com".into() },
+            requests: vec![r#"{"kind":"deploy"}"#.into()],
+            entries,
+        }
+    }
+
+    fn entry(n: u32, action: &str, env: Option<&str>, app: Option<&str>) -> Entry {
+        Entry {
+            n,
+            action: action.into(),
+            environment: env.map(Into::into),
+            application: app.map(Into::into),
+            team: Some("team-a".into()),
+            from_version: Some(1),
+            to_version: Some(2),
+            queued: n == 1,
+            source: Some("abc".into()),
+            lock_id: None,
+            message: Some("why".into()),
+            request: Some(0),
+            author: Identity { name: "Bob".into(), email: "bob@example.com".into() },
+        }
+    }
+
+    #[test]
+    fn the_index_gives_back_every_field_it_was_given_but_the_request_json() {
+        let (a, b) = ("1".repeat(40), "2".repeat(40));
+        let first =
+            record(&a, None, vec![entry(0, "deploy", Some("dev"), Some("web")), entry(1, "lock", Some("dev"), None)]);
+        let second = record(&b, Some(&a), vec![entry(0, "release", None, Some("web"))]);
+        let mut index = Index::default();
+        index.push(first.clone());
+        index.push(second.clone());
+        for (p, original) in [first, second].into_iter().enumerate() {
+            assert_eq!(index.record(p), CommitRecord { requests: Vec::new(), ..original });
+        }
+        let f = |env: Option<&str>, app: Option<&str>| Filter {
+            environment: env.map(Into::into),
+            application: app.map(Into::into),
+        };
+        assert!(index.knows(&f(Some("dev"), Some("web"))));
+        assert!(index.knows(&f(None, Some("web"))));
+        assert!(!index.knows(&f(Some("dev"), Some("api"))), "no entry names api");
+        assert!(!index.knows(&f(Some("prod"), None)));
+        assert_eq!(index.lists[&index.key(&f(None, Some("web"))).unwrap()], vec![(0, 0), (1, 0)]);
+        index.truncate(1);
+        assert_eq!(index.tip(), Some(Oid::from_str(&a).unwrap()));
+        assert_eq!(index.lists[&index.key(&f(None, Some("web"))).unwrap()], vec![(0, 0)]);
+        assert_eq!(index.position(Oid::from_str(&b).unwrap()), None);
+    }
 
     #[test]
     fn before_takes_a_commit_or_an_entry_id() {

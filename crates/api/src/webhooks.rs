@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::history::{entry, History, Index};
+use crate::history::{History, Index, Requests};
 
 /// Retries of one event stop this long after its first failure (it is then recorded as failed and skipped).
 pub const GIVE_UP: Duration = Duration::from_secs(25 * 3600);
@@ -493,37 +493,34 @@ struct Payload<'a> {
     exported: bool,
 }
 
-fn event(index: &Index, position: usize, n: u32, exported: bool) -> Event {
-    let r = index.record(position);
-    let e = &r.entries[n as usize];
-    let mut shown = entry(r, e);
-    let kind = if exported { "exported".to_owned() } else { e.action.clone() };
+fn event(index: &Index, requests: &mut Requests<'_>, position: usize, n: u32, exported: bool) -> Option<Event> {
+    let mut shown = index.entry(requests, position, n)?;
+    let kind = if exported { "exported".to_owned() } else { shown.action.clone() };
     if exported {
-        shown.id = format!("{}:exported", r.entry_id(n));
+        shown.id = format!("{}:exported", index.entry_id(position, n));
     }
     let id = shown.id.clone();
+    let commit = shown.commit.clone();
     let payload = Payload { entry: shown, kind: &kind, exported };
-    Event { id, commit: r.commit.clone(), body: serde_json::to_vec(&payload).unwrap_or_default(), kind }
+    Some(Event { id, commit, body: serde_json::to_vec(&payload).unwrap_or_default(), kind })
 }
 
 /// The events of the record at `position` this subscriber takes.
-fn events_at(index: &Index, sub: &Subscriber, position: usize, exported: bool) -> Vec<Event> {
+fn events_at(index: &Index, repo: &Repository, sub: &Subscriber, position: usize, exported: bool) -> Vec<Event> {
+    let mut requests = Requests::new(repo);
     index
-        .record(position)
-        .entries
-        .iter()
-        .filter(|e| if exported { sub.wants_exported_of(&e.action) } else { sub.wants(&e.action) })
-        .map(|e| event(index, position, e.n, exported))
+        .actions(position)
+        .filter(|(_, action)| if exported { sub.wants_exported_of(action) } else { sub.wants(action) })
+        .filter_map(|(n, _)| event(index, &mut requests, position, n, exported))
         .collect()
 }
 
 fn count(index: &Index, sub: &Subscriber, from: isize, to: isize, exported: bool) -> u64 {
     ((from + 1).max(0)..=to)
         .map(|p| {
-            let r = index.record(p as usize);
-            r.entries
-                .iter()
-                .filter(|e| if exported { sub.wants_exported_of(&e.action) } else { sub.wants(&e.action) })
+            index
+                .actions(p as usize)
+                .filter(|(_, action)| if exported { sub.wants_exported_of(action) } else { sub.wants(action) })
                 .count() as u64
         })
         .sum()
@@ -575,7 +572,7 @@ fn next_step(
                 let end = limit.min(pos + SCAN);
                 let mut k = pos + 1;
                 while k <= end {
-                    let events = events_at(index, sub, k as usize, exported);
+                    let events = events_at(index, repo, sub, k as usize, exported);
                     if !events.is_empty() {
                         return Ok(Some(Step {
                             cursor,
