@@ -166,9 +166,17 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
             let commit = commits.get(i).copied().flatten();
             let _ = reply.send(result.map(|outcome| Applied { outcome, commit }));
         }
+        if started.elapsed() > BIG_BATCH {
+            // A batch this long (a train over thousands of applications) read and built many trees: once its
+            // answers are out, the memory it freed goes back to the system.
+            railyard_export::memory::give_back();
+        }
     }
     true
 }
+
+/// A batch that takes longer than this gives the heap's free memory back to the system after answering.
+const BIG_BATCH: Duration = Duration::from_millis(250);
 
 /// A ref lock older than this was left by a killed process.
 const STALE_LOCK: Duration = Duration::from_secs(2);

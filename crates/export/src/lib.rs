@@ -3,6 +3,7 @@
 //! Progress, pending tags and replay records are refs in the local repo, so a restart needs nothing else.
 
 mod exporter;
+pub mod memory;
 pub mod objects;
 pub mod packs;
 mod push;

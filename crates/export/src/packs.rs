@@ -190,7 +190,12 @@ pub fn consolidate(
                 }
             }
         }
-        Ok(Some(format!("pack-{}.idx", crate::objects::store_pack(&repo.odb()?, &mut pack)?)))
+        let written = crate::objects::store_pack(&repo.odb()?, &mut pack)?;
+        drop(pack);
+        drop(repo);
+        // The delta search held many objects at once.
+        crate::memory::give_back();
+        Ok(Some(format!("pack-{written}.idx")))
     })?;
     // The new pack is durable before any pack it replaces goes.
     sync()?;

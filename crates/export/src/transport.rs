@@ -273,6 +273,9 @@ pub fn push(
 /// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
 /// big trees in the object cache; and no re-hashing of every object read (git itself does not either: `git fsck` is
 /// the integrity check), which was the largest cost of reading a large tree.
+/// The bound of libgit2's object cache (see [`init_libgit2`]).
+pub const CACHE_BYTES: usize = 16 << 20;
+
 #[allow(unsafe_code)]
 pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
     git2::opts::strict_hash_verification(false);
@@ -283,9 +286,17 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
         git2::opts::set_server_timeout_in_milliseconds(io_ms)?;
         // Trees up to 4 MiB stay in a repo handle's object cache (libgit2 keeps only those under 4 KiB): the
         // directories of every application (10,000 entries are ~400 KiB) are read by nearly every write, and the
-        // writer reads the version it wrote last instead of inflating it from a pack again. The cache's total stays
-        // libgit2's default (256 MiB).
+        // writer reads the version it wrote last instead of inflating it from a pack again.
         git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 4 << 20)?;
+        // The cache's total, for all repo handles (libgit2's default is 256 MiB). Every environment's
+        // `applications/` tree of 10,000 apps fits (400 KiB each); indexing the history of such a repo reads
+        // every tree of every commit once, and would otherwise leave 256 MiB of trees nobody reads again.
+        git2::opts::set_cache_max_size(CACHE_BYTES as isize)?;
+        // Pack files are read through mapped windows of 32 MiB (1 GiB by default on 64-bit), at most 128 MiB of
+        // them at a time (8 GiB): the least recently used window is unmapped beyond that, so reading every object
+        // of a 500 MiB pack (the history index, a push) does not keep all of it resident.
+        git2::opts::set_mwindow_size(32 << 20)?;
+        git2::opts::set_mwindow_mapped_limit(128 << 20)?;
         // No limit on the pack files held open (libgit2's default). Over a limit, libgit2 1.9 closes the least
         // recently used pack file after letting go of its global lock, while another thread may be freeing that
         // pack: with a pack per batch, roll-ups and repo handles opened per read, that corrupted the heap
