@@ -1148,15 +1148,19 @@ fn packs_warm(s: &Server, exporting: bool) -> (Duration, Duration) {
     (ready, packs_quiet(s, exporting))
 }
 
-/// The resident memory of process `pid` now (VmRSS), in MiB.
-fn packs_rss_now(pid: u32) -> u64 {
+/// The resident memory of process `pid` now, in MiB: all of it (VmRSS), its anonymous part (the heap, RssAnon) and
+/// its file-mapped part (pack files and their indexes, RssFile).
+fn packs_rss_now(pid: u32) -> (u64, u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    kib / 1024
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
 }
 
 fn packs_median(mut v: Vec<Duration>) -> Duration {
@@ -1314,8 +1318,8 @@ struct PacksBig {
     deploys: (Duration, Duration),
     locks: (Duration, Duration),
     train: PacksTrain,
-    /// (phase, RSS now, peak RSS so far) in MiB.
-    memory: Vec<(&'static str, u64, u64)>,
+    /// (phase, RSS now, peak RSS so far, anonymous now, file-mapped now) in MiB.
+    memory: Vec<(&'static str, u64, u64, u64, u64)>,
     load_rate: f64,
 }
 
@@ -1333,7 +1337,10 @@ fn packs_big(
     let s = &p.s;
     let (apps, releases) = (var("RAILYARD_BENCH_PACKS_APPS", 10_000), var("RAILYARD_BENCH_PACKS_RELEASES", 20));
     println!("\n#### {label}");
-    let mem = |phase: &'static str| (phase, packs_rss_now(s.pid()), peak_rss_kib(s.pid()).unwrap_or(0) / 1024);
+    let mem = |phase: &'static str| {
+        let (now, anon, file) = packs_rss_now(s.pid());
+        (phase, now, peak_rss_kib(s.pid()).unwrap_or(0) / 1024, anon, file)
+    };
     let (ready, exported) = packs_warm(s, p.exporting);
     let mut memory = vec![mem("history index ready, one lock and unlock")];
     println!(
@@ -1416,9 +1423,9 @@ fn packs_big(
             String::new()
         }
     );
-    println!("\n| API memory after | RSS now | peak RSS so far |\n|---|---|---|");
-    for (phase, now, peak) in &memory {
-        println!("| {phase} | {now} MiB | {peak} MiB |");
+    println!("\n| API memory after | RSS now | of it anonymous / file-mapped | peak RSS so far |\n|---|---|---|---|");
+    for (phase, now, peak, anon, file) in &memory {
+        println!("| {phase} | {now} MiB | {anon} / {file} MiB | {peak} MiB |");
     }
     println!("\n| repo | writers | ran | acknowledged | uploads/s | p99 (ms) | commits | errors | lost (local / remote) | export drained after |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
