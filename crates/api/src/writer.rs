@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
+use railyard_manifest::memory::MemoryObjects;
 use railyard_manifest::{commit, Envelope, Identity, Outcome, Stage};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -358,6 +359,7 @@ fn build_commit(
     let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
     let mut parent = (head, base.as_ref().map(|t| t.id()));
     let mut stage = Stage::new(repo, base);
+    stage.write_objects_to(MemoryObjects::new(&objects.memory));
     let mut claimed: Vec<String> = Vec::new();
     let (mut chain, mut commits, mut log) = (Vec::new(), Vec::with_capacity(jobs.len()), String::new());
     let mut segment_claims: Vec<(usize, Vec<String>)> = Vec::new();
@@ -450,21 +452,14 @@ fn apply_job(
     }
     crate::tags::check(repo, &job.envelope.request.git_tags(), claimed)?;
     // Into the batch's memory: only what the commit names reaches the disk.
-    write_blobs(repo, &job.blobs).map_err(|e| storage_error(repo_dir, &e, "the upload could not be stored"))?;
+    write_blobs(stage, &job.blobs).map_err(|e| storage_error(repo_dir, &e, "the upload could not be stored"))?;
     railyard_manifest::apply(stage, &mut job.envelope).map_err(ApiError::from)
 }
 
-/// Writes `blobs` into the object store (the batch's memory) unless they are there.
-fn write_blobs(repo: &Repository, blobs: &[Vec<u8>]) -> Result<(), git2::Error> {
-    if blobs.is_empty() {
-        return Ok(());
-    }
-    let odb = repo.odb()?;
+/// Writes `blobs` into the batch's memory (a second copy of one, or of one on disk, is not written again).
+fn write_blobs(stage: &Stage<'_>, blobs: &[Vec<u8>]) -> Result<(), git2::Error> {
     for content in blobs {
-        let id = Oid::hash_object(ObjectType::Blob, content)?;
-        if !odb.exists(id) {
-            repo.blob(content)?;
-        }
+        stage.put_object(ObjectType::Blob, content)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod flow;
 pub mod history;
 pub mod layout;
+pub mod memory;
 pub mod model;
 pub mod names;
 pub mod request;

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
 
+use crate::memory::MemoryObjects;
+
 /// One pending change at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
@@ -42,6 +44,8 @@ pub struct Stage<'r> {
     /// Marks the transformers set (e.g. "this environment's Argo CD file needs regenerating"), one set per layer
     /// like the changes, so the marks of a discarded request go with it.
     marks: Vec<BTreeSet<String>>,
+    /// Where new objects go when not through the object database (the writer's mempack).
+    memory: Option<MemoryObjects<'r>>,
 }
 
 fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
@@ -58,6 +62,20 @@ impl<'r> Stage<'r> {
             subtrees: RefCell::new(HashMap::new()),
             small_blobs: HashMap::new(),
             marks: vec![BTreeSet::new()],
+            memory: None,
+        }
+    }
+
+    /// New blobs and trees go straight into `memory` (the writer's mempack, which its repo handle reads first).
+    pub fn write_objects_to(&mut self, memory: MemoryObjects<'r>) {
+        self.memory = Some(memory);
+    }
+
+    /// Writes an object: into the memory given to [`Stage::write_objects_to`], else through the object database.
+    pub fn put_object(&self, kind: ObjectType, data: &[u8]) -> Result<Oid, git2::Error> {
+        match &self.memory {
+            Some(m) => m.write(kind, data),
+            None => self.repo.odb()?.write(kind, data),
         }
     }
 
@@ -228,7 +246,7 @@ impl<'r> Stage<'r> {
         let oid = match self.small_blobs.get(content) {
             Some(oid) => *oid,
             None => {
-                let oid = self.repo.blob(content)?;
+                let oid = self.put_object(ObjectType::Blob, content)?;
                 if content.len() <= SMALL {
                     self.small_blobs.insert(content.to_vec(), oid);
                 }
@@ -284,9 +302,10 @@ impl<'r> Stage<'r> {
             self.keep();
         }
         let changes: Vec<(&str, Change)> = self.layers[0].iter().map(|(p, c)| (p.as_str(), *c)).collect();
-        match build(self.repo, self.base.as_ref(), &changes)? {
+        let put = |kind, data: &[u8]| self.put_object(kind, data);
+        match build(self.repo, &put, self.base.as_ref(), &changes)? {
             Some(oid) => Ok(oid),
-            None => self.repo.treebuilder(None)?.write(),
+            None => put(ObjectType::Tree, &[]),
         }
     }
 }
@@ -301,7 +320,15 @@ fn remove_under(layer: &mut Layer, dir: &str) {
 }
 
 /// Applies `changes` (paths relative to `base`) and returns the new tree, or None when it is empty.
-fn build(repo: &Repository, base: Option<&Tree<'_>>, changes: &[(&str, Change)]) -> Result<Option<Oid>, git2::Error> {
+/// Writes an object (a stage's [`Stage::put_object`]).
+type Put<'a> = &'a dyn Fn(ObjectType, &[u8]) -> Result<Oid, git2::Error>;
+
+fn build(
+    repo: &Repository,
+    put: Put<'_>,
+    base: Option<&Tree<'_>>,
+    changes: &[(&str, Change)],
+) -> Result<Option<Oid>, git2::Error> {
     let mut by_child: BTreeMap<&str, Vec<(&str, Change)>> = BTreeMap::new();
     let mut exact: BTreeMap<&str, Change> = BTreeMap::new();
     for (path, change) in changes {
@@ -328,13 +355,13 @@ fn build(repo: &Repository, base: Option<&Tree<'_>>, changes: &[(&str, Change)])
                     (_, Some(e)) if e.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(e.id())?),
                     (_, Some(_)) => None,
                 };
-                build(repo, sub_base.as_ref(), sub_changes)?.map(|oid| (i32::from(FileMode::Tree), oid))
+                build(repo, put, sub_base.as_ref(), sub_changes)?.map(|oid| (i32::from(FileMode::Tree), oid))
             }
             (Some(Change::Removed | Change::RemovedDir), None) | (None, None) => None,
         };
         edits.insert(child, edit);
     }
-    write_edited(repo, base, &edits)
+    write_edited(put, base, &edits)
 }
 
 /// Writes `base` with `edits` applied (a name mapped to its new entry, or to None to drop it) as a tree object, or
@@ -342,7 +369,7 @@ fn build(repo: &Repository, base: Option<&Tree<'_>>, changes: &[(&str, Change)])
 /// a directory of 10,000 entries costs one pass over its entries, with no per-entry allocation and no sort, where
 /// libgit2's tree builder copied every entry into a map and sorted them again.
 fn write_edited(
-    repo: &Repository,
+    put: Put<'_>,
     base: Option<&Tree<'_>>,
     edits: &BTreeMap<&str, Option<(i32, Oid)>>,
 ) -> Result<Option<Oid>, git2::Error> {
@@ -386,7 +413,7 @@ fn write_edited(
     if out.is_empty() {
         return Ok(None);
     }
-    repo.odb()?.write(ObjectType::Tree, &out).map(Some)
+    put(ObjectType::Tree, &out).map(Some)
 }
 
 /// Git's order of tree entries: by name, a directory's name compared as if it ended in '/'.
@@ -450,7 +477,11 @@ mod tests {
                 }
             }
             let want = if expected.is_empty() { None } else { Some(expected.write().unwrap()) };
-            assert_eq!(write_edited(&repo, Some(&base), &edits).unwrap(), want, "edits {edits:?}");
+            assert_eq!(
+                write_edited(&|k, d| repo.odb()?.write(k, d), Some(&base), &edits).unwrap(),
+                want,
+                "edits {edits:?}"
+            );
         }
     }
 

@@ -146,7 +146,7 @@ pub(super) fn undeploy(stage: &mut Stage<'_>, ctx: &Ctx<'_>, r: &CreateUndeploy)
             queued: vec![],
         });
     }
-    let empty = stage.repo().blob(b"")?.to_string();
+    let empty = stage.put_object(git2::ObjectType::Blob, b"")?.to_string();
     let request = CreateRelease {
         application: app.clone(),
         version: r.version,
