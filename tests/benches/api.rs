@@ -861,6 +861,24 @@ fn packs_generate(repo_dir: &Path, apps: usize, envs: usize, releases: usize) ->
     (head, started.elapsed())
 }
 
+/// The generated repo of this size kept in `keep` (generated there first if it is not), copied to `repo`: runs that
+/// compare two builds (`RAILYARD_BIN_RAILYARD_API=…`) then start from the same repo without generating it again.
+fn packs_kept(keep: &Path, repo: &Path, apps: usize, envs: usize, releases: usize) -> (git2::Oid, Duration) {
+    let kept = keep.join(format!("{apps}x{envs}x{releases}.git"));
+    let generated = if kept.join("refs/heads/main").exists() {
+        println!("  (the generated repo kept in {} is reused)", kept.display());
+        Duration::ZERO
+    } else {
+        let _ = std::fs::remove_dir_all(&kept);
+        std::fs::create_dir_all(keep).expect("keep dir");
+        packs_generate(&kept, apps, envs, releases).1
+    };
+    let ok = std::process::Command::new("cp").arg("-a").arg(&kept).arg(repo).status().expect("cp");
+    assert!(ok.success());
+    let head = git2::Repository::open_bare(repo).and_then(|r| r.refname_to_id("refs/heads/main")).expect("head");
+    (head, generated)
+}
+
 /// `git <args>` (in `dir` when given), panicking unless it succeeds; stdout.
 fn packs_git(dir: Option<&Path>, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new("git");
@@ -1039,7 +1057,10 @@ impl PacksSetup {
 fn packs_setup(apps: usize, envs: usize, releases: usize, peer: bool, extra: &[&str]) -> PacksSetup {
     let dir = tempfile::tempdir().expect("dir");
     let repo = dir.path().join("repo.git");
-    let (head, generated) = packs_generate(&repo, apps, envs, releases);
+    let (head, generated) = match std::env::var_os("RAILYARD_BENCH_PACKS_KEEP") {
+        Some(keep) => packs_kept(Path::new(&keep), &repo, apps, envs, releases),
+        None => packs_generate(&repo, apps, envs, releases),
+    };
     let path = |p: &Path| p.to_str().expect("path").to_owned();
     let (r, remote) = (path(&repo), dir.path().join("remote.git"));
     packs_git(None, &["clone", "--bare", "--quiet", &r, &path(&remote)]);
@@ -1467,6 +1488,7 @@ fn packs_big(
 ///
 /// Sizes: `RAILYARD_BENCH_PACKS_APPS` (10000), `RAILYARD_BENCH_PACKS_RELEASES` (20),
 /// `RAILYARD_BENCH_PACKS_LOAD_SECONDS` (10), `RAILYARD_BENCH_WRITERS` (500), `RAILYARD_BENCH_SAMPLES` (200).
+/// `RAILYARD_BENCH_PACKS_KEEP=<dir>` keeps the generated repos there and reuses them in later runs.
 fn packs() {
     let samples = var("RAILYARD_BENCH_SAMPLES", 200);
     let writers = var("RAILYARD_BENCH_WRITERS", 500);
