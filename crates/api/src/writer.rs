@@ -169,8 +169,8 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         }
         if started.elapsed() > BIG_BATCH {
             // A batch this long (a train over thousands of applications) read and built many trees: once its
-            // answers are out, the memory it freed goes back to the system.
-            railyard_export::memory::give_back();
+            // answers are out, the memory it freed goes back to the system (now and then, under a steady load).
+            railyard_export::memory::give_back_at_most_every(Duration::from_secs(30));
         }
     }
     true

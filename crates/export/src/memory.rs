@@ -14,9 +14,32 @@ pub fn limit_arenas() {
     }
 }
 
-/// Returns the heap's free pages to the system (after work that allocated much and freed it).
+/// [`give_back`], unless it ran less than `interval` ago (through this function or the other): a trim walks the
+/// whole heap holding malloc's locks (1 to 20 ms at 10,000 applications), during which other threads wait to
+/// allocate, so work that recurs (roll-ups, big batches under load) gives memory back now and then.
+pub fn give_back_at_most_every(interval: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let now = since_start();
+    let last = LAST.load(Ordering::Relaxed);
+    if last != 0 && now.saturating_sub(last) < interval.as_millis() as u64 {
+        return;
+    }
+    give_back();
+}
+
+/// Milliseconds since the first call (never 0).
+fn since_start() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// When the last trim ran ([`since_start`]; 0: never).
+static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Returns the heap's free pages to the system (after work that allocated much and freed it, once).
 #[allow(unsafe_code)]
 pub fn give_back() {
+    LAST.store(since_start(), std::sync::atomic::Ordering::Relaxed);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes malloc's own locks; it touches only free chunks.
     unsafe {

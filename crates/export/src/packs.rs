@@ -194,7 +194,7 @@ pub fn consolidate(
         drop(pack);
         drop(repo);
         // The delta search held many objects at once.
-        crate::memory::give_back();
+        crate::memory::give_back_at_most_every(RECURRING_TRIM);
         Ok(Some(format!("pack-{written}.idx")))
     })?;
     // The new pack is durable before any pack it replaces goes.
@@ -216,6 +216,9 @@ pub fn consolidate(
     done.objects = seen.len();
     Ok(done)
 }
+
+/// How often roll-ups give freed memory back at most ([`crate::memory::give_back_at_most_every`]).
+const RECURRING_TRIM: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs `work` on a thread of its own at the lowest CPU priority (nice 19) and waits for it. A roll-up's delta search
 /// (libgit2 recomputes every delta of the packs it rolls up) then takes only the CPU that the writer, the requests
