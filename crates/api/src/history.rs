@@ -373,7 +373,8 @@ impl Index {
 /// kept: a page's entries come a commit at a time).
 pub struct Requests<'r> {
     repo: &'r Repository,
-    last: Option<(Oid, Vec<String>)>,
+    /// The last commit read, and its message.
+    last: Option<(Oid, String)>,
 }
 
 impl<'r> Requests<'r> {
@@ -385,10 +386,9 @@ impl<'r> Requests<'r> {
     fn get(&mut self, commit: Oid, i: usize) -> Option<Value> {
         if self.last.as_ref().is_none_or(|(c, _)| *c != commit) {
             let c = self.repo.find_commit(commit).ok()?;
-            let message = String::from_utf8_lossy(c.message_bytes());
-            self.last = Some((commit, request_trailers(&message).map(str::to_owned).collect()));
+            self.last = Some((commit, String::from_utf8_lossy(c.message_bytes()).into_owned()));
         }
-        let raw = self.last.as_ref()?.1.get(i)?;
+        let raw = request_trailers(&self.last.as_ref()?.1).nth(i)?;
         serde_json::from_str(raw).ok()
     }
 }
