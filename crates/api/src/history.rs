@@ -122,6 +122,10 @@ impl Strings {
     fn get_opt(&self, i: u32) -> Option<String> {
         (i != NONE).then(|| self.get(i).to_owned())
     }
+
+    fn identity(&self, (name, email): (u32, u32)) -> Identity {
+        Identity { name: self.get(name).to_owned(), email: self.get(email).to_owned() }
+    }
 }
 
 /// An [`Entry`] as the index keeps it: its strings interned, its request only by position (the JSON is read from
@@ -272,36 +276,34 @@ impl Index {
     /// The record at `position` as [`derive`] made it, without its requests' JSON (what the index file keeps).
     fn record(&self, position: usize) -> CommitRecord {
         let r = &self.records[position];
-        let s = &self.strings;
-        let identity =
-            |(name, email): (u32, u32)| Identity { name: s.get(name).to_owned(), email: s.get(email).to_owned() };
         CommitRecord {
             commit: r.commit.to_string(),
             parent: r.parent.map(|p| p.to_string()),
             origin: r.origin.map(|o| o.to_string()),
             time: r.time.to_string(),
-            author: identity(r.author),
+            author: self.strings.identity(r.author),
             requests: Vec::new(),
-            entries: r
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(n, e)| Entry {
-                    n: n as u32,
-                    action: s.get(e.action).to_owned(),
-                    environment: s.get_opt(e.environment),
-                    application: s.get_opt(e.application),
-                    team: s.get_opt(e.team),
-                    from_version: e.from_version,
-                    to_version: e.to_version,
-                    queued: e.queued,
-                    source: s.get_opt(e.source),
-                    lock_id: s.get_opt(e.lock_id),
-                    message: s.get_opt(e.message),
-                    request: (e.request != NONE).then_some(e.request as usize),
-                    author: identity(e.author),
-                })
-                .collect(),
+            entries: r.entries.iter().enumerate().map(|(n, e)| self.full_entry(n as u32, e)).collect(),
+        }
+    }
+
+    /// Entry `n` of a record with its strings copied out of the index.
+    fn full_entry(&self, n: u32, e: &Slim) -> Entry {
+        let s = &self.strings;
+        Entry {
+            n,
+            action: s.get(e.action).to_owned(),
+            environment: s.get_opt(e.environment),
+            application: s.get_opt(e.application),
+            team: s.get_opt(e.team),
+            from_version: e.from_version,
+            to_version: e.to_version,
+            queued: e.queued,
+            source: s.get_opt(e.source),
+            lock_id: s.get_opt(e.lock_id),
+            message: s.get_opt(e.message),
+            request: (e.request != NONE).then_some(e.request as usize),
+            author: s.identity(e.author),
         }
     }
 
@@ -346,24 +348,23 @@ impl Index {
     /// Entry `n` of the record at `position`, as the API shows it (the history's pages and the webhooks' events).
     pub fn entry(&self, requests: &mut Requests<'_>, position: usize, n: u32) -> Option<HistoryEntry> {
         let r = &self.records[position];
-        let e = r.entries.get(n as usize)?;
-        let s = &self.strings;
-        let request = (e.request != NONE).then(|| requests.get(r.commit, e.request as usize)).flatten();
+        let e = self.full_entry(n, r.entries.get(n as usize)?);
+        let request = e.request.and_then(|i| requests.get(r.commit, i));
         Some(HistoryEntry {
             id: r.entry_id(n),
             commit: r.commit.to_string(),
             time: r.time.to_string(),
-            author: Author { name: s.get(e.author.0).to_owned(), email: s.get(e.author.1).to_owned() },
-            action: s.get(e.action).to_owned(),
-            environment: s.get_opt(e.environment),
-            application: s.get_opt(e.application),
-            team: s.get_opt(e.team),
+            author: Author { name: e.author.name, email: e.author.email },
+            action: e.action,
+            environment: e.environment,
+            application: e.application,
+            team: e.team,
             from_version: e.from_version,
             to_version: e.to_version,
             queued: e.queued,
-            source: s.get_opt(e.source),
-            lock_id: s.get_opt(e.lock_id),
-            message: s.get_opt(e.message),
+            source: e.source,
+            lock_id: e.lock_id,
+            message: e.message,
             request,
         })
     }
@@ -428,23 +429,15 @@ impl History {
             None => Repository::open_bare(&self.repo_dir)?,
         };
         let result = self.refresh(inner, &repo).map(|derived| (derived, f(&inner.index, &repo)));
-        match result {
-            Ok((derived, out)) => {
-                if derived > BIG_CATCH_UP {
-                    // Deriving read (and freed) every tree those commits changed, and left the handle's object cache
-                    // full of trees nobody reads again: the next call opens a fresh handle.
-                    drop(repo);
-                    railyard_export::memory::give_back();
-                } else {
-                    inner.repo = Some(repo);
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                inner.repo = Some(repo);
-                Err(e)
-            }
+        if matches!(result, Ok((derived, _)) if derived > BIG_CATCH_UP) {
+            // Deriving read (and freed) every tree those commits changed, and left the handle's object cache full
+            // of trees nobody reads again: the next call opens a fresh handle.
+            drop(repo);
+            railyard_export::memory::give_back();
+        } else {
+            inner.repo = Some(repo);
         }
+        result.map(|(_, out)| out)
     }
 
     /// Brings the index to the branch head; how many commits it derived.

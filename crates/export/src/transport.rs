@@ -269,13 +269,13 @@ pub fn push(
     Ok(rejected)
 }
 
+/// The bound of libgit2's object cache (see [`init_libgit2`]).
+pub const CACHE_BYTES: usize = 16 << 20;
+
 /// libgit2's process-wide settings for both binaries, set first thing in `main`: connect and read/write timeouts for
 /// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
 /// big trees in the object cache; and no re-hashing of every object read (git itself does not either: `git fsck` is
 /// the integrity check), which was the largest cost of reading a large tree.
-/// The bound of libgit2's object cache (see [`init_libgit2`]).
-pub const CACHE_BYTES: usize = 16 << 20;
-
 #[allow(unsafe_code)]
 pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
     git2::opts::strict_hash_verification(false);

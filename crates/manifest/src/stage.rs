@@ -319,10 +319,10 @@ fn remove_under(layer: &mut Layer, dir: &str) {
     }
 }
 
-/// Applies `changes` (paths relative to `base`) and returns the new tree, or None when it is empty.
 /// Writes an object (a stage's [`Stage::put_object`]).
 type Put<'a> = &'a dyn Fn(ObjectType, &[u8]) -> Result<Oid, git2::Error>;
 
+/// Applies `changes` (paths relative to `base`) and returns the new tree, or None when it is empty.
 fn build(
     repo: &Repository,
     put: Put<'_>,
