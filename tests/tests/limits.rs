@@ -39,7 +39,8 @@ fn timed_health(s: &Server) -> Duration {
 #[test]
 fn slow_and_idle_clients_neither_starve_health_nor_export_at_a_low_file_limit() {
     let s = Server::start_with(&["--header-read-timeout-seconds", "2", "--idle-timeout-seconds", "3"]);
-    // The file limit of a small pod, set on the running server; connections must fit beside the repo and export.
+    // The file limit of a small pod, set on the running server (so the cap it computed at start is too high);
+    // connections must fit beside the repo and export.
     let pid = s.pid().to_string();
     let status = std::process::Command::new("prlimit").args(["--pid", &pid, "--nofile=256:256"]).status();
     assert!(status.is_ok_and(|st| st.success()), "prlimit failed");
@@ -71,7 +72,9 @@ fn slow_and_idle_clients_neither_starve_health_nor_export_at_a_low_file_limit() 
         writes += 1;
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(worst < Duration::from_secs(2), "healthz took {worst:?} under the load");
+    // Well under the 2 s header timeout: at the file limit the idlest connections make room at once, instead of
+    // the probe waiting in the listen queue until a slow client's timeout frees a descriptor.
+    assert!(worst < Duration::from_millis(500), "healthz took {worst:?} under the load");
     assert_eq!(s.wait_exported(), s.local_head().unwrap(), "export kept up");
     assert!(open_fds(s.pid()) < 256, "the server holds {} descriptors", open_fds(s.pid()));
 
@@ -83,6 +86,7 @@ fn slow_and_idle_clients_neither_starve_health_nor_export_at_a_low_file_limit() 
     assert_eq!(idle_closed, idle.len(), "idle connections still open");
     let logs = s.logs().join("\n");
     assert!(logs.contains("connection limits"), "no log line names the limits");
+    assert!(logs.contains("out of file descriptors; holding fewer connections"), "no log line names the shortage");
     let _ = s.kill();
 }
 

@@ -2,14 +2,16 @@
 //! `axum::serve` does not set. A client gets `--header-read-timeout-seconds` to send a request's headers, an idle
 //! keep-alive connection is closed after `--idle-timeout-seconds`, and at most `--max-connections` connections are
 //! held (fewer when the process's file limit is lower, so the exporter and the repo keep descriptors of their own).
-//! At the limit, the connection idle the longest makes room for the new one: a request in progress is never cut,
-//! while a probe still gets in past a crowd of idle or slow clients.
+//! At the limit, an idle connection makes room for the new one (one that never sent a whole request first, then the
+//! one idle the longest): a request in progress is never cut, a client that was answered keeps its keep-alive
+//! connection while slow or idle sockets remain, and a probe still gets in past a crowd of them. Running out of
+//! descriptors below that limit (the file limit lowered on the running process) lowers the cap to what fits.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -52,7 +54,7 @@ impl Limits {
     /// [`RESERVED_FDS`].
     pub fn within_file_limit(mut self) -> Self {
         if let Some(limit) = open_file_limit() {
-            let room = limit.saturating_sub(RESERVED_FDS).max(16) as usize;
+            let room = room_beside_reserve(limit);
             if room < self.max_connections {
                 tracing::warn!(
                     max_connections = self.max_connections,
@@ -67,6 +69,22 @@ impl Limits {
     }
 }
 
+/// The connections that fit in a file limit beside [`RESERVED_FDS`].
+fn room_beside_reserve(limit: u64) -> usize {
+    limit.saturating_sub(RESERVED_FDS).max(16) as usize
+}
+
+/// The process's open-file limit as it is now.
+#[cfg(target_os = "linux")]
+fn current_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_file_limit() -> Option<u64> {
+    None
+}
+
 #[cfg(target_os = "linux")]
 fn open_file_limit() -> Option<u64> {
     use rustix::process::{getrlimit, setrlimit, Resource};
@@ -79,7 +97,7 @@ fn open_file_limit() -> Option<u64> {
             tracing::debug!(error = %e, "could not raise the open-file limit to its hard limit");
         }
     }
-    getrlimit(Resource::Nofile).current
+    current_file_limit()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -95,6 +113,11 @@ struct Conn {
     in_flight: AtomicUsize,
     /// Closes it at once (it was evicted to make room).
     evict: Notify,
+    /// Set once a request on it has been answered: a client that got an answer is evicted only after every
+    /// connection that never sent a whole request (a slow or idle client holding a socket).
+    answered: AtomicBool,
+    /// Set when it is chosen for eviction, so it is neither chosen again nor counted while its task winds down.
+    evicted: AtomicBool,
 }
 
 struct Tracker {
@@ -102,30 +125,113 @@ struct Tracker {
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
 }
 
+/// What making room for one more connection found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// Fewer than the cap are open, not counting those being evicted.
+    Free,
+    /// The connection idle the longest was told to close.
+    Evicted,
+    /// Every open connection is answering a request.
+    Busy,
+}
+
 impl Tracker {
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Makes room for one more connection: true if there is room (possibly after evicting the connection idle the
-    /// longest), false when every connection is answering a request.
-    fn make_room(&self, max: usize) -> bool {
+    /// Connections open and not being evicted, and those being evicted (their descriptors are not free yet).
+    fn counts(&self) -> (usize, usize) {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if conns.len() < max {
-            return true;
+        let evicting = conns.values().filter(|c| c.evicted.load(Ordering::Acquire)).count();
+        (conns.len() - evicting, evicting)
+    }
+
+    /// Makes room for one more connection under `cap`, evicting idle ones if needed: first those that never had a
+    /// request answered, then those idle the longest.
+    fn make_room(&self, cap: usize) -> Room {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live: Vec<&Arc<Conn>> = conns.values().filter(|c| !c.evicted.load(Ordering::Acquire)).collect();
+        if live.len() < cap {
+            return Room::Free;
         }
-        let idlest = conns
-            .values()
-            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
-            .min_by_key(|c| c.last_active.load(Ordering::Acquire));
-        match idlest {
-            Some(c) => {
-                c.evict.notify_one();
-                true
-            }
-            None => false,
+        let excess = live.len() + 1 - cap;
+        live.retain(|c| c.in_flight.load(Ordering::Acquire) == 0);
+        live.sort_unstable_by_key(|c| (c.answered.load(Ordering::Acquire), c.last_active.load(Ordering::Acquire)));
+        for c in live.iter().take(excess) {
+            c.evicted.store(true, Ordering::Release);
+            c.evict.notify_one();
+        }
+        if live.len() >= excess {
+            Room::Evicted
+        } else {
+            Room::Busy
         }
     }
+}
+
+/// How many connections the accept loop lets in: `--max-connections` fitted to the file limit. When accepting
+/// fails for want of descriptors (the limit was lowered on the running process, or the repo's packs took more), the
+/// cap is fitted to the limit again and kept [`EMFILE_MARGIN`] below the connections then open, and enough idle
+/// connections are closed to get under it, so the writer and the exporter can open files; a minute after the last
+/// such failure it is fitted to the limit again.
+struct Cap {
+    max: usize,
+    now: usize,
+    lowered_at: Option<Instant>,
+}
+
+/// The fewest connections the cap is lowered to: enough for a probe and a few clients.
+const MIN_CAP: usize = 8;
+/// Descriptors given back to the repo, below the connections open, when accepting runs out of them.
+const EMFILE_MARGIN: usize = 32;
+/// How long after the last failure for want of descriptors the cap is fitted to the file limit again.
+const CAP_RESTORE: Duration = Duration::from_secs(60);
+
+impl Cap {
+    fn new(max: usize) -> Self {
+        Cap { max, now: max, lowered_at: None }
+    }
+
+    /// `--max-connections`, or what the file limit leaves beside [`RESERVED_FDS`] if that is less.
+    fn fitted(&self) -> usize {
+        match current_file_limit() {
+            Some(limit) => self.max.min(room_beside_reserve(limit)),
+            None => self.max,
+        }
+    }
+
+    fn current(&mut self) -> usize {
+        if self.lowered_at.is_some_and(|at| at.elapsed() >= CAP_RESTORE) {
+            self.now = self.fitted();
+            self.lowered_at = None;
+            tracing::info!(
+                max_connections = self.now,
+                "no descriptor shortage for a minute; the connection cap is fitted to the file limit again"
+            );
+        }
+        self.now
+    }
+
+    /// Out of descriptors with `live` connections open.
+    fn lower(&mut self, live: usize) {
+        let lowered = self.fitted().min(live.saturating_sub(EMFILE_MARGIN)).min(self.now).max(MIN_CAP);
+        if lowered < self.now {
+            tracing::warn!(
+                open = live,
+                open_file_limit = current_file_limit(),
+                using = lowered,
+                "out of file descriptors; holding fewer connections, the idlest make room for new ones"
+            );
+        }
+        self.now = lowered;
+        self.lowered_at = Some(Instant::now());
+    }
+}
+
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in progress finish (up to 30 s).
@@ -140,12 +246,26 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let mut next_id = 0u64;
     let mut refused = 0u64;
+    let mut cap = Cap::new(limits.max_connections);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
+                Err(e) if out_of_descriptors(&e) => {
+                    // The connection stays in the listen queue; free a descriptor for it instead of waiting for a
+                    // slow or idle client's timeout to do so.
+                    let (live, evicting) = tracker.counts();
+                    let room = if evicting > 0 {
+                        Room::Evicted
+                    } else {
+                        cap.lower(live);
+                        tracker.make_room(cap.now)
+                    };
+                    let pause = if room == Room::Busy { 100 } else { 2 };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    continue;
+                }
                 Err(e) => {
-                    // EMFILE and friends: wait for descriptors to come free instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
@@ -153,10 +273,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        if !tracker.make_room(limits.max_connections) {
+        if tracker.make_room(cap.current()) == Room::Busy {
             refused += 1;
             if refused.is_power_of_two() {
-                tracing::warn!(peer = %peer, refused, max_connections = limits.max_connections, "every connection is busy; refusing a new one");
+                tracing::warn!(peer = %peer, refused, max_connections = cap.now, "every connection is busy; refusing a new one");
             }
             drop(stream);
             continue;
@@ -167,6 +287,8 @@ pub async fn serve(
             last_active: AtomicU64::new(tracker.now_ms()),
             in_flight: AtomicUsize::new(0),
             evict: Notify::new(),
+            answered: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
         });
         tracker.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(next_id, conn.clone());
         let (tracker, app, stop) = (tracker.clone(), app.clone(), stop_rx.clone());
@@ -205,6 +327,7 @@ async fn serve_connection(
                 Err(refused) => Ok(refused),
             };
             conn.last_active.store(tracker.now_ms(), Ordering::Release);
+            conn.answered.store(true, Ordering::Release);
             conn.in_flight.fetch_sub(1, Ordering::AcqRel);
             resp
         }
@@ -353,5 +476,66 @@ impl AsyncWrite for Watched {
         }
         drain.bytes = DRAIN_BYTES;
         Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker(conns: &[(bool, u64, usize)]) -> Tracker {
+        let map = conns
+            .iter()
+            .enumerate()
+            .map(|(id, &(answered, last_active, in_flight))| {
+                let conn = Conn {
+                    last_active: AtomicU64::new(last_active),
+                    in_flight: AtomicUsize::new(in_flight),
+                    evict: Notify::new(),
+                    answered: AtomicBool::new(answered),
+                    evicted: AtomicBool::new(false),
+                };
+                (id as u64, Arc::new(conn))
+            })
+            .collect();
+        Tracker { epoch: Instant::now(), conns: Mutex::new(map) }
+    }
+
+    fn evicted(t: &Tracker) -> Vec<u64> {
+        let conns = t.conns.lock().unwrap();
+        let mut ids: Vec<u64> =
+            conns.iter().filter(|(_, c)| c.evicted.load(Ordering::Acquire)).map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn sockets_that_never_sent_a_request_make_room_before_answered_clients() {
+        // 0: answered, idle the longest; 1, 2: never sent a whole request; 3: answering a request now.
+        let t = tracker(&[(true, 1, 0), (false, 50, 0), (false, 40, 0), (false, 0, 1)]);
+        assert_eq!(t.make_room(5), Room::Free);
+        assert_eq!(t.make_room(4), Room::Evicted);
+        assert_eq!(evicted(&t), vec![2], "the idlest socket that never sent a request goes first");
+        assert_eq!(t.counts(), (3, 1));
+        // Room for one more under a cap of 3: the other unanswered socket goes before the answered client.
+        assert_eq!(t.make_room(3), Room::Evicted);
+        assert_eq!(evicted(&t), vec![1, 2]);
+        assert_eq!(t.make_room(2), Room::Evicted);
+        assert_eq!(evicted(&t), vec![0, 1, 2]);
+        // Only the request in progress is left, and it is never cut.
+        assert_eq!(t.make_room(1), Room::Busy);
+        assert_eq!(evicted(&t), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn the_cap_keeps_a_margin_below_the_connections_open_and_never_drops_under_its_floor() {
+        let mut cap = Cap::new(1024);
+        cap.lower(200);
+        assert!(cap.now <= 200 - EMFILE_MARGIN, "{}", cap.now);
+        let once = cap.now;
+        cap.lower(once + EMFILE_MARGIN + 100);
+        assert_eq!(cap.now, once, "a later shortage never raises it");
+        cap.lower(3);
+        assert_eq!(cap.now, MIN_CAP);
     }
 }
