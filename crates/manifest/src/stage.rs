@@ -34,9 +34,11 @@ pub struct Stage<'r> {
     repo: &'r Repository,
     base: Option<Tree<'r>>,
     layers: Vec<Layer>,
-    /// Directories of the base tree already looked up. libgit2 caches only small trees, and the big ones
-    /// (`applications/`, an environment's `applications/`) are on almost every path: without this each lookup
-    /// would inflate and parse them again.
+    /// Big directories of the base tree already looked up (those of at least [`KEPT_DIR_ENTRIES`] entries), and
+    /// directories found missing. The big ones (`applications/`, an environment's `applications/`) are on almost
+    /// every path, and libgit2's object cache may have dropped them; the small ones (an application's directory in
+    /// an environment) are read a few times each and stay in that cache, which is bounded: kept here, the 20,000 an
+    /// environment-wide train reads would hold 60 MiB until the batch ends (10,000 apps).
     subtrees: RefCell<HashMap<String, Option<Tree<'r>>>>,
     /// Small contents already written in this stage (versions, authors, timestamps repeat across a train):
     /// libgit2 would hash them again and touch the existing object file each time.
@@ -47,6 +49,10 @@ pub struct Stage<'r> {
     /// Where new objects go when not through the object database (the writer's mempack).
     memory: Option<MemoryObjects<'r>>,
 }
+
+/// Directories of the base with at least this many entries are kept by the stage once looked up (see
+/// `Stage::subtrees`).
+const KEPT_DIR_ENTRIES: usize = 64;
 
 fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
@@ -181,7 +187,9 @@ impl<'r> Stage<'r> {
             },
             None => None,
         };
-        self.subtrees.borrow_mut().insert(dir.to_owned(), found.clone());
+        if found.as_ref().is_none_or(|t| t.len() >= KEPT_DIR_ENTRIES) {
+            self.subtrees.borrow_mut().insert(dir.to_owned(), found.clone());
+        }
         Ok(found)
     }
 

@@ -77,7 +77,7 @@ impl AppState {
     pub async fn snapshot(&self) -> ApiResult<Arc<crate::overview::Snapshot>> {
         let (dir, cache) = (self.repo_dir.clone(), self.overview.clone());
         let branch_ref = railyard_refs::branch_ref(&self.branch);
-        tokio::task::spawn_blocking(move || cache.get(&Repository::open_bare(&dir)?, &branch_ref))
+        tokio::task::spawn_blocking(move || cache.get(Repository::open_bare(&dir)?, &branch_ref))
             .await
             .map_err(|e| ApiError::internal(format!("overview task failed: {e}")))?
     }
