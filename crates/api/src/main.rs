@@ -2,6 +2,15 @@ use clap::Parser;
 use railyard_api::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// Rust's heap in jemalloc, apart from libgit2's in glibc's malloc (see `railyard_export::memory`).
+#[global_allocator]
+static HEAP: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings: a background thread returns unused pages, those freed more than 1 s ago.
+#[allow(unsafe_code)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     // Before any thread exists, as libgit2's global options and malloc's arena limit require.

@@ -1,8 +1,12 @@
-//! The C heap of both binaries. Rust's default allocator and libgit2 both use glibc's malloc, which by default
-//! gives every thread that allocates its own arena (up to 8 per core) and keeps what is freed: after indexing the
-//! history of a big repo, a first overview, a roll-up or a train over 10,000 applications, the API would hold
-//! hundreds of MiB it no longer uses. The binaries keep two arenas (the work is one writer, one exporter and short
-//! reads) and give freed memory back to the system after such work.
+//! The C heap of both binaries. libgit2 (and, in `railyard-export`, Rust's own allocations) use glibc's malloc,
+//! which by default gives every thread that allocates its own arena (up to 8 per core) and keeps what is freed:
+//! after indexing the history of a big repo, a first overview, a roll-up or a train over 10,000 applications, the
+//! API would hold hundreds of MiB it no longer uses. The binaries keep two arenas (the work is one writer, one
+//! exporter and short reads) and give freed memory back to the system after such work.
+//!
+//! `railyard-api` keeps Rust's heap apart, in jemalloc (its `main.rs`): what lives long there (the history index,
+//! the overview snapshot) then no longer sits between libgit2's short-lived trees in glibc's heap, where it kept
+//! freed pages from being given back, and jemalloc's background thread returns pages freed a second ago.
 
 /// Before any thread exists: at most two malloc arenas.
 #[allow(unsafe_code)]
