@@ -292,11 +292,12 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
         // `applications/` tree of 10,000 apps fits (400 KiB each); indexing the history of such a repo reads
         // every tree of every commit once, and would otherwise leave 256 MiB of trees nobody reads again.
         git2::opts::set_cache_max_size(CACHE_BYTES as isize)?;
-        // Pack files are read through mapped windows of 32 MiB (1 GiB by default on 64-bit), at most 128 MiB of
+        // Pack files are read through mapped windows of 8 MiB (1 GiB by default on 64-bit), at most 32 MiB of
         // them at a time (8 GiB): the least recently used window is unmapped beyond that, so reading every object
-        // of a 500 MiB pack (the history index, a push) does not keep all of it resident.
-        git2::opts::set_mwindow_size(32 << 20)?;
-        git2::opts::set_mwindow_mapped_limit(128 << 20)?;
+        // of a 500 MiB pack (the history index, a push) does not keep all of it resident. With 32 MiB windows and
+        // 128 MiB mapped, the API's peak at 10,000 apps was ~45 MiB higher (docs/benchmarks.md).
+        git2::opts::set_mwindow_size(8 << 20)?;
+        git2::opts::set_mwindow_mapped_limit(32 << 20)?;
         // No limit on the pack files held open (libgit2's default). Over a limit, libgit2 1.9 closes the least
         // recently used pack file after letting go of its global lock, while another thread may be freeing that
         // pack: with a pack per batch, roll-ups and repo handles opened per read, that corrupted the heap
