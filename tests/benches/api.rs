@@ -1401,6 +1401,7 @@ fn packs_big(
     );
     // env-2 runs release `releases - 1` of every app: run 0 moves apps to the last release, run 1 back, and so on.
     let version = releases as u64 - run % 2;
+    let logged = s.logs().len();
     let deploys = packs_times(samples, |i| {
         let started = Instant::now();
         let r = s.deploy("env-2", &repogen::app(i % apps), version, "fail");
@@ -1408,6 +1409,24 @@ fn packs_big(
         r.assert_status(200);
         took
     });
+    // The writer's own time for those deploys' commits, and how much of it was flushing the repo to disk.
+    let (mut writer, mut flushing): (Vec<Duration>, Vec<Duration>) = s.logs()[logged..]
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "committed batch")
+        .filter_map(|v| Some((v["fields"]["ms"].as_u64()?, v["fields"]["sync_ms"].as_u64()?)))
+        .map(|(all, sync)| (Duration::from_millis(all), Duration::from_millis(sync)))
+        .unzip();
+    if !writer.is_empty() {
+        println!(
+            "  the writer's time per deploy commit ({}): p50 {:.0} p99 {:.0} ms, of which flushing to disk p50 {:.0} p99 {:.0} ms",
+            writer.len(),
+            ms(percentile(&mut writer, 50.0)),
+            ms(percentile(&mut writer, 99.0)),
+            ms(percentile(&mut flushing, 50.0)),
+            ms(percentile(&mut flushing, 99.0))
+        );
+    }
     let locks = packs_times(samples, |i| {
         let started = Instant::now();
         let r = s.put_json(&format!("/api/environments/env-9/locks/bench-{run}-{i}"), &json!({"message": "bench"}));

@@ -209,10 +209,21 @@ fn metrics_show_export_lag_and_counters() {
         "railyard_writer_commits_total 2",
         "railyard_writer_batch_size_count 2",
         "railyard_writer_commit_seconds_bucket",
+        "railyard_writer_sync_seconds_count 2",
         "railyard_http_requests_total{method=\"POST\",route=\"/api/environments\",status=\"201\"} 2",
         "railyard_http_request_seconds_bucket",
     ] {
         assert!(m.text.contains(name), "{name} missing from:\n{}", m.text);
+    }
+    // The syncs are part of each commit's time, and take some (two syncfs calls per batch on Linux).
+    let sum = |name: &str| -> f64 {
+        let line = m.text.lines().find(|l| l.starts_with(&format!("{name}_sum "))).expect("sum");
+        line.split(' ').nth(1).and_then(|v| v.parse().ok()).expect("a number")
+    };
+    let (sync, commit) = (sum("railyard_writer_sync_seconds"), sum("railyard_writer_commit_seconds"));
+    assert!(sync <= commit, "sync {sync} s > commit {commit} s");
+    if cfg!(target_os = "linux") {
+        assert!(sync > 0.0, "no time flushing: {}", m.text);
     }
     // external mode: lag is read from the repo
     let s = external(tempfile::tempdir().expect("dir"));

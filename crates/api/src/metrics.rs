@@ -28,6 +28,8 @@ pub struct WriterMetrics {
     pub batch_size: Histogram,
     /// From taking a batch to the branch moved (applying, writing objects, syncing, the ref update).
     pub commit_seconds: Histogram,
+    /// Of that, flushing the repo to disk (the batch's objects, then its refs).
+    pub sync_seconds: Histogram,
     pub commits: Counter,
 }
 
@@ -36,6 +38,7 @@ impl Default for WriterMetrics {
         Self {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            sync_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             commits: Counter::default(),
         }
     }
@@ -71,6 +74,11 @@ impl ApiMetrics {
             "railyard_writer_commit_seconds",
             "Time from taking a batch to the branch moved",
             writer.commit_seconds.clone(),
+        );
+        registry.register(
+            "railyard_writer_sync_seconds",
+            "Of a batch's commit time, the time spent flushing the repo to disk (its objects, then its refs)",
+            writer.sync_seconds.clone(),
         );
         registry.register("railyard_writer_commits", "Commits written", writer.commits.clone());
         let requests = Family::<RequestLabels, Counter>::default();

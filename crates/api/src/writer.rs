@@ -128,7 +128,7 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         }
     };
     let objects = match (odb.add_new_mempack_backend(1000), Repository::open_bare(&cfg.repo_dir)) {
-        (Ok(memory), Ok(disk)) => Objects { memory, disk },
+        (Ok(memory), Ok(disk)) => Objects { memory, disk, flushing: Default::default() },
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "the writer cannot set up its object store");
             return false;
@@ -150,13 +150,17 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         let n = jobs.len();
         let (commit, commits, results) =
             apply_batch(repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
+        let flushed = objects.flushing.take();
         if let Some(c) = commit {
             // A failed final sync turned every answer into an error: the commit is not known to be durable.
             if results.iter().any(Result::is_ok) {
                 *cfg.durable.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
             }
-            tracing::info!(commit = %c, requests = n, ms = started.elapsed().as_millis() as u64, "committed batch");
+            let ms = started.elapsed().as_millis() as u64;
+            let sync_ms = flushed.as_millis() as u64;
+            tracing::info!(commit = %c, requests = n, ms, sync_ms, "committed batch");
             cfg.metrics.batch_size.observe(n as f64);
+            cfg.metrics.sync_seconds.observe(flushed.as_secs_f64());
             cfg.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             cfg.metrics.commits.inc();
             if let Some(w) = &cfg.on_commit {
@@ -330,7 +334,7 @@ fn apply_batch(
             push_claimed_tags(repo, r, new, &claims, &mut results);
         }
         // ...and the branch and tag refs are durable before anyone is answered.
-        if let Err(e) = sync_to_disk(repo_dir) {
+        if let Err(e) = objects.flush(repo_dir) {
             tracing::error!(commit = %new, error = %e, "committed, but the repo could not be flushed to disk");
             for r in results.iter_mut().filter(|r| r.is_ok()) {
                 *r = Err(storage_error(repo_dir, &e, &format!(
@@ -406,7 +410,7 @@ fn build_commit(
     }
     // The commits and every object they need are on disk, in one pack, before the branch names them.
     objects.write_pack(repo, head, &chain)?;
-    sync_to_disk(repo_dir)?;
+    objects.flush(repo_dir)?;
     Ok(Some(Built { head, chain, commits, log }))
 }
 
@@ -475,9 +479,19 @@ fn on_disk(disk: &git2::Odb<'_>, id: Oid) -> bool {
 struct Objects<'odb> {
     memory: git2::Mempack<'odb>,
     disk: Repository,
+    /// Time the current batch spent flushing the repo to disk (its objects, then its refs).
+    flushing: std::cell::Cell<Duration>,
 }
 
 impl Objects<'_> {
+    /// [`sync_to_disk`], timed into `flushing`.
+    fn flush(&self, repo_dir: &Path) -> Result<(), git2::Error> {
+        let started = Instant::now();
+        let synced = sync_to_disk(repo_dir);
+        self.flushing.set(self.flushing.get() + started.elapsed());
+        synced
+    }
+
     /// Writes the objects `chain` (commits, each on the one before it, the first on `base`) adds to `base` (the
     /// commits, their new trees and blobs) as one pack with its index in `objects/pack`, the way `git fast-import`
     /// and `receive-pack` do. Not yet synced: the batch's sync follows.
