@@ -8,15 +8,24 @@
 //! the overview snapshot) then no longer sits between libgit2's short-lived trees in glibc's heap, where it kept
 //! freed pages from being given back, and jemalloc's background thread returns pages freed a second ago.
 
-/// Before any thread exists: at most two malloc arenas.
+/// Before any thread exists: at most two malloc arenas, and blocks of [`MMAP_ABOVE`] or more always mapped on
+/// their own.
+///
+/// glibc raises its mmap threshold each time a mapped block is freed (up to 32 MiB): after the first big tree was
+/// freed, every later inflated 400 KiB `applications/` tree came from an arena, between small blocks that outlive
+/// it, and the arena could not shrink. Set, the threshold stays put, and a big block goes back when it is freed.
 #[allow(unsafe_code)]
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a malloc parameter; it is called before other threads allocate.
+    // SAFETY: mallopt only sets malloc parameters; it is called before other threads allocate.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_ABOVE as libc::c_int);
     }
 }
+
+/// Blocks of at least this size are mapped and unmapped on their own (glibc's default, before it adapts).
+pub const MMAP_ABOVE: usize = 128 * 1024;
 
 /// [`give_back`], unless it ran less than `interval` ago (through this function or the other): a trim walks the
 /// whole heap holding malloc's locks (1 to 20 ms at 10,000 applications), during which other threads wait to
