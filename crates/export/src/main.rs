@@ -63,7 +63,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     // Before any thread exists, as libgit2's global options require.
-    railyard_export::memory::limit_arenas();
+    railyard_export::memory::set_up_heap();
     if let Err(e) = railyard_export::init_libgit2(10_000, 60_000) {
         eprintln!("railyard-export: {e}");
         return ExitCode::FAILURE;

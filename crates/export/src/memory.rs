@@ -15,7 +15,7 @@
 /// freed, every later inflated 400 KiB `applications/` tree came from an arena, between small blocks that outlive
 /// it, and the arena could not shrink. Set, the threshold stays put, and a big block goes back when it is freed.
 #[allow(unsafe_code)]
-pub fn limit_arenas() {
+pub fn set_up_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets malloc parameters; it is called before other threads allocate.
     unsafe {
