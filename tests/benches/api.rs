@@ -197,13 +197,7 @@ fn train() {
         }
     }
     let after = peak_rss_kib(s.pid()).unwrap_or(0);
-    let writer_ms: Vec<u64> = s
-        .logs()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["fields"]["message"] == "committed batch")
-        .filter_map(|v| v["fields"]["ms"].as_u64())
-        .collect();
+    let writer_ms: Vec<u64> = committed_batches(&s.logs()).filter_map(|f| f["ms"].as_u64()).collect();
     println!("  writer time per commit (log): {writer_ms:?} ms");
     println!("\n## train: release train over {apps} apps through the API (env-0 → env-1)");
     println!(
@@ -1147,13 +1141,10 @@ fn packs_train(p: &PacksSetup, env: &str, apps: usize) -> PacksTrain {
         assert_eq!(theirs, tree, "the peer's commit has another tree than the train");
         took
     });
-    let writer = s
-        .logs()
-        .iter()
+    let writer = committed_batches(&s.logs())
         .rev()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["fields"]["message"] == "committed batch" && v["fields"]["commit"] == commit.to_string().as_str())
-        .and_then(|v| v["fields"]["ms"].as_u64())
+        .find(|f| f["commit"] == commit.to_string().as_str())
+        .and_then(|f| f["ms"].as_u64())
         .map(Duration::from_millis);
     PacksTrain { api, writer, fast_import, fast_import_sync, peer, files: changes.len(), exported }
 }
@@ -1249,6 +1240,14 @@ fn packs_trains() -> Vec<(usize, Duration, Duration, Duration, usize, u64)> {
 }
 
 /// `n` timed requests; (p50, p99).
+/// The fields of the writer's `committed batch` lines among `logs` (JSON log lines), oldest first.
+fn committed_batches(logs: &[String]) -> impl DoubleEndedIterator<Item = serde_json::Value> + '_ {
+    logs.iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "committed batch")
+        .map(|mut v| v["fields"].take())
+}
+
 fn packs_times(n: usize, mut f: impl FnMut(usize) -> Duration) -> (Duration, Duration) {
     let mut v: Vec<Duration> = (0..n).map(&mut f).collect();
     (percentile(&mut v, 50.0), percentile(&mut v, 99.0))
@@ -1410,11 +1409,8 @@ fn packs_big(
         took
     });
     // The writer's own time for those deploys' commits, and how much of it was flushing the repo to disk.
-    let (mut writer, mut flushing): (Vec<Duration>, Vec<Duration>) = s.logs()[logged..]
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["fields"]["message"] == "committed batch")
-        .filter_map(|v| Some((v["fields"]["ms"].as_u64()?, v["fields"]["sync_ms"].as_u64()?)))
+    let (mut writer, mut flushing): (Vec<Duration>, Vec<Duration>) = committed_batches(&s.logs()[logged..])
+        .filter_map(|f| Some((f["ms"].as_u64()?, f["sync_ms"].as_u64()?)))
         .map(|(all, sync)| (Duration::from_millis(all), Duration::from_millis(sync)))
         .unzip();
     if !writer.is_empty() {

@@ -13,7 +13,7 @@ pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muz
 
 fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
-    // Before any thread exists, as libgit2's global options and malloc's arena limit require.
+    // Before any thread exists, as libgit2's global options and glibc's malloc settings require.
     railyard_export::memory::set_up_heap();
     railyard_export::init_libgit2(10_000, 60_000)?;
     let filter = EnvFilter::try_from_env("RAILYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

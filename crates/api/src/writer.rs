@@ -156,12 +156,12 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
             if results.iter().any(Result::is_ok) {
                 *cfg.durable.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
             }
-            let ms = started.elapsed().as_millis() as u64;
-            let sync_ms = flushed.as_millis() as u64;
+            let took = started.elapsed();
+            let (ms, sync_ms) = (took.as_millis() as u64, flushed.as_millis() as u64);
             tracing::info!(commit = %c, requests = n, ms, sync_ms, "committed batch");
             cfg.metrics.batch_size.observe(n as f64);
             cfg.metrics.sync_seconds.observe(flushed.as_secs_f64());
-            cfg.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            cfg.metrics.commit_seconds.observe(took.as_secs_f64());
             cfg.metrics.commits.inc();
             if let Some(w) = &cfg.on_commit {
                 w.notify_one();

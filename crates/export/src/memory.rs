@@ -8,7 +8,7 @@
 //! the overview snapshot) then no longer sits between libgit2's short-lived trees in glibc's heap, where it kept
 //! freed pages from being given back, and jemalloc's background thread returns pages freed a second ago.
 
-/// Before any thread exists: at most two malloc arenas, and blocks of [`MMAP_ABOVE`] or more always mapped on
+/// Before any thread exists: at most two malloc arenas, and blocks of `MMAP_ABOVE` (128 KiB) or more always mapped on
 /// their own.
 ///
 /// glibc raises its mmap threshold each time a mapped block is freed (up to 32 MiB): after the first big tree was
@@ -25,7 +25,7 @@ pub fn set_up_heap() {
 }
 
 /// Blocks of at least this size are mapped and unmapped on their own (glibc's default, before it adapts).
-pub const MMAP_ABOVE: usize = 128 * 1024;
+const MMAP_ABOVE: usize = 128 * 1024;
 
 /// [`give_back`], unless it ran less than `interval` ago (through this function or the other): a trim walks the
 /// whole heap holding malloc's locks (1 to 20 ms at 10,000 applications), during which other threads wait to
