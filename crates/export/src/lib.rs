@@ -4,6 +4,7 @@
 
 mod exporter;
 pub mod memory;
+mod narrow;
 pub mod objects;
 pub mod packs;
 mod push;

@@ -33,7 +33,7 @@ pub fn added_objects(
         let old_tree = old.map(|o| repo.find_tree(o)).transpose()?;
         let mut shift = 0isize;
         for (i, e) in tree.iter().enumerate() {
-            let before = old_tree.as_ref().and_then(|t| same_entry(t, i, &mut shift, e.name_bytes()));
+            let before = old_tree.as_ref().and_then(|t| same_entry(t, i, &mut shift, e.name_bytes())).map(|o| o.id());
             if before == Some(e.id()) {
                 continue;
             }
@@ -47,20 +47,25 @@ pub fn added_objects(
     Ok(())
 }
 
-/// The id of the entry named `name` in `old`, which the new tree holds at index `at`: looked for first where the
+/// The entry named `name` in `old`, which the new tree holds at index `at`: looked for first where the
 /// entries so far put it (`at + shift`, or one either side: a file added or removed just before), else by binary
 /// search. A change touches few entries of a tree, so a walk of a 10,000-entry directory costs one comparison per
 /// entry instead of a search each.
-fn same_entry(old: &git2::Tree<'_>, at: usize, shift: &mut isize, name: &[u8]) -> Option<Oid> {
+pub(crate) fn same_entry<'t>(
+    old: &'t git2::Tree<'_>,
+    at: usize,
+    shift: &mut isize,
+    name: &[u8],
+) -> Option<git2::TreeEntry<'t>> {
     for step in [0, -1, 1] {
         let index = at as isize + *shift + step;
         let hit = usize::try_from(index).ok().and_then(|i| old.get(i)).filter(|o| o.name_bytes() == name);
         if let Some(entry) = hit {
             *shift += step;
-            return Some(entry.id());
+            return Some(entry);
         }
     }
-    old.get_name_bytes(name).map(|o| o.id())
+    old.get_name_bytes(name)
 }
 
 /// Writes `pack` into `dest` as one pack with its index (in `objects/pack`), through the store's pack writer;

@@ -171,35 +171,24 @@ pub fn push_if_at(repo: &Repository, cfg: &Config, base: Option<Oid>, new: Oid) 
     if let Some(dir) = transport::local_path(&cfg.git_url) {
         return push_if_at_local(repo, cfg, &dir, base, new);
     }
-    let (url, creds) = (&cfg.git_url, &cfg.credentials);
     let branch_ref = branch_ref(&cfg.branch);
-    let mut remote = repo.remote_anonymous(url)?;
-    let mut conn =
-        remote.connect_auth(git2::Direction::Push, Some(creds.callbacks(url)), None).map_err(|e| creds.explain(e))?;
-    let there = conn.list()?.iter().find(|h| h.name() == branch_ref).map(|h| h.oid());
-    if there != base {
-        return Ok(CasPush::Moved(there));
-    }
-    let mut rejected: Option<String> = None;
-    let mut callbacks = creds.callbacks(url);
-    callbacks.push_update_reference(|_, status| {
-        if let Some(reason) = status {
-            rejected = Some(reason.to_owned());
-        }
-        Ok(())
-    });
-    let mut opts = git2::PushOptions::new();
-    opts.remote_callbacks(callbacks);
     let spec = format!("{new}:{branch_ref}");
-    let pushed = conn.remote().push(&[spec.as_str()], Some(&mut opts));
-    drop(opts);
+    let pushed = transport::push_checked(repo, &cfg.git_url, &cfg.credentials, &[spec], |heads| {
+        let there = heads.iter().find(|(n, _)| *n == branch_ref).map(|(_, id)| *id);
+        if there == base {
+            Ok(())
+        } else {
+            Err(there)
+        }
+    });
     match pushed {
-        // libgit2 refuses a push that is not a fast-forward of what the remote advertised.
-        Err(e) if e.code() == git2::ErrorCode::NotFastForward => Ok(CasPush::Moved(there)),
-        Err(e) => Err(creds.explain(e).into()),
-        Ok(()) => match rejected {
+        Ok(Err(there)) => Ok(CasPush::Moved(there)),
+        // libgit2 refuses a push that is not a fast-forward of what the remote advertised (which was `base`).
+        Err(e) if e.code() == git2::ErrorCode::NotFastForward => Ok(CasPush::Moved(base)),
+        Err(e) => Err(e.into()),
+        Ok(Ok(rejected)) => match rejected.into_iter().next() {
             // A held lock on the remote is worth a retry like a moved branch; any refusal means "not moved by us".
-            Some(reason) => {
+            Some((_, reason)) => {
                 tracing::info!(reason = %reason, "the remote refused the branch update");
                 Ok(CasPush::Moved(None))
             }

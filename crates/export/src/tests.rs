@@ -360,3 +360,164 @@ fn a_file_url_remote_works_like_a_path() {
     assert_eq!(local_path("git://127.0.0.1/r.git"), None);
     assert_eq!(local_path("git@github.com:o/r.git"), None);
 }
+
+/// A `git daemon` on 127.0.0.1 serving the bare repos under `base`, pushes enabled; stopped on drop.
+struct Daemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(base: &std::path::Path) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // `git daemon` serves each connection from a child of its own: a process group lets drop stop them all.
+        let child = std::process::Command::new("git")
+            .process_group(0)
+            .args(["daemon", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", "--reuseaddr"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "git daemon did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Three environments of 30 applications, each application with two releases; no two files alike.
+fn many_apps(repo: &Repository) -> Oid {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for a in 0..30 {
+        for e in 0..3 {
+            files.push((format!("envs/e{e}/apps/a{a}/version"), format!("{a}.{e}")));
+        }
+        for r in 1..3 {
+            files.push((format!("apps/a{a}/releases/{r}/manifest"), format!("kind: A{a}R{r}")));
+        }
+    }
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    commit(repo, None, &files, "c0")
+}
+
+fn loose_objects(repo: &std::path::Path) -> usize {
+    std::fs::read_dir(repo.join("objects"))
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().len() == 2)
+        .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+        .sum()
+}
+
+fn git_out(repo: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git").arg("-C").arg(repo).args(args).output().unwrap()
+}
+
+#[test]
+fn narrowing_gives_the_remote_heads_a_tree_of_the_reused_entries_in_the_push_handle_only() {
+    let s = setup();
+    let c0 = many_apps(&s.local);
+    let c1 = commit(&s.local, Some(c0), &[("envs/e1/apps/a3/version", "2")], "c1");
+    let view = Repository::open_bare(s.local.path()).unwrap();
+    let heads = vec![("refs/heads/main".to_owned(), c0)];
+    let n = crate::narrow::narrow(&s.local, &view, &heads, &["refs/heads/main:refs/heads/main".into()]).unwrap();
+    // What c1 reuses from c0 where it changed: `apps`; `envs/e0`, `envs/e2`; the other 29 apps of `envs/e1/apps`.
+    let real = s.local.find_commit(c0).unwrap().tree().unwrap();
+    let id = |p: &str| real.get_path(std::path::Path::new(p)).unwrap().id();
+    let mut expected: Vec<Oid> = vec![id("apps"), id("envs/e0"), id("envs/e2")];
+    expected.extend((0..30).filter(|a| *a != 3).map(|a| id(&format!("envs/e1/apps/a{a}"))));
+    expected.sort();
+    assert_eq!((n.commits, n.reused), (1, expected.len()));
+    let cut = view.find_commit(c0).unwrap();
+    let mut listed: Vec<Oid> = cut.tree().unwrap().iter().map(|e| e.id()).collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+    assert!(cut.tree().unwrap().iter().all(|e| e.kind() == Some(git2::ObjectType::Blob)));
+    assert_eq!(cut.parent_ids().count(), 0);
+    assert_eq!(cut.message().ok(), Some("c0"));
+    // The repo itself, and any other handle on it, still reads the commit as it is.
+    assert_eq!(s.local.find_commit(c0).unwrap().tree_id(), real.id());
+    assert_eq!(Repository::open_bare(s.local.path()).unwrap().find_commit(c0).unwrap().tree_id(), real.id());
+    drop(cut);
+    drop(view);
+    assert!(git_out(s.local.path(), &["fsck", "--strict", "--no-dangling"]).status.success());
+    assert!(!s.local.odb().unwrap().exists(listed_tree_id(&expected)), "the cut-down tree never reaches the repo");
+    let _ = c1;
+}
+
+/// The id of the tree [`crate::narrow::narrow`] builds from `ids`.
+fn listed_tree_id(ids: &[Oid]) -> Oid {
+    let mut tree = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        tree.extend_from_slice(format!("100644 {i:08x}\0").as_bytes());
+        tree.extend_from_slice(id.as_bytes());
+    }
+    Oid::hash_object(git2::ObjectType::Tree, &tree).unwrap()
+}
+
+#[test]
+fn a_push_over_git_protocol_sends_exactly_what_the_commits_add_and_leaves_the_remote_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
+    let remote_path = dir.path().join("remote.git");
+    let remote = Repository::init_bare(&remote_path).unwrap();
+    // Every object the remote receives stays a loose file, so they can be counted.
+    remote.config().unwrap().set_i32("receive.unpackLimit", 1_000_000).unwrap();
+    let daemon = Daemon::start(dir.path());
+    let cfg = Config {
+        repo_dir: dir.path().join("local.git"),
+        git_url: format!("git://127.0.0.1:{}/remote.git", daemon.port),
+        branch: "main".into(),
+        fail_on_error_with_git_push_tags: true,
+        credentials: Credentials::default(),
+    };
+    let c0 = many_apps(&local);
+    assert!(round(&cfg, false).unwrap().pushed);
+    assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), c0);
+    let before = loose_objects(&remote_path);
+    // In-place changes, as the writer makes them: one changed, then changed back; a new application; another one.
+    let c1 = commit(&local, Some(c0), &[("envs/e1/apps/a3/version", "2")], "c1");
+    let c2 = commit(&local, Some(c1), &[("envs/e1/apps/a3/version", "3.1")], "c2");
+    let c3 = commit(
+        &local,
+        Some(c2),
+        &[("apps/a99/releases/1/manifest", "kind: new"), ("envs/e0/apps/a99/version", "99.0")],
+        "c3",
+    );
+    let c4 = commit(&local, Some(c3), &[("envs/e2/apps/a5/version", "3")], "c4");
+    local.reference(&pending_tag_ref("v1"), c2, false, "t").unwrap();
+    let r = round(&cfg, false).unwrap();
+    assert!(r.pushed);
+    assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), c4);
+    let added = git_out(local.path(), &["rev-list", "--objects", &c4.to_string(), "--not", &c0.to_string()]);
+    let added = String::from_utf8(added.stdout).unwrap().lines().count();
+    assert_eq!(loose_objects(&remote_path) - before, added, "the pack held what c1..c4 add, nothing more");
+    // The tag went in a push of its own, whose commit the remote has: no object but the tag's ref is needed.
+    assert_eq!(r.tags.pushed, vec!["v1".to_owned()]);
+    assert_eq!(remote.refname_to_id("refs/tags/v1").unwrap(), c2);
+    // A directory copied to a new path (its id is already on the remote, elsewhere) and one removed.
+    let c5 = commit(&local, Some(c4), &[("envs/e9/apps/a1/version", "1.0"), ("envs/e2", "")], "c5");
+    assert!(round(&cfg, false).unwrap().pushed);
+    assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), c5);
+    for repo in [local.path(), remote_path.as_path()] {
+        let fsck = git_out(repo, &["fsck", "--strict", "--no-dangling"]);
+        assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    }
+    assert_eq!(file(&remote, c5, "envs/e9/apps/a1/version").as_deref(), Some("1.0"));
+    assert_eq!(file(&remote, c5, "envs/e2/apps/a5/version"), None);
+}

@@ -253,7 +253,30 @@ pub fn push(
     creds: &Credentials,
     specs: &[String],
 ) -> Result<Vec<(String, String)>, git2::Error> {
-    let mut remote = repo.remote_anonymous(url)?;
+    push_checked(repo, url, creds, specs, |_| Ok::<(), std::convert::Infallible>(()))
+        .map(|pushed| pushed.unwrap_or_else(|never| match never {}))
+}
+
+/// Pushes `specs` in one connection, after `check` has seen the refs the remote advertised on it (an `Err` from
+/// `check` ends the push with nothing sent); returns the refs the remote refused, with its reason. libgit2 packs
+/// from a handle on this repo that [`crate::narrow`] prepares, so the cost follows the change, not the repo.
+pub fn push_checked<E>(
+    repo: &Repository,
+    url: &str,
+    creds: &Credentials,
+    specs: &[String],
+    check: impl FnOnce(&[(String, Oid)]) -> Result<(), E>,
+) -> Result<Result<Vec<(String, String)>, E>, git2::Error> {
+    let view = Repository::open_bare(repo.path())?;
+    let mut remote = view.remote_anonymous(url)?;
+    let mut conn =
+        remote.connect_auth(git2::Direction::Push, Some(creds.callbacks(url)), None).map_err(|e| creds.explain(e))?;
+    let heads: Vec<(String, Oid)> = conn.list()?.iter().map(|h| (h.name().to_owned(), h.oid())).collect();
+    if let Err(e) = check(&heads) {
+        return Ok(Err(e));
+    }
+    let narrowed = crate::narrow::narrow(repo, &view, &heads, specs)?;
+    tracing::debug!(commits = narrowed.commits, reused = narrowed.reused, ms = narrowed.ms as u64, "narrowed the push");
     let mut rejected = Vec::new();
     let mut callbacks = creds.callbacks(url);
     callbacks.push_update_reference(|refname, status| {
@@ -264,9 +287,9 @@ pub fn push(
     });
     let mut opts = git2::PushOptions::new();
     opts.remote_callbacks(callbacks);
-    remote.push(specs, Some(&mut opts)).map_err(|e| creds.explain(e))?;
+    conn.remote().push(specs, Some(&mut opts)).map_err(|e| creds.explain(e))?;
     drop(opts);
-    Ok(rejected)
+    Ok(Ok(rejected))
 }
 
 /// The bound of libgit2's object cache (see [`init_libgit2`]).
