@@ -1038,12 +1038,17 @@ struct PacksSetup {
 }
 
 impl PacksSetup {
-    /// Stops the server (kill -9) and starts it again on the same repos with `extra`.
-    fn restart(&mut self, extra: &[&str]) {
+    /// Stops the server (kill -9) and starts it again on the same repos with `extra`, pushing to `git_url` (None:
+    /// the bare remote beside the repo, by its path).
+    fn restart(&mut self, git_url: Option<&str>, extra: &[&str]) {
         let placeholder = tempfile::tempdir().expect("dir");
         let old = std::mem::replace(&mut self.s, Server::start_in(placeholder, &["--export", "external"]));
         let dir = old.kill();
-        drop(std::mem::replace(&mut self.s, Server::start_in(dir, extra)));
+        let new = match git_url {
+            Some(url) => Server::start_in_with_git_url(dir, url, extra),
+            None => Server::start_in(dir, extra),
+        };
+        drop(std::mem::replace(&mut self.s, new));
         self.exporting = !extra.windows(2).any(|w| w == ["--export", "external"]);
     }
 }
@@ -1488,6 +1493,84 @@ fn packs_big(
     }
 }
 
+/// The figures of the embedded exporter pushing over the network.
+struct PacksNetwork {
+    /// From each deploy's answer until the remote had it, p50 and max.
+    exported: (Duration, Duration),
+    /// `git push` by the git CLI of the same commits to a copy of the remote, p50 and max.
+    git_push: (Duration, Duration),
+    /// API RSS after the deploys, and its peak through them.
+    rss: (u64, u64),
+}
+
+/// The embedded exporter pushing to a `git://` remote (`git daemon` on 127.0.0.1 serving the bench's bare remote),
+/// as it pushes to a remote on another machine: `deploys` deploys one at a time, each timed from its answer until the
+/// remote has it; beside it, `git push` by the git CLI of each of the same commits (fetched into the fast-import
+/// copy, not timed) to a copy of the remote through the same daemon. Both pushes send what the commit adds; most of
+/// their time is the remote's (`git receive-pack` checks that the new commit's objects connect to its history).
+fn packs_network(p: &mut PacksSetup, deploys: usize, releases: usize) -> PacksNetwork {
+    let dir = p.s.dir.path().to_owned();
+    let path = |p: &Path| p.to_str().expect("path").to_owned();
+    let baseline_remote = dir.join("baseline-remote.git");
+    packs_git(None, &["clone", "--bare", "--quiet", &path(&p.s.remote_dir), &path(&baseline_remote)]);
+    let port = railyard_tests::free_port();
+    let _daemon = railyard_tests::GitDaemon::start(&dir, port);
+    p.restart(Some(&format!("git://127.0.0.1:{port}/remote.git")), &["--release-versions-limit", "0"]);
+    let s = &p.s;
+    let (ready, exported) = packs_warm(s, true);
+    println!(
+        "  history index ready {:.1}s after the first request; the warm-up lock and unlock on the remote {:.1}s after the unlock's answer",
+        ready.as_secs_f64(),
+        exported.as_secs_f64()
+    );
+    packs_git(
+        None,
+        &[
+            "--git-dir",
+            &path(&baseline_remote),
+            "fetch",
+            "--quiet",
+            &path(&s.repo_dir),
+            "+refs/heads/main:refs/heads/main",
+        ],
+    );
+    let (fi, repo) = (path(&p.fast_import), path(&s.repo_dir));
+    let baseline_url = format!("git://127.0.0.1:{port}/baseline-remote.git");
+    let (mut exported, mut git_push) = (Vec::new(), Vec::new());
+    let mut peak = 0;
+    for i in 0..deploys {
+        let r = s.deploy("env-3", &repogen::app(i), releases as u64, "fail");
+        let answered = Instant::now();
+        r.assert_status(200);
+        let commit = r.commit().expect("a commit");
+        let deadline = answered + Duration::from_secs(600);
+        while s.remote_head().map(|h| h.to_string()) != Some(commit.clone()) {
+            assert!(Instant::now() < deadline, "deploy {i} was not on the remote in 10 minutes");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        exported.push(answered.elapsed());
+        peak = peak.max(peak_rss_kib(s.pid()).unwrap_or(0) / 1024);
+        packs_git(None, &["--git-dir", &fi, "fetch", "--quiet", &repo, "+refs/heads/main:refs/heads/main"]);
+        let started = Instant::now();
+        packs_git(None, &["--git-dir", &fi, "push", "--quiet", &baseline_url, &format!("{commit}:refs/heads/main")]);
+        git_push.push(started.elapsed());
+    }
+    let now = packs_rss_now(s.pid()).0;
+    let spread = |v: &mut Vec<Duration>| (percentile(v, 50.0), v.iter().copied().max().unwrap_or_default());
+    let net = PacksNetwork { exported: spread(&mut exported), git_push: spread(&mut git_push), rss: (now, peak) };
+    println!(
+        "  {deploys} deploys, one at a time: on the remote p50 {:.2}s (max {:.2}s) after the answer; `git push` of the same commits p50 {:.2}s (max {:.2}s); API RSS {} MiB, peak {} MiB",
+        net.exported.0.as_secs_f64(),
+        net.exported.1.as_secs_f64(),
+        net.git_push.0.as_secs_f64(),
+        net.git_push.1.as_secs_f64(),
+        net.rss.0,
+        net.rss.1
+    );
+    packs_fsck(&baseline_remote);
+    net
+}
+
 /// `packs` (issue 22, one pack per batch at 10,000 applications), all in one run:
 ///
 /// - trains over 1,000 and 10,000 applications through the API (the answer comes once the commit is on disk)
@@ -1499,10 +1582,13 @@ fn packs_big(
 ///   with the embedded exporter (the default) and again with `--export external` (the API alone: nothing pushed);
 /// - 500 concurrent writers uploading releases for 10 s, on a small repo and on the big one: uploads/s (target
 ///   ≥ 1,000) and every 201 looked for in the local repo and on the remote (target 0 lost);
+/// - on the big repo, the embedded exporter pushing to a `git://` remote: each of a few deploys timed from its answer
+///   until the remote has it, beside `git push` of the same commit by the git CLI;
 /// - `git fsck --strict` on every repo written.
 ///
 /// Sizes: `RAILYARD_BENCH_PACKS_APPS` (10000), `RAILYARD_BENCH_PACKS_RELEASES` (20),
-/// `RAILYARD_BENCH_PACKS_LOAD_SECONDS` (10), `RAILYARD_BENCH_WRITERS` (500), `RAILYARD_BENCH_SAMPLES` (200).
+/// `RAILYARD_BENCH_PACKS_LOAD_SECONDS` (10), `RAILYARD_BENCH_WRITERS` (500), `RAILYARD_BENCH_SAMPLES` (200),
+/// `RAILYARD_BENCH_PACKS_PUSHES` (5).
 /// `RAILYARD_BENCH_PACKS_KEEP=<dir>` keeps the generated repos there and reuses them in later runs.
 fn packs() {
     let samples = var("RAILYARD_BENCH_SAMPLES", 200);
@@ -1510,7 +1596,7 @@ fn packs() {
     let big_apps = var("RAILYARD_BENCH_PACKS_APPS", 10_000);
     let big_releases = var("RAILYARD_BENCH_PACKS_RELEASES", 20).max(2);
     let load = Duration::from_secs(var("RAILYARD_BENCH_PACKS_LOAD_SECONDS", 10) as u64);
-    // RAILYARD_BENCH_PACKS_ONLY=trains,small,embedded,external picks parts (all by default).
+    // RAILYARD_BENCH_PACKS_ONLY=trains,small,embedded,external,network picks parts (all by default).
     let only = std::env::var("RAILYARD_BENCH_PACKS_ONLY").ok();
     let part = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p.trim() == name));
     println!("\n## packs: one pack per batch, at {big_apps} applications");
@@ -1543,8 +1629,12 @@ fn packs() {
     );
     let embedded = part("embedded").then(|| packs_big(&p, 0, "embedded exporter (default)", samples, writers, load));
     let alone = part("external").then(|| {
-        p.restart(&["--release-versions-limit", "0", "--export", "external"]);
+        p.restart(None, &["--release-versions-limit", "0", "--export", "external"]);
         packs_big(&p, 1, "`--export external`, no exporter running (the API alone)", samples, writers, load)
+    });
+    let network = part("network").then(|| {
+        println!("\n#### the embedded exporter pushing to a `git://` remote (`git daemon` on 127.0.0.1)");
+        packs_network(&mut p, var("RAILYARD_BENCH_PACKS_PUSHES", 5), big_releases)
     });
     let fsck = packs_fsck(&p.s.repo_dir);
     packs_fsck(&p.s.remote_dir);
@@ -1616,6 +1706,15 @@ fn packs() {
             b.label,
             b.load_rate,
             yes(b.load_rate >= 1000.0)
+        );
+    }
+    if let Some(n) = &network {
+        println!(
+            "| a deploy on a `git://` remote after its answer, embedded exporter | p50 {:.2}s (max {:.2}s) | `git push` of the same commit p50 {:.2}s | {:.2}× | — |",
+            n.exported.0.as_secs_f64(),
+            n.exported.1.as_secs_f64(),
+            n.git_push.0.as_secs_f64(),
+            n.exported.0.as_secs_f64() / n.git_push.0.as_secs_f64()
         );
     }
     if let Some(small_rate) = small_rate {
