@@ -109,24 +109,31 @@ pub fn push_tags(repo: &Repository, cfg: &Config, exported: Oid) -> Result<TagsP
     if ready.is_empty() {
         return Ok(done);
     }
-    // git refuses to move an existing tag on the client side, and libgit2 does not: look at the remote's tags first.
-    let existing = remote_tags(&transport::list(repo, &cfg.git_url, &cfg.credentials)?);
+    // git refuses to move an existing tag on the client side, and libgit2 does not: look at the remote's tags first,
+    // as it lists them on the connection that pushes, so a tag another writer creates meanwhile is refused by the
+    // remote (a tag it did not list is pushed as "must not exist yet") instead of moved.
     let mut refused: Vec<(String, Oid, String)> = Vec::new();
     let mut to_push = Vec::new();
-    for (name, commit) in ready {
-        match existing.iter().find(|(n, _)| *n == name) {
-            Some((_, there)) if *there == commit => to_push.push((name, commit, true)),
-            Some((_, there)) => refused.push((name, commit, format!("already exists on the remote at {there}"))),
-            None => to_push.push((name, commit, false)),
+    let decide = |heads: &[(String, Oid)]| {
+        let existing = remote_tags(heads);
+        for (name, commit) in ready {
+            match existing.iter().find(|(n, _)| *n == name) {
+                Some((_, there)) if *there == commit => to_push.push((name, commit, true)),
+                Some((_, there)) => refused.push((name, commit, format!("already exists on the remote at {there}"))),
+                None => to_push.push((name, commit, false)),
+            }
         }
-    }
-    let specs: Vec<String> = to_push
-        .iter()
-        .filter(|(_, _, there)| !there)
-        .map(|(name, _, _)| format!("{}:{}", pending_tag_ref(name), refs::tag_ref(name)))
-        .collect();
+        let specs: Vec<String> = to_push
+            .iter()
+            .filter(|(_, _, there)| !there)
+            .map(|(name, _, _)| format!("{}:{}", pending_tag_ref(name), refs::tag_ref(name)))
+            .collect();
+        Ok::<_, std::convert::Infallible>(specs)
+    };
+    // (libgit2's local transport, for a remote on this machine, moves refs by force: there the check is only as
+    // fresh as the list.)
     let rejected =
-        if specs.is_empty() { Vec::new() } else { transport::push(repo, &cfg.git_url, &cfg.credentials, &specs)? };
+        transport::push_decided(repo, &cfg.git_url, &cfg.credentials, decide)?.unwrap_or_else(|never| match never {});
     for (name, commit, _) in to_push {
         match rejected.iter().find(|(r, _)| *r == refs::tag_ref(&name)) {
             // A held (or stale) lock on the remote is not a refusal of the name: the round fails and is retried.
@@ -173,10 +180,10 @@ pub fn push_if_at(repo: &Repository, cfg: &Config, base: Option<Oid>, new: Oid) 
     }
     let branch_ref = branch_ref(&cfg.branch);
     let spec = format!("{new}:{branch_ref}");
-    let pushed = transport::push_checked(repo, &cfg.git_url, &cfg.credentials, &[spec], |heads| {
+    let pushed = transport::push_decided(repo, &cfg.git_url, &cfg.credentials, |heads| {
         let there = heads.iter().find(|(n, _)| *n == branch_ref).map(|(_, id)| *id);
         if there == base {
-            Ok(())
+            Ok(vec![spec])
         } else {
             Err(there)
         }

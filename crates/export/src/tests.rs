@@ -521,3 +521,38 @@ fn a_push_over_git_protocol_sends_exactly_what_the_commits_add_and_leaves_the_re
     assert_eq!(file(&remote, c5, "envs/e9/apps/a1/version").as_deref(), Some("1.0"));
     assert_eq!(file(&remote, c5, "envs/e2/apps/a5/version"), None);
 }
+
+#[test]
+fn a_tag_another_writer_creates_after_the_push_listed_the_remote_is_refused_by_the_remote_not_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
+    let remote = Repository::init_bare(dir.path().join("remote.git")).unwrap();
+    let daemon = Daemon::start(dir.path());
+    let cfg = Config {
+        repo_dir: dir.path().join("local.git"),
+        git_url: format!("git://127.0.0.1:{}/remote.git", daemon.port),
+        branch: "main".into(),
+        fail_on_error_with_git_push_tags: true,
+        credentials: Credentials::default(),
+    };
+    let c0 = commit(&local, None, &[("a", "1")], "c0");
+    let c1 = commit(&local, Some(c0), &[("a", "2")], "c1");
+    assert!(round(&cfg, false).unwrap().pushed);
+    local.reference(&pending_tag_ref("v1"), c1, false, "t").unwrap();
+    // Between the remote's list and the push on the same connection, another writer takes the name.
+    let rejected = crate::transport::push_decided(&local, &cfg.git_url, &cfg.credentials, |heads| {
+        assert!(!heads.iter().any(|(n, _)| n == "refs/tags/v1"), "{heads:?}");
+        remote.reference("refs/tags/v1", c0, false, "another writer").unwrap();
+        Ok::<_, std::convert::Infallible>(vec![format!("{}:refs/tags/v1", pending_tag_ref("v1"))])
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(rejected.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), ["refs/tags/v1"], "{rejected:?}");
+    assert_eq!(remote.refname_to_id("refs/tags/v1").unwrap(), c0, "the other writer's tag stays where it was");
+    // The next round sees the name taken and refuses the tag (the flag makes that stop the export).
+    match round(&cfg, false) {
+        Err(ExportError::TagRejected { tag, .. }) => assert_eq!(tag, "v1"),
+        other => panic!("expected the tag to be refused: {other:?}"),
+    }
+    assert_eq!(remote.refname_to_id("refs/tags/v1").unwrap(), c0);
+}

@@ -253,29 +253,32 @@ pub fn push(
     creds: &Credentials,
     specs: &[String],
 ) -> Result<Vec<(String, String)>, git2::Error> {
-    push_checked(repo, url, creds, specs, |_| Ok::<(), std::convert::Infallible>(()))
+    push_decided(repo, url, creds, |_| Ok::<_, std::convert::Infallible>(specs.to_vec()))
         .map(|pushed| pushed.unwrap_or_else(|never| match never {}))
 }
 
-/// Pushes `specs` in one connection, after `check` has seen the refs the remote advertised on it (an `Err` from
-/// `check` ends the push with nothing sent); returns the refs the remote refused, with its reason. libgit2 packs
-/// from a handle on this repo that [`crate::narrow`] prepares, so the cost follows the change, not the repo.
-pub fn push_checked<E>(
+/// Connects for a push, lets `decide` pick the specs to push from the refs the remote advertised on that connection
+/// (an `Err`, or no spec, ends it with nothing sent), and pushes them on the same connection; returns the refs the
+/// remote refused, with its reason. The remote takes each update only if the ref still holds the value it advertised
+/// (none, for a ref it did not list), so what `decide` saw cannot change under it. libgit2 packs from a handle on
+/// this repo that [`crate::narrow`] prepares, so the cost follows the change, not the repo.
+pub fn push_decided<E>(
     repo: &Repository,
     url: &str,
     creds: &Credentials,
-    specs: &[String],
-    check: impl FnOnce(&[(String, Oid)]) -> Result<(), E>,
+    decide: impl FnOnce(&[(String, Oid)]) -> Result<Vec<String>, E>,
 ) -> Result<Result<Vec<(String, String)>, E>, git2::Error> {
     let view = Repository::open_bare(repo.path())?;
     let mut remote = view.remote_anonymous(url)?;
     let mut conn =
         remote.connect_auth(git2::Direction::Push, Some(creds.callbacks(url)), None).map_err(|e| creds.explain(e))?;
     let heads: Vec<(String, Oid)> = conn.list()?.iter().map(|h| (h.name().to_owned(), h.oid())).collect();
-    if let Err(e) = check(&heads) {
-        return Ok(Err(e));
-    }
-    let narrowed = crate::narrow::narrow(repo, &view, &heads, specs)?;
+    let specs = match decide(&heads) {
+        Ok(specs) if specs.is_empty() => return Ok(Ok(Vec::new())),
+        Ok(specs) => specs,
+        Err(e) => return Ok(Err(e)),
+    };
+    let narrowed = crate::narrow::narrow(repo, &view, &heads, &specs)?;
     tracing::debug!(commits = narrowed.commits, reused = narrowed.reused, ms = narrowed.ms as u64, "narrowed the push");
     let mut rejected = Vec::new();
     let mut callbacks = creds.callbacks(url);
@@ -287,7 +290,7 @@ pub fn push_checked<E>(
     });
     let mut opts = git2::PushOptions::new();
     opts.remote_callbacks(callbacks);
-    conn.remote().push(specs, Some(&mut opts)).map_err(|e| creds.explain(e))?;
+    conn.remote().push(&specs, Some(&mut opts)).map_err(|e| creds.explain(e))?;
     drop(opts);
     Ok(Ok(rejected))
 }
