@@ -1247,9 +1247,14 @@ fn packs_trains() -> Vec<(usize, Duration, Duration, Duration, usize, u64)> {
 /// `n` timed requests; (p50, p99).
 /// The fields of the writer's `committed batch` lines among `logs` (JSON log lines), oldest first.
 fn committed_batches(logs: &[String]) -> impl DoubleEndedIterator<Item = serde_json::Value> + '_ {
+    logged(logs, "committed batch")
+}
+
+/// The fields of the JSON log lines whose message is `message`.
+fn logged<'a>(logs: &'a [String], message: &'a str) -> impl DoubleEndedIterator<Item = serde_json::Value> + 'a {
     logs.iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["fields"]["message"] == "committed batch")
+        .filter(move |v| v["fields"]["message"] == message)
         .map(|mut v| v["fields"].take())
 }
 
@@ -1501,13 +1506,17 @@ struct PacksNetwork {
     git_push: (Duration, Duration),
     /// API RSS after the deploys, and its peak through them.
     rss: (u64, u64),
+    /// A burst of deploys back to back: how many, how long they took to answer, until the remote had the last one
+    /// after its answer, and the exporter's pushes meanwhile (count, longest).
+    burst: (usize, Duration, Duration, usize, Duration),
 }
 
 /// The embedded exporter pushing to a `git://` remote (`git daemon` on 127.0.0.1 serving the bench's bare remote),
 /// as it pushes to a remote on another machine: `deploys` deploys one at a time, each timed from its answer until the
 /// remote has it; beside it, `git push` by the git CLI of each of the same commits (fetched into the fast-import
 /// copy, not timed) to a copy of the remote through the same daemon. Both pushes send what the commit adds; most of
-/// their time is the remote's (`git receive-pack` checks that the new commit's objects connect to its history).
+/// their time is the remote's (`git receive-pack` checks that the new commit's objects connect to its history). Then a
+/// burst of `deploys` × 20 deploys back to back, timed until the remote has the last one.
 fn packs_network(p: &mut PacksSetup, deploys: usize, releases: usize) -> PacksNetwork {
     let dir = p.s.dir.path().to_owned();
     let path = |p: &Path| p.to_str().expect("path").to_owned();
@@ -1555,9 +1564,43 @@ fn packs_network(p: &mut PacksSetup, deploys: usize, releases: usize) -> PacksNe
         packs_git(None, &["--git-dir", &fi, "push", "--quiet", &baseline_url, &format!("{commit}:refs/heads/main")]);
         git_push.push(started.elapsed());
     }
+    // A burst: the exporter pushes what is pending each time its push before ends, several commits at once.
+    let burst = deploys * 20;
+    let logged_before = s.logs().len();
+    let started = Instant::now();
+    let mut last = String::new();
+    for i in 0..burst {
+        let r = s.deploy("env-4", &repogen::app(i), releases as u64, "fail");
+        r.assert_status(200);
+        last = r.commit().expect("a commit");
+    }
+    let answered = Instant::now();
+    let written = answered - started;
+    let deadline = answered + Duration::from_secs(600);
+    while s.remote_head().map(|h| h.to_string()) != Some(last.clone()) {
+        assert!(Instant::now() < deadline, "the burst was not on the remote in 10 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let drained = answered.elapsed();
+    peak = peak.max(peak_rss_kib(s.pid()).unwrap_or(0) / 1024);
+    let pushes: Vec<u64> =
+        logged(&s.logs()[logged_before..], "exported branch").filter_map(|f| f["ms"].as_u64()).collect();
+    let longest = Duration::from_millis(pushes.iter().copied().max().unwrap_or(0));
+    println!(
+        "  {burst} deploys back to back in {:.1}s: the last on the remote {:.1}s after its answer, in {} pushes (longest {:.1}s)",
+        written.as_secs_f64(),
+        drained.as_secs_f64(),
+        pushes.len(),
+        longest.as_secs_f64()
+    );
     let now = packs_rss_now(s.pid()).0;
     let spread = |v: &mut Vec<Duration>| (percentile(v, 50.0), v.iter().copied().max().unwrap_or_default());
-    let net = PacksNetwork { exported: spread(&mut exported), git_push: spread(&mut git_push), rss: (now, peak) };
+    let net = PacksNetwork {
+        exported: spread(&mut exported),
+        git_push: spread(&mut git_push),
+        rss: (now, peak),
+        burst: (burst, written, drained, pushes.len(), longest),
+    };
     println!(
         "  {deploys} deploys, one at a time: on the remote p50 {:.2}s (max {:.2}s) after the answer; `git push` of the same commits p50 {:.2}s (max {:.2}s); API RSS {} MiB, peak {} MiB",
         net.exported.0.as_secs_f64(),
@@ -1715,6 +1758,13 @@ fn packs() {
             n.exported.1.as_secs_f64(),
             n.git_push.0.as_secs_f64(),
             n.exported.0.as_secs_f64() / n.git_push.0.as_secs_f64()
+        );
+        println!(
+            "| {} deploys back to back onto the `git://` remote | the last there {:.1}s after its answer ({} pushes, longest {:.1}s) | — | — | — |",
+            n.burst.0,
+            n.burst.2.as_secs_f64(),
+            n.burst.3,
+            n.burst.4.as_secs_f64()
         );
     }
     if let Some(small_rate) = small_rate {
