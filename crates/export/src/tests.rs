@@ -400,6 +400,30 @@ impl Drop for Daemon {
     }
 }
 
+/// A local repo and a bare remote in one directory, the remote served by a `git daemon` that `cfg` pushes to.
+struct OverGit {
+    dir: tempfile::TempDir,
+    local: Repository,
+    remote: Repository,
+    cfg: Config,
+    _daemon: Daemon,
+}
+
+fn over_git() -> OverGit {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
+    let remote = Repository::init_bare(dir.path().join("remote.git")).unwrap();
+    let daemon = Daemon::start(dir.path());
+    let cfg = Config {
+        repo_dir: dir.path().join("local.git"),
+        git_url: format!("git://127.0.0.1:{}/remote.git", daemon.port),
+        branch: "main".into(),
+        fail_on_error_with_git_push_tags: true,
+        credentials: Credentials::default(),
+    };
+    OverGit { dir, local, remote, cfg, _daemon: daemon }
+}
+
 /// Three environments of 30 applications, each application with two releases; no two files alike.
 fn many_apps(repo: &Repository) -> Oid {
     let mut files: Vec<(String, String)> = Vec::new();
@@ -472,20 +496,10 @@ fn listed_tree_id(ids: &[Oid]) -> Oid {
 
 #[test]
 fn a_push_over_git_protocol_sends_exactly_what_the_commits_add_and_leaves_the_remote_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
+    let OverGit { dir, local, remote, cfg, _daemon } = over_git();
     let remote_path = dir.path().join("remote.git");
-    let remote = Repository::init_bare(&remote_path).unwrap();
     // Every object the remote receives stays a loose file, so they can be counted.
     remote.config().unwrap().set_i32("receive.unpackLimit", 1_000_000).unwrap();
-    let daemon = Daemon::start(dir.path());
-    let cfg = Config {
-        repo_dir: dir.path().join("local.git"),
-        git_url: format!("git://127.0.0.1:{}/remote.git", daemon.port),
-        branch: "main".into(),
-        fail_on_error_with_git_push_tags: true,
-        credentials: Credentials::default(),
-    };
     let c0 = many_apps(&local);
     assert!(round(&cfg, false).unwrap().pushed);
     assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), c0);
@@ -524,17 +538,7 @@ fn a_push_over_git_protocol_sends_exactly_what_the_commits_add_and_leaves_the_re
 
 #[test]
 fn a_tag_another_writer_creates_after_the_push_listed_the_remote_is_refused_by_the_remote_not_moved() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = Repository::init_bare(dir.path().join("local.git")).unwrap();
-    let remote = Repository::init_bare(dir.path().join("remote.git")).unwrap();
-    let daemon = Daemon::start(dir.path());
-    let cfg = Config {
-        repo_dir: dir.path().join("local.git"),
-        git_url: format!("git://127.0.0.1:{}/remote.git", daemon.port),
-        branch: "main".into(),
-        fail_on_error_with_git_push_tags: true,
-        credentials: Credentials::default(),
-    };
+    let OverGit { dir: _dir, local, remote, cfg, _daemon } = over_git();
     let c0 = commit(&local, None, &[("a", "1")], "c0");
     let c1 = commit(&local, Some(c0), &[("a", "2")], "c1");
     assert!(round(&cfg, false).unwrap().pushed);
