@@ -1,0 +1,69 @@
+//! Delta bases recently made, shared by every pack of the process: the objects of a delta chain are often read
+//! one after another (the trees of consecutive commits), and each would otherwise inflate its whole chain again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// The most the cache holds, in bytes of object data (libgit2's own delta-base cache holds up to 16 MiB a pack).
+const BUDGET: usize = 16 << 20;
+/// Objects larger than this are not kept.
+const LARGEST: usize = 1 << 20;
+
+/// An object kept: its kind and data.
+type Kept = (u8, Arc<[u8]>);
+
+#[derive(Default)]
+struct Cache {
+    /// (pack key, offset) -> the object there.
+    objects: HashMap<(u64, u64), Kept>,
+    /// Keys, oldest first: the oldest go first once the budget is spent.
+    order: VecDeque<(u64, u64)>,
+    bytes: usize,
+}
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+/// The object at `offset` of pack `pack`, if it is kept.
+pub fn get(pack: u64, offset: u64) -> Option<Kept> {
+    let guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    guard.as_ref()?.objects.get(&(pack, offset)).cloned()
+}
+
+/// Keeps a copy of the object at `offset` of pack `pack`, dropping the oldest ones beyond the budget.
+pub fn put(pack: u64, offset: u64, kind: u8, data: &[u8]) {
+    if data.len() > LARGEST {
+        return;
+    }
+    let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = guard.get_or_insert_with(Cache::default);
+    if cache.objects.contains_key(&(pack, offset)) {
+        return;
+    }
+    cache.objects.insert((pack, offset), (kind, Arc::from(data)));
+    cache.order.push_back((pack, offset));
+    cache.bytes += data.len();
+    while cache.bytes > BUDGET {
+        let Some(old) = cache.order.pop_front() else { break };
+        if let Some((_, d)) = cache.objects.remove(&old) {
+            cache.bytes -= d.len();
+        }
+    }
+}
+
+/// Drops every object of pack `pack` (it was removed from disk).
+pub fn forget(pack: u64) {
+    let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cache) = guard.as_mut() {
+        let before = cache.objects.len();
+        cache.objects.retain(|k, (_, d)| {
+            let keep = k.0 != pack;
+            if !keep {
+                cache.bytes -= d.len();
+            }
+            keep
+        });
+        if cache.objects.len() != before {
+            cache.order.retain(|k| k.0 != pack);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The packs of one `objects/pack` folder, newest first, as a repo handle sees them. A pack opened once is shared
+//! by every handle of the process (its sampled index is read once) until its files are gone from disk.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::pack::{Id, Pack};
+
+/// Every pack this process has open, by index path.
+static OPEN: Mutex<Option<HashMap<PathBuf, Arc<Pack>>>> = Mutex::new(None);
+
+/// The pack whose index is `idx`, opened now or shared with another handle.
+fn shared(idx: &Path) -> io::Result<Arc<Pack>> {
+    let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    let open = guard.get_or_insert_with(HashMap::new);
+    if let Some(p) = open.get(idx) {
+        return Ok(p.clone());
+    }
+    let pack = Arc::new(Pack::open(idx)?);
+    open.insert(idx.to_owned(), pack.clone());
+    Ok(pack)
+}
+
+/// Forgets the packs of `folder` that are no longer on disk (a roll-up removed them): handles that still list one
+/// keep reading it through their open files until they look at the folder again.
+fn forget_removed(folder: &Path, present: &[PathBuf]) {
+    let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(open) = guard.as_mut() {
+        open.retain(|idx, pack| {
+            let keep = idx.parent() != Some(folder) || present.contains(idx);
+            if !keep {
+                crate::cache::forget(pack.key());
+            }
+            keep
+        });
+    }
+}
+
+/// The packs of one folder.
+pub struct Packs {
+    folder: PathBuf,
+    list: RwLock<Vec<Arc<Pack>>>,
+    /// The pack of the last hit, looked in first (the objects a caller reads one after another are mostly in one).
+    last: std::sync::atomic::AtomicUsize,
+}
+
+impl Packs {
+    /// The packs now in `folder` (`<repo>/objects/pack`; a missing folder holds none).
+    pub fn new(folder: PathBuf) -> Self {
+        let packs = Packs { folder, list: RwLock::new(Vec::new()), last: Default::default() };
+        if let Err(e) = packs.refresh() {
+            tracing::warn!(folder = %packs.folder.display(), error = %e, "could not list the packs");
+        }
+        packs
+    }
+
+    /// Looks at the folder again: packs added since are read from now on, packs removed are let go.
+    pub fn refresh(&self) -> io::Result<()> {
+        let mut found = Vec::new();
+        match std::fs::read_dir(&self.folder) {
+            Ok(entries) => {
+                for entry in entries {
+                    let path = entry?.path();
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    if name.starts_with("pack-") && name.ends_with(".idx") && path.with_extension("pack").exists() {
+                        found.push(path);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        forget_removed(&self.folder, &found);
+        let mut list = Vec::with_capacity(found.len());
+        for idx in &found {
+            match shared(idx) {
+                Ok(p) => list.push(p),
+                // A pack being written (its index renamed into place, its pack not yet) is read next time.
+                Err(e) => tracing::debug!(pack = %idx.display(), error = %e, "pack not read"),
+            }
+        }
+        // Newest first: new objects are looked for where they are most likely to be.
+        list.sort_by(|a, b| b.modified().cmp(&a.modified()).then_with(|| b.count().cmp(&a.count())));
+        *self.list.write().unwrap_or_else(|p| p.into_inner()) = list;
+        Ok(())
+    }
+
+    fn list(&self) -> Vec<Arc<Pack>> {
+        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The pack that holds `id`, and where.
+    pub fn find(&self, id: &Id) -> io::Result<Option<(Arc<Pack>, u64)>> {
+        use std::sync::atomic::Ordering;
+        let list = self.list.read().unwrap_or_else(|p| p.into_inner());
+        let last = self.last.load(Ordering::Relaxed);
+        let order =
+            list.get(last).map(|p| (last, p)).into_iter().chain(list.iter().enumerate().filter(|(i, _)| *i != last));
+        for (i, pack) in order {
+            if let Some(offset) = pack.find(id)? {
+                self.last.store(i, Ordering::Relaxed);
+                return Ok(Some((pack.clone(), offset)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The kind and data of `id`.
+    pub fn read(&self, id: &Id) -> io::Result<Option<(u8, Vec<u8>)>> {
+        match self.find(id)? {
+            Some((pack, offset)) => pack.read_at(offset, &|base| self.read(base)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The kind and size of `id`.
+    pub fn header(&self, id: &Id) -> io::Result<Option<(u8, usize)>> {
+        match self.find(id)? {
+            Some((pack, offset)) => pack.header_at(offset, &|base| self.header(base)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to two ids, across every pack, that start with the first `hex_len` hex digits of `prefix`.
+    pub fn with_prefix(&self, prefix: &Id, hex_len: usize) -> io::Result<Vec<Id>> {
+        let mut out: Vec<Id> = Vec::new();
+        for pack in self.list() {
+            for id in pack.with_prefix(prefix, hex_len)? {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            if out.len() > 1 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
