@@ -426,7 +426,7 @@ impl History {
         let inner = &mut *guard;
         let repo = match inner.repo.take() {
             Some(r) => r,
-            None => Repository::open_bare(&self.repo_dir)?,
+            None => railyard_store::open(&self.repo_dir)?,
         };
         let result = self.refresh(inner, &repo).map(|derived| (derived, f(&inner.index, &repo)));
         if matches!(result, Ok((derived, _)) if derived > BIG_CATCH_UP) {

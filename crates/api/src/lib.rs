@@ -25,14 +25,14 @@ use crate::writer::{Writer, WriterConfig};
 
 /// Opens the local bare repo, creating it if missing.
 fn open_or_init(cfg: &Config) -> anyhow::Result<Repository> {
-    let repo = match Repository::open_bare(&cfg.repo_dir) {
+    let repo = match railyard_store::open(&cfg.repo_dir) {
         Ok(r) => r,
         Err(_) => {
             std::fs::create_dir_all(&cfg.repo_dir).with_context(|| format!("creating {}", cfg.repo_dir.display()))?;
-            let r = Repository::init_bare(&cfg.repo_dir)
+            Repository::init_bare(&cfg.repo_dir)
                 .with_context(|| format!("creating repo {}", cfg.repo_dir.display()))?;
             tracing::info!(repo = %cfg.repo_dir.display(), "created local manifest repo");
-            r
+            railyard_store::open(&cfg.repo_dir)?
         }
     };
     // Durability against a machine crash comes from the writer's one pack per batch and one filesystem sync
@@ -134,7 +134,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         ));
         // The clone is rebuilt from the remote: whatever the local branch held beyond it was never acknowledged.
         let (first, dir) = (r.clone(), cfg.repo_dir.clone());
-        match tokio::task::spawn_blocking(move || first.fetch_and_follow(&Repository::open_bare(&dir)?)).await? {
+        match tokio::task::spawn_blocking(move || first.fetch_and_follow(&railyard_store::open(&dir)?)).await? {
             Ok(head) => tracing::info!(remote_head = ?head, "after-push: the local branch follows the remote"),
             Err(e) => {
                 tracing::warn!(error = %e, "after-push: the remote cannot be fetched yet; not ready, writes fail with 503 until it can")

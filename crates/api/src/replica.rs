@@ -149,7 +149,7 @@ pub async fn run_follower(remote: std::sync::Arc<Remote>, repo_dir: std::path::P
         let (r, dir) = (remote.clone(), repo_dir.clone());
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
-            let repo = Repository::open_bare(&dir)?;
+            let repo = railyard_store::open(&dir)?;
             r.fetch_and_follow(&repo)
         })
         .await;
@@ -201,7 +201,7 @@ fn without_min_commit(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
 
 /// True when the branch holds `commit` (it is the head or one of its ancestors).
 fn holds(repo_dir: &std::path::Path, branch_ref: &str, commit: Oid) -> Result<bool, git2::Error> {
-    let repo = Repository::open_bare(repo_dir)?;
+    let repo = railyard_store::open(repo_dir)?;
     Ok(match railyard_refs::target(&repo, branch_ref)? {
         Some(head) if head == commit => true,
         Some(head) => repo.odb()?.exists(commit) && repo.graph_descendant_of(head, commit)?,

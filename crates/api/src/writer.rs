@@ -64,7 +64,7 @@ pub struct WriterConfig {
 impl Writer {
     /// Starts the writer thread.
     pub fn start(cfg: WriterConfig) -> Result<Self, git2::Error> {
-        let repo = Repository::open_bare(&cfg.repo_dir)?;
+        let repo = railyard_store::open(&cfg.repo_dir)?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         std::thread::Builder::new()
             .name("railyard-writer".into())
@@ -101,7 +101,7 @@ impl Writer {
 fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
     let mut repo = Some(repo);
     loop {
-        let repo = match repo.take().map_or_else(|| Repository::open_bare(&cfg.repo_dir), Ok) {
+        let repo = match repo.take().map_or_else(|| railyard_store::open(&cfg.repo_dir), Ok) {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "the writer cannot open the repo"),
         };
@@ -127,7 +127,7 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
             return false;
         }
     };
-    let objects = match (odb.add_new_mempack_backend(1000), Repository::open_bare(&cfg.repo_dir)) {
+    let objects = match (odb.add_new_mempack_backend(1000), railyard_store::open(&cfg.repo_dir)) {
         (Ok(memory), Ok(disk)) => Objects { memory, disk, flushing: Default::default() },
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "the writer cannot set up its object store");

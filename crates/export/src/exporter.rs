@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use git2::Repository;
 use tokio::sync::Notify;
 
 use crate::push::{self, TagsPushed};
@@ -42,7 +41,7 @@ pub fn round(cfg: &Config, reconcile: bool) -> Result<Round, ExportError> {
 }
 
 fn round_inner(cfg: &Config, reconcile: bool) -> Result<Round, ExportError> {
-    let repo = Repository::open_bare(&cfg.repo_dir)?;
+    let repo = railyard_store::open(&cfg.repo_dir)?;
     let reconciled = if reconcile { Some(reconcile::reconcile(&repo, cfg)?) } else { None };
     let (head, pushed) = push::push_branch(&repo, cfg)?;
     let tags = match head {
@@ -227,7 +226,7 @@ impl Exporter {
 
 /// True when the local branch is ahead of what was exported or a tag waits to be pushed.
 fn has_work(cfg: &Config) -> bool {
-    let Ok(repo) = Repository::open_bare(&cfg.repo_dir) else { return true };
+    let Ok(repo) = railyard_store::open(&cfg.repo_dir) else { return true };
     let head = refs::target(&repo, &refs::branch_ref(&cfg.branch)).ok().flatten();
     let exported = refs::target(&repo, &refs::exported_ref(&cfg.branch)).ok().flatten();
     head != exported || refs::pending_tags(&repo).map(|t| !t.is_empty()).unwrap_or(true)

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let credentials = args.credentials.load()?;
-    git2::Repository::open_bare(&args.repo_dir)
+    railyard_store::open(&args.repo_dir)
         .with_context(|| format!("opening the local manifest repo {}", args.repo_dir.display()))?;
     railyard_export::ensure_local_remote(&args.git_url, &args.branch).context("creating the local remote repo")?;
     railyard_refs::clear_stale_locks(&args.repo_dir, Duration::from_secs(2));

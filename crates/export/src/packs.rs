@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use git2::{Oid, Repository};
+use git2::Oid;
 
 /// Consolidate once there are more packs than this.
 pub const MAX_PACKS: usize = 8;
@@ -180,7 +180,7 @@ pub fn consolidate(
     let chosen = &all[..n];
     let mut seen = std::collections::HashSet::new();
     let written = at_low_priority(|| -> Result<_, git2::Error> {
-        let repo = Repository::open_bare(repo_dir)?;
+        let repo = railyard_store::open(repo_dir)?;
         let mut pack = repo.packbuilder()?;
         pack.set_threads(1);
         for p in chosen {
@@ -319,7 +319,7 @@ mod tests {
     #[test]
     fn a_consolidation_keeps_every_object_and_leaves_fewer_packs() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init_bare(dir.path()).unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
         let mut ids = Vec::new();
         for i in 0..20 {
             let mut pb = repo.packbuilder().unwrap();
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(rolled.packs_before, 20);
         let after = packs(dir.path()).unwrap();
         assert!(after.len() <= 4, "{} packs left: {after:?}", after.len());
-        let fresh = Repository::open_bare(dir.path()).unwrap();
+        let fresh = git2::Repository::open_bare(dir.path()).unwrap();
         for id in ids {
             assert!(fresh.find_blob(id).is_ok(), "object {id} lost");
         }

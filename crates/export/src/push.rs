@@ -35,7 +35,7 @@ pub fn push_branch(repo: &Repository, cfg: &Config) -> Result<(Option<Oid>, bool
 /// head is not an ancestor here: libgit2's push decides (and reports) that case.
 fn push_branch_local(repo: &Repository, cfg: &Config, dir: &std::path::Path, local: Oid) -> Result<bool, ExportError> {
     let branch = branch_ref(&cfg.branch);
-    let remote_repo = Repository::open_bare(dir)?;
+    let remote_repo = railyard_store::open(dir)?;
     let there = refs::target(&remote_repo, &branch)?;
     let forward = match there {
         None => true,
@@ -216,7 +216,7 @@ fn push_if_at_local(
     new: Oid,
 ) -> Result<CasPush, ExportError> {
     let branch_ref = branch_ref(&cfg.branch);
-    let remote_repo = Repository::open_bare(dir)?;
+    let remote_repo = railyard_store::open(dir)?;
     let there = refs::target(&remote_repo, &branch_ref)?;
     if there != base {
         return Ok(CasPush::Moved(there));
@@ -240,7 +240,7 @@ fn push_if_at_local(
 pub fn remote_head(repo: &Repository, cfg: &Config) -> Result<Option<Oid>, ExportError> {
     let branch_ref = branch_ref(&cfg.branch);
     if let Some(dir) = transport::local_path(&cfg.git_url) {
-        return Ok(refs::target(&Repository::open_bare(dir)?, &branch_ref)?);
+        return Ok(refs::target(&railyard_store::open(&dir)?, &branch_ref)?);
     }
     let listed = transport::list(repo, &cfg.git_url, &cfg.credentials)?;
     Ok(listed.iter().find(|(n, _)| *n == branch_ref).map(|(_, o)| *o))

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use git2::Repository;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -37,7 +36,7 @@ pub(crate) fn now_unix() -> i64 {
 
 /// The export lag, read from the local repo (cost: the commits not yet exported).
 pub fn lag(repo_dir: &Path, branch: &str) -> Result<Lag, git2::Error> {
-    let repo = Repository::open_bare(repo_dir)?;
+    let repo = railyard_store::open(repo_dir)?;
     let mut lag = Lag { tags: refs::pending_tags(&repo)?.len(), ..Lag::default() };
     let Some(head) = refs::target(&repo, &branch_ref(branch))? else { return Ok(lag) };
     let mut walk = repo.revwalk()?;

@@ -268,7 +268,7 @@ pub fn push_decided<E>(
     creds: &Credentials,
     decide: impl FnOnce(&[(String, Oid)]) -> Result<Vec<String>, E>,
 ) -> Result<Result<Vec<(String, String)>, E>, git2::Error> {
-    let view = Repository::open_bare(repo.path())?;
+    let view = railyard_store::open(repo.path())?;
     let mut remote = view.remote_anonymous(url)?;
     let mut conn =
         remote.connect_auth(git2::Direction::Push, Some(creds.callbacks(url)), None).map_err(|e| creds.explain(e))?;
@@ -318,10 +318,10 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
         // `applications/` tree of 10,000 apps fits (400 KiB each); indexing the history of such a repo reads
         // every tree of every commit once, and would otherwise leave 256 MiB of trees nobody reads again.
         git2::opts::set_cache_max_size(CACHE_BYTES as isize)?;
-        // Pack files are read through mapped windows of 8 MiB (1 GiB by default on 64-bit), at most 32 MiB of
-        // them at a time (8 GiB): the least recently used window is unmapped beyond that, so reading every object
-        // of a 500 MiB pack (the history index, a push) does not keep all of it resident. With 32 MiB windows and
-        // 128 MiB mapped, the API's peak at 10,000 apps was ~45 MiB higher (docs/benchmarks.md).
+        // Where libgit2 reads a pack itself (its indexer checking a received pack; a repo with alternates, which
+        // keeps libgit2's own store, see railyard_store::attach), it maps windows of 8 MiB (1 GiB by default on
+        // 64-bit), at most 32 MiB of them at a time (8 GiB). Every other read goes through railyard_store, which
+        // maps nothing.
         git2::opts::set_mwindow_size(8 << 20)?;
         git2::opts::set_mwindow_mapped_limit(32 << 20)?;
         // No limit on the pack files held open (libgit2's default). Over a limit, libgit2 1.9 closes the least

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
-use git2::Repository;
 use railyard_manifest::{Envelope, Identity, Request, Stage};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -77,7 +76,7 @@ impl AppState {
     pub async fn snapshot(&self) -> ApiResult<Arc<crate::overview::Snapshot>> {
         let (dir, cache) = (self.repo_dir.clone(), self.overview.clone());
         let branch_ref = railyard_refs::branch_ref(&self.branch);
-        tokio::task::spawn_blocking(move || cache.get(Repository::open_bare(&dir)?, &branch_ref))
+        tokio::task::spawn_blocking(move || cache.get(railyard_store::open(&dir)?, &branch_ref))
             .await
             .map_err(|e| ApiError::internal(format!("overview task failed: {e}")))?
     }
@@ -92,7 +91,7 @@ impl AppState {
         let dir = self.repo_dir.clone();
         let branch_ref = railyard_refs::branch_ref(&self.branch);
         tokio::task::spawn_blocking(move || -> ApiResult<T> {
-            let repo = Repository::open_bare(&dir)?;
+            let repo = railyard_store::open(&dir)?;
             let odb = repo.odb()?;
             // Ahead of the loose and packed backends, so every write lands here and is dropped with it.
             let _scratch = odb.add_new_mempack_backend(1000)?;
