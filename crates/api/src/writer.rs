@@ -151,6 +151,11 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         let (commit, commits, results) =
             apply_batch(repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         let flushed = objects.flushing.take();
+        // The batch's objects are in its pack by now, or were never needed: they leave memory now rather than when
+        // the next batch starts (a train's 40,000 new trees and blobs at 10,000 applications would wait there).
+        if let Err(e) = objects.memory.reset() {
+            tracing::warn!(error = %e, "the writer's memory could not be emptied after a batch; the next batch will try again");
+        }
         if let Some(c) = commit {
             // A failed final sync turned every answer into an error: the commit is not known to be durable.
             if results.iter().any(Result::is_ok) {
