@@ -296,7 +296,7 @@ pub fn push_decided<E>(
 }
 
 /// The bound of libgit2's object cache (see [`init_libgit2`]).
-pub const CACHE_BYTES: usize = 16 << 20;
+pub const CACHE_BYTES: usize = 8 << 20;
 
 /// libgit2's process-wide settings for both binaries, set first thing in `main`: connect and read/write timeouts for
 /// every remote, so a remote that stops answering fails the round (and is retried) instead of hanging the exporter;
@@ -314,9 +314,11 @@ pub fn init_libgit2(connect_ms: i32, io_ms: i32) -> Result<(), git2::Error> {
         // directories of every application (10,000 entries are ~400 KiB) are read by nearly every write, and the
         // writer reads the version it wrote last instead of inflating it from a pack again.
         git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 4 << 20)?;
-        // The cache's total, for all repo handles (libgit2's default is 256 MiB). Every environment's
-        // `applications/` tree of 10,000 apps fits (400 KiB each); indexing the history of such a repo reads
-        // every tree of every commit once, and would otherwise leave 256 MiB of trees nobody reads again.
+        // The cache's total, for all repo handles (libgit2's default is 256 MiB), counted in the objects' raw
+        // sizes: a parsed tree takes more (its entry array and allocations), so a train's 20,000 small application
+        // directories filled 16 MiB of it with a good deal more memory. Every environment's `applications/` tree
+        // of 10,000 apps fits in 8 MiB (400 KiB each); indexing the history of such a repo reads every tree of
+        // every commit once, and would otherwise leave 256 MiB of trees nobody reads again.
         git2::opts::set_cache_max_size(CACHE_BYTES as isize)?;
         // Where libgit2 reads a pack itself (its indexer checking a received pack; a repo with alternates, which
         // keeps libgit2's own store, see railyard_store::attach), it maps windows of 8 MiB (1 GiB by default on

@@ -4,8 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// The most the cache holds, in bytes of object data (libgit2's own delta-base cache holds up to 16 MiB a pack).
-const BUDGET: usize = 16 << 20;
+/// The most the cache holds, in bytes of object data (libgit2's own delta-base cache holds up to 16 MiB a pack):
+/// enough for the trees a write walks down (an environment's `applications/` of 10,000 entries is 400 KiB), which
+/// libgit2's object cache above this one keeps too.
+const BUDGET: usize = 8 << 20;
 /// Objects larger than this are not kept.
 const LARGEST: usize = 1 << 20;
 

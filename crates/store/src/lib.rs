@@ -5,7 +5,7 @@
 //! at a time, so a few thousand lookups in a repo of 5 million objects (a train over 10,000 applications, the
 //! history index, the overview) make the whole 142 MiB index resident in the process, on top of up to 32 MiB of
 //! mapped pack windows. Read with `pread`, the same bytes stay in the page cache, shared and reclaimable, and the
-//! process keeps 1/64 of the index's ids ([`pack::SAMPLE`]) and a 16 MiB cache of delta bases.
+//! process keeps 1/64 of the index's ids ([`pack::SAMPLE`]) and an 8 MiB cache of delta bases.
 //!
 //! Writes are unchanged: loose objects go through libgit2's loose backend, a received pack through libgit2's pack
 //! writer (`git_odb_write_pack`), and the writer's batches through their mempack and their own pack writer.
