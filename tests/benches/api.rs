@@ -1404,6 +1404,8 @@ fn packs_big(
     println!("\n#### {label}");
     // The peak before the train's own (the kernel's high-water mark is reset before the train, to tell them apart).
     let earlier_peak = std::cell::Cell::new(0u64);
+    // The peak of each phase after the first overview: (phase, (peak RSS, most anonymous, most file-mapped)).
+    let mut phases: Vec<(&'static str, (u64, u64, u64))> = Vec::new();
     let mem = |phase: &'static str| {
         let (now, anon, file) = packs_rss_now(s.pid());
         (phase, now, (peak_rss_kib(s.pid()).unwrap_or(0) / 1024).max(earlier_peak.get()), anon, file)
@@ -1431,6 +1433,8 @@ fn packs_big(
         .count();
     assert_eq!(cells, apps * 10, "every generated app in every environment");
     memory.push(mem("first GET /api/overview"));
+    earlier_peak.set(memory.last().map_or(0, |m| m.2));
+    let phase = PacksPeak::start(s.pid());
     let overview = packs_times(samples, |_| {
         let started = Instant::now();
         let r = client.get(s.at("/api/overview")).send().expect("GET");
@@ -1438,6 +1442,8 @@ fn packs_big(
         let _ = r.bytes().expect("body");
         started.elapsed()
     });
+    phases.push(("the overview GETs", phase.stop()));
+    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     println!(
         "  GET /api/overview ({} KiB): first {:.0} ms, then p50 {:.1} ms p99 {:.1} ms ({samples})",
         body.len() / 1024,
@@ -1448,6 +1454,7 @@ fn packs_big(
     // env-2 runs release `releases - 1` of every app: run 0 moves apps to the last release, run 1 back, and so on.
     let version = releases as u64 - run % 2;
     let logged = s.logs().len();
+    let phase = PacksPeak::start(s.pid());
     let deploys = packs_times(samples, |i| {
         let started = Instant::now();
         let r = s.deploy("env-2", &repogen::app(i % apps), version, "fail");
@@ -1455,6 +1462,8 @@ fn packs_big(
         r.assert_status(200);
         took
     });
+    phases.push(("the deploys", phase.stop()));
+    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     // The writer's own time for those deploys' commits, and how much of it was flushing the repo to disk.
     let (mut writer, mut flushing): (Vec<Duration>, Vec<Duration>) = committed_batches(&s.logs()[logged..])
         .filter_map(|f| Some((f["ms"].as_u64()?, f["sync_ms"].as_u64()?)))
@@ -1470,6 +1479,7 @@ fn packs_big(
             ms(percentile(&mut flushing, 99.0))
         );
     }
+    let phase = PacksPeak::start(s.pid());
     let locks = packs_times(samples, |i| {
         let started = Instant::now();
         let r = s.put_json(&format!("/api/environments/env-9/locks/bench-{run}-{i}"), &json!({"message": "bench"}));
@@ -1477,6 +1487,8 @@ fn packs_big(
         r.assert_status(200);
         took
     });
+    phases.push(("the locks", phase.stop()));
+    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     println!(
         "  deploy p50 {:.2} p99 {:.2} ms; lock p50 {:.2} p99 {:.2} ms ({samples} each, one at a time)",
         ms(deploys.0),
@@ -1484,7 +1496,10 @@ fn packs_big(
         ms(locks.0),
         ms(locks.1)
     );
+    let phase = PacksPeak::start(s.pid());
     let exported = packs_quiet(s, p.exporting);
+    phases.push(("waiting for the export and the roll-ups", phase.stop()));
+    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     if p.exporting {
         println!("  the remote had the last lock {:.1}s after its answer", exported.as_secs_f64());
     }
@@ -1492,6 +1507,10 @@ fn packs_big(
     // env-1 (upstream env-0, which runs the last release), then env-2 (upstream env-1, trained by the run before): an
     // environment one release behind its upstream, so the train moves every application.
     earlier_peak.set(memory.last().map_or(0, |m| m.2));
+    println!("  the API's peak RSS in each phase (anonymous / file-mapped at most, sampled every 2 ms):");
+    for (phase, (peak, anon, file)) in &phases {
+        println!("    {phase}: {peak} MiB ({anon} / {file})");
+    }
     let train_peak = PacksPeak::start(s.pid());
     let train = packs_train(p, &repogen::env(1 + run as usize), apps);
     let train_peak = train_peak.stop();
