@@ -157,13 +157,20 @@ impl Tracker {
             return Room::Free;
         }
         let excess = live.len() + 1 - cap;
-        live.retain(|c| c.in_flight.load(Ordering::Acquire) == 0);
-        live.sort_unstable_by_key(|c| (c.answered.load(Ordering::Acquire), c.last_active.load(Ordering::Acquire)));
-        for c in live.iter().take(excess) {
+        // Each connection's order key is read once, before sorting: its tasks update it meanwhile, and a sort whose
+        // keys change under it panics (`user-provided comparison function does not correctly implement a total
+        // order`), which took the accept loop, and so the server, down.
+        let mut idle: Vec<((bool, u64), &Arc<Conn>)> = live
+            .into_iter()
+            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+            .map(|c| ((c.answered.load(Ordering::Acquire), c.last_active.load(Ordering::Acquire)), c))
+            .collect();
+        idle.sort_unstable_by_key(|(key, _)| *key);
+        for (_, c) in idle.iter().take(excess) {
             c.evicted.store(true, Ordering::Release);
             c.evict.notify_one();
         }
-        if live.len() >= excess {
+        if idle.len() >= excess {
             Room::Evicted
         } else {
             Room::Busy
@@ -525,6 +532,38 @@ mod tests {
         // Only the request in progress is left, and it is never cut.
         assert_eq!(t.make_room(1), Room::Busy);
         assert_eq!(evicted(&t), vec![0, 1, 2]);
+    }
+
+    /// Connections' tasks update their activity while the accept loop picks whom to evict: the choice must not
+    /// panic (sorting on keys read during the sort did, "does not correctly implement a total order", and took
+    /// the server down under a low file limit in the limits suite).
+    #[test]
+    fn making_room_while_connections_stay_active_does_not_panic() {
+        let conns: Vec<(bool, u64, usize)> = (0..200).map(|i| (i % 3 == 0, i as u64, 0)).collect();
+        let t = Arc::new(tracker(&conns));
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            // As connection tasks do: through their own handles, without the tracker's lock.
+            let all: Vec<Arc<Conn>> = t.conns.lock().unwrap().values().cloned().collect();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for c in &all {
+                        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        c.last_active.store(n >> 40, Ordering::Release);
+                    }
+                }
+            })
+        };
+        for _ in 0..2000 {
+            for c in t.conns.lock().unwrap().values() {
+                c.evicted.store(false, Ordering::Release);
+            }
+            assert_eq!(t.make_room(150), Room::Evicted);
+        }
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
     }
 
     #[test]
