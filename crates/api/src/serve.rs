@@ -152,7 +152,7 @@ impl Tracker {
     /// request answered, then those idle the longest.
     fn make_room(&self, cap: usize) -> Room {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let mut live: Vec<&Arc<Conn>> = conns.values().filter(|c| !c.evicted.load(Ordering::Acquire)).collect();
+        let live: Vec<&Arc<Conn>> = conns.values().filter(|c| !c.evicted.load(Ordering::Acquire)).collect();
         if live.len() < cap {
             return Room::Free;
         }
