@@ -33,11 +33,16 @@ pub fn open(dir: &Path) -> Result<Repository, git2::Error> {
 }
 
 /// Gives `repo` an object store of libgit2's loose backend and this crate's pack backend, in place of libgit2's
-/// default (loose and mapped packs). A repo that borrows objects from others (`objects/info/alternates`) keeps the
-/// default, which follows them.
+/// default (loose and mapped packs). A repo that borrows objects from others (`objects/info/alternates`), or that
+/// holds a pack index of another version than 2 (git wrote version 1 before 1.5.2; git and libgit2 write 2), keeps
+/// the default, which reads both.
 pub fn attach(repo: &Repository) -> Result<(), git2::Error> {
     let objects = repo.path().join("objects");
     if objects.join("info").join("alternates").exists() {
+        return Ok(());
+    }
+    if let Some(idx) = pack::first_index_not_v2(&objects.join("pack")) {
+        tracing::warn!(index = %idx.display(), "a pack index of another version than 2: this repo is read through libgit2's own store, which maps its packs");
         return Ok(());
     }
     let odb = Odb::new()?;

@@ -77,8 +77,11 @@ impl Packs {
         for idx in &found {
             match shared(idx) {
                 Ok(p) => list.push(p),
-                // A pack being written (its index renamed into place, its pack not yet) is read next time.
-                Err(e) => tracing::debug!(pack = %idx.display(), error = %e, "pack not read"),
+                // Its pack is there (checked above), so this is a damaged or unreadable pack: its objects are
+                // missing to this handle until it can be read.
+                Err(e) => {
+                    tracing::warn!(pack = %idx.display(), error = %e, "a pack could not be read; its objects are not found")
+                }
             }
         }
         // Newest first: new objects are looked for where they are most likely to be.

@@ -291,3 +291,20 @@ fn a_sampled_index_finds_every_object_and_no_other() {
         );
     }
 }
+
+/// A repo with a version 1 pack index (git before 1.5.2) is left to libgit2's own store, which reads it.
+#[test]
+fn a_repo_with_a_version_1_pack_index_keeps_libgit2s_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let git_dir = history(dir.path());
+    git(&git_dir, &["repack", "-adq"]);
+    let pack = pack_files(&git_dir)[0].clone();
+    let idx = pack.replace(".pack", ".idx");
+    std::fs::remove_file(&idx).unwrap();
+    git(&git_dir, &["index-pack", "--index-version=1", "-o", &idx, &pack]);
+    let repo = Repository::open(&git_dir).unwrap();
+    attach(&repo).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(head.message().ok(), Some("round 39\n"));
+    assert!(same_as_libgit2(&git_dir) > 200);
+}
