@@ -41,7 +41,7 @@ pub fn attach(repo: &Repository) -> Result<(), git2::Error> {
     if objects.join("info").join("alternates").exists() {
         return Ok(());
     }
-    if let Some(idx) = pack::first_index_not_v2(&objects.join("pack")) {
+    if let Some(idx) = packs::first_index_not_v2(&objects.join("pack")) {
         tracing::warn!(index = %idx.display(), "a pack index of another version than 2: this repo is read through libgit2's own store, which maps its packs");
         return Ok(());
     }

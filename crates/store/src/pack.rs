@@ -437,17 +437,6 @@ impl Pack {
     }
 }
 
-/// The first pack index in `folder` that is not of version 2, if any (an unreadable one counts as not).
-pub fn first_index_not_v2(folder: &Path) -> Option<PathBuf> {
-    use std::io::Read;
-    let entries = std::fs::read_dir(folder).ok()?;
-    entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "idx")).find(|idx| {
-        let mut head = [0u8; 8];
-        let read = File::open(idx).and_then(|mut f| f.read_exact(&mut head));
-        read.is_err() || head != [0xff, b't', b'O', b'c', 0, 0, 0, 2]
-    })
-}
-
 /// A size of a delta's header: 7 bits a byte, low bits first. (value, index after it)
 fn varint(d: &[u8], mut i: usize) -> Result<(usize, usize), &'static str> {
     let (mut value, mut shift) = (0usize, 0u32);

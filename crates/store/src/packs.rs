@@ -38,22 +38,49 @@ fn forget_removed(folder: &Path, present: &[PathBuf]) {
     }
 }
 
+/// The first pack index in `folder` that is not of version 2, if any (an unreadable one counts as not). Indexes this
+/// process has open are version 2 ([`Pack::open`] takes no other) and are not read again.
+pub fn first_index_not_v2(folder: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let entries = std::fs::read_dir(folder).ok()?;
+    let guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    let known = |idx: &Path| guard.as_ref().is_some_and(|open| open.contains_key(idx));
+    entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "idx")).find(|idx| {
+        if known(idx) {
+            return false;
+        }
+        let mut head = [0u8; 8];
+        let read = std::fs::File::open(idx).and_then(|mut f| f.read_exact(&mut head));
+        read.is_err() || head != [0xff, b't', b'O', b'c', 0, 0, 0, 2]
+    })
+}
+
 /// The packs of one folder.
 pub struct Packs {
     folder: PathBuf,
-    list: RwLock<Vec<Arc<Pack>>>,
+    /// None until the first lookup (or libgit2's first refresh): a handle that only reads refs never lists them.
+    list: RwLock<Option<Vec<Arc<Pack>>>>,
     /// The pack of the last hit, looked in first (the objects a caller reads one after another are mostly in one).
     last: std::sync::atomic::AtomicUsize,
 }
 
 impl Packs {
-    /// The packs now in `folder` (`<repo>/objects/pack`; a missing folder holds none).
+    /// The packs of `folder` (`<repo>/objects/pack`; a missing folder holds none), listed on first use.
     pub fn new(folder: PathBuf) -> Self {
-        let packs = Packs { folder, list: RwLock::new(Vec::new()), last: Default::default() };
-        if let Err(e) = packs.refresh() {
-            tracing::warn!(folder = %packs.folder.display(), error = %e, "could not list the packs");
+        Packs { folder, list: RwLock::new(None), last: Default::default() }
+    }
+
+    /// The packs, listed now if they never were.
+    fn list(&self) -> std::sync::RwLockReadGuard<'_, Option<Vec<Arc<Pack>>>> {
+        let guard = self.list.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_some() {
+            return guard;
         }
-        packs
+        drop(guard);
+        if let Err(e) = self.refresh() {
+            tracing::warn!(folder = %self.folder.display(), error = %e, "could not list the packs");
+        }
+        self.list.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Looks at the folder again: packs added since are read from now on, packs removed are let go.
@@ -86,18 +113,15 @@ impl Packs {
         }
         // Newest first: new objects are looked for where they are most likely to be.
         list.sort_by(|a, b| b.modified().cmp(&a.modified()).then_with(|| b.count().cmp(&a.count())));
-        *self.list.write().unwrap_or_else(|p| p.into_inner()) = list;
+        *self.list.write().unwrap_or_else(|p| p.into_inner()) = Some(list);
         Ok(())
-    }
-
-    fn list(&self) -> Vec<Arc<Pack>> {
-        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The pack that holds `id`, and where.
     pub fn find(&self, id: &Id) -> io::Result<Option<(Arc<Pack>, u64)>> {
         use std::sync::atomic::Ordering;
-        let list = self.list.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.list();
+        let list = guard.as_deref().unwrap_or_default();
         let last = self.last.load(Ordering::Relaxed);
         let order =
             list.get(last).map(|p| (last, p)).into_iter().chain(list.iter().enumerate().filter(|(i, _)| *i != last));
@@ -129,7 +153,8 @@ impl Packs {
     /// Up to two ids, across every pack, that start with the first `hex_len` hex digits of `prefix`.
     pub fn with_prefix(&self, prefix: &Id, hex_len: usize) -> io::Result<Vec<Id>> {
         let mut out: Vec<Id> = Vec::new();
-        for pack in self.list() {
+        let guard = self.list();
+        for pack in guard.as_deref().unwrap_or_default() {
             for id in pack.with_prefix(prefix, hex_len)? {
                 if !out.contains(&id) {
                     out.push(id);
