@@ -51,6 +51,13 @@ fn history(dir: &Path) -> std::path::PathBuf {
     work.join(".git")
 }
 
+/// The repo at `git_dir` (with a work tree or bare) read through this store.
+fn ours(git_dir: &Path) -> Repository {
+    let repo = Repository::open(git_dir).unwrap();
+    attach(&repo).unwrap();
+    repo
+}
+
 fn all_ids(git_dir: &Path) -> Vec<Oid> {
     git(git_dir, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"])
         .lines()
@@ -61,9 +68,8 @@ fn all_ids(git_dir: &Path) -> Vec<Oid> {
 /// Every object reads the same through this store as through libgit2's own: kind, bytes, header.
 fn same_as_libgit2(git_dir: &Path) -> usize {
     let theirs = Repository::open(git_dir).unwrap();
-    let ours = Repository::open(git_dir).unwrap();
-    attach(&ours).unwrap();
-    let (a, b) = (theirs.odb().unwrap(), ours.odb().unwrap());
+    let mine = ours(git_dir);
+    let (a, b) = (theirs.odb().unwrap(), mine.odb().unwrap());
     let ids = all_ids(git_dir);
     for &id in &ids {
         let (x, y) = (a.read(id).unwrap(), b.read(id).unwrap_or_else(|e| panic!("{id}: {e}")));
@@ -122,8 +128,7 @@ fn packs_written_and_removed_after_opening_are_seen() {
     let dir = tempfile::tempdir().unwrap();
     let git_dir = history(dir.path());
     git(&git_dir, &["repack", "-adq"]);
-    let repo = Repository::open(&git_dir).unwrap();
-    attach(&repo).unwrap();
+    let repo = ours(&git_dir);
     let head = repo.head().unwrap().peel_to_commit().unwrap().id();
     let work = git_dir.parent().unwrap();
     std::fs::write(work.join("new"), b"a new file").unwrap();
@@ -146,8 +151,7 @@ fn a_missing_object_is_not_found_and_a_short_id_finds_its_object() {
     let dir = tempfile::tempdir().unwrap();
     let git_dir = history(dir.path());
     git(&git_dir, &["repack", "-adq"]);
-    let repo = Repository::open(&git_dir).unwrap();
-    attach(&repo).unwrap();
+    let repo = ours(&git_dir);
     let odb = repo.odb().unwrap();
     let missing = Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
     assert!(!odb.exists(missing));
@@ -204,8 +208,7 @@ fn a_damaged_pack_is_an_error_not_a_crash() {
     let f = std::fs::OpenOptions::new().write(true).open(pack).unwrap();
     f.set_len(len / 2).unwrap();
     drop(f);
-    let repo = Repository::open(&git_dir).unwrap();
-    attach(&repo).unwrap();
+    let repo = ours(&git_dir);
     let odb = repo.odb().unwrap();
     // The pack is now shorter than its index says: either it is not read at all or its later objects fail.
     let failed = ids.iter().filter(|&&id| odb.read(id).is_err()).count();
@@ -219,8 +222,7 @@ fn reading_every_object_maps_no_pack_file() {
     let dir = tempfile::tempdir().unwrap();
     let git_dir = history(dir.path());
     git(&git_dir, &["repack", "-adq"]);
-    let repo = Repository::open(&git_dir).unwrap();
-    attach(&repo).unwrap();
+    let repo = ours(&git_dir);
     let mut walk = repo.revwalk().unwrap();
     walk.push_head().unwrap();
     for c in walk {
@@ -302,8 +304,7 @@ fn a_repo_with_a_version_1_pack_index_keeps_libgit2s_store() {
     let idx = pack.replace(".pack", ".idx");
     std::fs::remove_file(&idx).unwrap();
     git(&git_dir, &["index-pack", "--index-version=1", "-o", &idx, &pack]);
-    let repo = Repository::open(&git_dir).unwrap();
-    attach(&repo).unwrap();
+    let repo = ours(&git_dir);
     let head = repo.head().unwrap().peel_to_commit().unwrap();
     assert_eq!(head.message().ok(), Some("round 39\n"));
     assert!(same_as_libgit2(&git_dir) > 200);
