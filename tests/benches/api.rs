@@ -1213,6 +1213,22 @@ impl PacksPeak {
     }
 }
 
+/// Runs `work` as one phase of [`packs_big`]: its own peak ([`PacksPeak`]) goes into `phases` and into the peak so far.
+fn packs_phase<T>(
+    pid: u32,
+    name: &'static str,
+    phases: &mut Vec<(&'static str, (u64, u64, u64))>,
+    earlier_peak: &std::cell::Cell<u64>,
+    work: impl FnOnce() -> T,
+) -> T {
+    let peak = PacksPeak::start(pid);
+    let out = work();
+    let peak = peak.stop();
+    earlier_peak.set(earlier_peak.get().max(peak.0));
+    phases.push((name, peak));
+    out
+}
+
 fn packs_median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -1402,7 +1418,7 @@ fn packs_big(
     let s = &p.s;
     let (apps, releases) = (var("RAILYARD_BENCH_PACKS_APPS", 10_000), var("RAILYARD_BENCH_PACKS_RELEASES", 20));
     println!("\n#### {label}");
-    // The peak before the train's own (the kernel's high-water mark is reset before the train, to tell them apart).
+    // The peak so far, carried across the phases: the kernel's high-water mark is reset before each of them.
     let earlier_peak = std::cell::Cell::new(0u64);
     // The peak of each phase after the first overview: (phase, (peak RSS, most anonymous, most file-mapped)).
     let mut phases: Vec<(&'static str, (u64, u64, u64))> = Vec::new();
@@ -1434,16 +1450,15 @@ fn packs_big(
     assert_eq!(cells, apps * 10, "every generated app in every environment");
     memory.push(mem("first GET /api/overview"));
     earlier_peak.set(memory.last().map_or(0, |m| m.2));
-    let phase = PacksPeak::start(s.pid());
-    let overview = packs_times(samples, |_| {
-        let started = Instant::now();
-        let r = client.get(s.at("/api/overview")).send().expect("GET");
-        assert_eq!(r.status(), 200);
-        let _ = r.bytes().expect("body");
-        started.elapsed()
+    let overview = packs_phase(s.pid(), "the overview GETs", &mut phases, &earlier_peak, || {
+        packs_times(samples, |_| {
+            let started = Instant::now();
+            let r = client.get(s.at("/api/overview")).send().expect("GET");
+            assert_eq!(r.status(), 200);
+            let _ = r.bytes().expect("body");
+            started.elapsed()
+        })
     });
-    phases.push(("the overview GETs", phase.stop()));
-    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     println!(
         "  GET /api/overview ({} KiB): first {:.0} ms, then p50 {:.1} ms p99 {:.1} ms ({samples})",
         body.len() / 1024,
@@ -1454,16 +1469,15 @@ fn packs_big(
     // env-2 runs release `releases - 1` of every app: run 0 moves apps to the last release, run 1 back, and so on.
     let version = releases as u64 - run % 2;
     let logged = s.logs().len();
-    let phase = PacksPeak::start(s.pid());
-    let deploys = packs_times(samples, |i| {
-        let started = Instant::now();
-        let r = s.deploy("env-2", &repogen::app(i % apps), version, "fail");
-        let took = started.elapsed();
-        r.assert_status(200);
-        took
+    let deploys = packs_phase(s.pid(), "the deploys", &mut phases, &earlier_peak, || {
+        packs_times(samples, |i| {
+            let started = Instant::now();
+            let r = s.deploy("env-2", &repogen::app(i % apps), version, "fail");
+            let took = started.elapsed();
+            r.assert_status(200);
+            took
+        })
     });
-    phases.push(("the deploys", phase.stop()));
-    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     // The writer's own time for those deploys' commits, and how much of it was flushing the repo to disk.
     let (mut writer, mut flushing): (Vec<Duration>, Vec<Duration>) = committed_batches(&s.logs()[logged..])
         .filter_map(|f| Some((f["ms"].as_u64()?, f["sync_ms"].as_u64()?)))
@@ -1479,16 +1493,15 @@ fn packs_big(
             ms(percentile(&mut flushing, 99.0))
         );
     }
-    let phase = PacksPeak::start(s.pid());
-    let locks = packs_times(samples, |i| {
-        let started = Instant::now();
-        let r = s.put_json(&format!("/api/environments/env-9/locks/bench-{run}-{i}"), &json!({"message": "bench"}));
-        let took = started.elapsed();
-        r.assert_status(200);
-        took
+    let locks = packs_phase(s.pid(), "the locks", &mut phases, &earlier_peak, || {
+        packs_times(samples, |i| {
+            let started = Instant::now();
+            let r = s.put_json(&format!("/api/environments/env-9/locks/bench-{run}-{i}"), &json!({"message": "bench"}));
+            let took = started.elapsed();
+            r.assert_status(200);
+            took
+        })
     });
-    phases.push(("the locks", phase.stop()));
-    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
     println!(
         "  deploy p50 {:.2} p99 {:.2} ms; lock p50 {:.2} p99 {:.2} ms ({samples} each, one at a time)",
         ms(deploys.0),
@@ -1496,21 +1509,20 @@ fn packs_big(
         ms(locks.0),
         ms(locks.1)
     );
-    let phase = PacksPeak::start(s.pid());
-    let exported = packs_quiet(s, p.exporting);
-    phases.push(("waiting for the export and the roll-ups", phase.stop()));
-    earlier_peak.set(earlier_peak.get().max(phases.last().map_or(0, |p| p.1 .0)));
+    let exported = packs_phase(s.pid(), "waiting for the export and the roll-ups", &mut phases, &earlier_peak, || {
+        packs_quiet(s, p.exporting)
+    });
     if p.exporting {
         println!("  the remote had the last lock {:.1}s after its answer", exported.as_secs_f64());
     }
     memory.push(mem("deploys and locks (roll-ups done)"));
-    // env-1 (upstream env-0, which runs the last release), then env-2 (upstream env-1, trained by the run before): an
-    // environment one release behind its upstream, so the train moves every application.
     earlier_peak.set(memory.last().map_or(0, |m| m.2));
     println!("  the API's peak RSS in each phase (anonymous / file-mapped at most, sampled every 2 ms):");
     for (phase, (peak, anon, file)) in &phases {
         println!("    {phase}: {peak} MiB ({anon} / {file})");
     }
+    // env-1 (upstream env-0, which runs the last release), then env-2 (upstream env-1, trained by the run before): an
+    // environment one release behind its upstream, so the train moves every application.
     let train_peak = PacksPeak::start(s.pid());
     let train = packs_train(p, &repogen::env(1 + run as usize), apps);
     let train_peak = train_peak.stop();
