@@ -4,6 +4,7 @@
 
 mod exporter;
 pub mod memory;
+mod merge;
 mod narrow;
 pub mod objects;
 pub mod packs;

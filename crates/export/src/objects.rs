@@ -94,20 +94,17 @@ pub fn store_pack(dest: &Odb<'_>, pack: &mut PackBuilder<'_>) -> Result<String, 
 /// again (libgit2's pack builder searched for deltas and deflated at the default level; its indexer then inflated
 /// and hashed every object once more: for a 10,000-entry tree, each of those cost milliseconds).
 pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<(), git2::Error> {
-    use sha1::Digest;
     use std::io::Write;
     if ids.is_empty() {
         return Ok(());
     }
-    let failed = |what: &str, e: std::io::Error| git2::Error::from_str(&format!("{what}: {e}"));
     let count = u32::try_from(ids.len()).map_err(|_| git2::Error::from_str("too many objects for one pack"))?;
     let source = repo.odb()?;
-    let mut pack = Vec::with_capacity(64 * 1024);
-    pack.extend_from_slice(b"PACK");
-    pack.extend_from_slice(&2u32.to_be_bytes());
-    pack.extend_from_slice(&count.to_be_bytes());
+    let dir = dest.path().join("objects").join("pack");
+    let mut out = PackOut::create(&dir, count)?;
     // (id, offset of its entry, CRC-32 of its entry), for the index.
     let mut entries = Vec::with_capacity(ids.len());
+    let mut head = Vec::with_capacity(16);
     for &id in ids {
         let object = source.read(id)?;
         let kind: u8 = match object.kind() {
@@ -117,33 +114,134 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<()
             ObjectType::Tag => 4,
             other => return Err(git2::Error::from_str(&format!("object {id} has kind {other}, which no pack holds"))),
         };
-        let offset = pack.len();
-        entry_header(&mut pack, kind, object.data().len());
+        let offset = out.start_entry();
+        head.clear();
+        entry_header(&mut head, kind, object.data().len());
+        out.put(&head)?;
         let level =
             if object.data().len() > STORED_ABOVE { flate2::Compression::none() } else { flate2::Compression::fast() };
-        let mut z = flate2::write::ZlibEncoder::new(&mut pack, level);
-        z.write_all(object.data()).and_then(|_| z.finish().map(|_| ())).map_err(|e| failed("deflating", e))?;
-        let mut crc = flate2::Crc::new();
-        crc.update(&pack[offset..]);
-        entries.push((id, offset as u64, crc.sum()));
+        // Deflated straight into the file: a batch's pack (a train's holds tens of MiB) is never held whole.
+        let mut z = flate2::write::ZlibEncoder::new(&mut out, level);
+        z.write_all(object.data()).and_then(|_| z.finish().map(|_| ())).map_err(|e| out_failed("deflating", e))?;
+        entries.push((id, offset, out.entry_crc()));
     }
-    let checksum: [u8; 20] = sha1::Sha1::digest(&pack).into();
-    pack.extend_from_slice(&checksum);
+    let (tmp, checksum) = out.finish()?;
     let index = pack_index(&mut entries, &checksum);
-    let hex = Oid::from_bytes(&checksum)?.to_string();
-    let dir = dest.path().join("objects").join("pack");
-    // The pack first, then its index: readers ignore a pack without one. A kill before the renames leaves `tmp_*`
-    // files, which `packs::remove_stale_temporaries` removes once they are old.
-    for (data, ext) in [(&pack, "pack"), (&index, "idx")] {
-        let tmp = tempfile_in(&dir, ext);
-        std::fs::write(&tmp, data).map_err(|e| failed("writing the pack", e))?;
-        let mut perms = std::fs::metadata(&tmp).map_err(|e| failed("writing the pack", e))?.permissions();
-        perms.set_readonly(true);
-        std::fs::set_permissions(&tmp, perms).map_err(|e| failed("writing the pack", e))?;
-        std::fs::rename(&tmp, dir.join(format!("pack-{hex}.{ext}"))).map_err(|e| failed("naming the pack", e))?;
-    }
+    install_pack(&dir, &tmp, &index, &Oid::from_bytes(&checksum)?.to_string())?;
     // The store looks at the pack folder again, so that it sees the new pack before any miss makes it look.
     dest.odb()?.refresh()
+}
+
+fn out_failed(what: &str, e: std::io::Error) -> git2::Error {
+    git2::Error::from_str(&format!("{what}: {e}"))
+}
+
+/// A pack being written to a temporary file in a pack folder: its checksum over every byte so far, and the CRC-32 of
+/// the entry being written (for the index). Dropped before [`PackOut::finish`], it removes its file.
+pub(crate) struct PackOut {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    path: std::path::PathBuf,
+    sha: sha1::Sha1,
+    crc: flate2::Crc,
+    at: u64,
+}
+
+impl PackOut {
+    /// A new temporary pack file in `dir`, its header (`count` objects) written.
+    pub(crate) fn create(dir: &std::path::Path, count: u32) -> Result<PackOut, git2::Error> {
+        use sha1::Digest;
+        let path = tempfile_in(dir, "pack");
+        let file = std::fs::File::create(&path).map_err(|e| out_failed("writing the pack", e))?;
+        let mut out = PackOut {
+            file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)),
+            path,
+            sha: sha1::Sha1::new(),
+            crc: flate2::Crc::new(),
+            at: 0,
+        };
+        let mut head = Vec::with_capacity(12);
+        head.extend_from_slice(b"PACK");
+        head.extend_from_slice(&2u32.to_be_bytes());
+        head.extend_from_slice(&count.to_be_bytes());
+        out.put(&head)?;
+        Ok(out)
+    }
+
+    /// Where the next entry starts; its CRC-32 starts there too.
+    pub(crate) fn start_entry(&mut self) -> u64 {
+        self.crc = flate2::Crc::new();
+        self.at
+    }
+
+    /// The CRC-32 of the entry since [`PackOut::start_entry`].
+    pub(crate) fn entry_crc(&self) -> u32 {
+        self.crc.sum()
+    }
+
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), git2::Error> {
+        std::io::Write::write_all(self, bytes).map_err(|e| out_failed("writing the pack", e))
+    }
+
+    /// Writes the checksum; the temporary file's path and the checksum.
+    pub(crate) fn finish(mut self) -> Result<(std::path::PathBuf, [u8; 20]), git2::Error> {
+        use sha1::Digest;
+        let checksum: [u8; 20] = std::mem::take(&mut self.sha).finalize().into();
+        let mut file = self.file.take().ok_or_else(|| git2::Error::from_str("the pack was finished already"))?;
+        std::io::Write::write_all(&mut file, &checksum).map_err(|e| out_failed("writing the pack", e))?;
+        file.into_inner().map_err(|e| out_failed("writing the pack", e.into_error()))?;
+        Ok((std::mem::take(&mut self.path), checksum))
+    }
+}
+
+impl std::io::Write for PackOut {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        use sha1::Digest;
+        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("the pack was finished already"))?;
+        let n = file.write(bytes)?;
+        self.sha.update(&bytes[..n]);
+        self.crc.update(&bytes[..n]);
+        self.at += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+impl Drop for PackOut {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Names the finished pack at `tmp` `pack-<name>.pack` in `dir` and writes its `index` beside it, both read-only:
+/// the pack first, then its index, since readers ignore a pack without one. A kill before the renames leaves
+/// `tmp_*` files, which `packs::remove_stale_temporaries` removes once they are old.
+pub(crate) fn install_pack(
+    dir: &std::path::Path,
+    tmp: &std::path::Path,
+    index: &[u8],
+    name: &str,
+) -> Result<(), git2::Error> {
+    let idx_tmp = tempfile_in(dir, "idx");
+    let done = (|| {
+        std::fs::write(&idx_tmp, index)?;
+        for path in [tmp, idx_tmp.as_path()] {
+            let mut perms = std::fs::metadata(path)?.permissions();
+            perms.set_readonly(true);
+            std::fs::set_permissions(path, perms)?;
+        }
+        std::fs::rename(tmp, dir.join(format!("pack-{name}.pack")))?;
+        std::fs::rename(&idx_tmp, dir.join(format!("pack-{name}.idx")))
+    })();
+    done.map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        let _ = std::fs::remove_file(&idx_tmp);
+        out_failed("installing the pack", e)
+    })
 }
 
 /// An object larger than this is stored in a batch's pack, not deflated (see [`pack_into`]).
@@ -151,7 +249,7 @@ pub const STORED_ABOVE: usize = 16 * 1024;
 
 /// A fresh temporary file name in `dir` (`tmp_railyard_<pid>_<n>.<ext>`), not yet created. `objects/pack` exists
 /// in every repo git or libgit2 initializes, so it is not looked for on every batch.
-fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::path::PathBuf {
+pub(crate) fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     dir.join(format!("tmp_railyard_{}_{n}.{ext}", std::process::id()))
@@ -160,7 +258,7 @@ fn tempfile_in(dir: &std::path::Path, ext: &str) -> std::path::PathBuf {
 /// A pack index, version 2, of `entries` (id, offset, CRC-32; sorted here by id) for the pack whose checksum is
 /// `pack_checksum`: the 256-entry fan-out, the ids, their CRCs, their offsets (31 bits, or an index into the table
 /// of 64-bit ones that follows), the pack's checksum and the index's own.
-fn pack_index(entries: &mut [(Oid, u64, u32)], pack_checksum: &[u8; 20]) -> Vec<u8> {
+pub(crate) fn pack_index(entries: &mut [(Oid, u64, u32)], pack_checksum: &[u8; 20]) -> Vec<u8> {
     use sha1::Digest;
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut out = Vec::with_capacity(8 + 256 * 4 + entries.len() * 28 + 40);
@@ -202,7 +300,7 @@ fn pack_index(entries: &mut [(Oid, u64, u32)], pack_checksum: &[u8; 20]) -> Vec<
 
 /// A pack entry's header: the kind in bits 4–6 of the first byte, the inflated size below it, 4 bits and then 7 per
 /// byte, low bits first, each byte but the last with its top bit set.
-fn entry_header(out: &mut Vec<u8>, kind: u8, size: usize) {
+pub(crate) fn entry_header(out: &mut Vec<u8>, kind: u8, size: usize) {
     let mut byte = (kind << 4) | (size & 0x0f) as u8;
     let mut rest = size >> 4;
     while rest > 0 {

@@ -8,8 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use git2::Oid;
-
 /// Consolidate once there are more packs than this.
 pub const MAX_PACKS: usize = 8;
 /// Each pack kept must hold at least this many times the objects of all smaller packs together.
@@ -28,24 +26,12 @@ pub struct Rolled {
     pub packs_before: usize,
     pub rolled_up: usize,
     pub objects: usize,
+    /// Whole objects the new pack stores as deltas of their newer versions.
+    pub new_deltas: usize,
 }
 
 fn pack_dir(repo_dir: &Path) -> PathBuf {
     repo_dir.join("objects").join("pack")
-}
-
-/// The object ids of a pack index (version 2: magic, version, 256 fan-out entries, then the sorted ids).
-fn read_idx(path: &Path) -> std::io::Result<Vec<Oid>> {
-    let data = std::fs::read(path)?;
-    let bad =
-        || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a pack index v2", path.display()));
-    if data.len() < 8 + 256 * 4 || data[..4] != [0xff, b't', b'O', b'c'] || data[4..8] != [0, 0, 0, 2] {
-        return Err(bad());
-    }
-    let count = u32::from_be_bytes(data[8 + 255 * 4..8 + 256 * 4].try_into().map_err(|_| bad())?) as usize;
-    let start = 8 + 256 * 4;
-    let ids = data.get(start..start + count * 20).ok_or_else(bad)?;
-    ids.chunks_exact(20).map(|raw| Oid::from_bytes(raw).map_err(|_| bad())).collect()
 }
 
 /// The object count a pack index names (its last fan-out entry), without reading the ids.
@@ -130,6 +116,11 @@ pub fn remove_half_packs(repo_dir: &Path, age: Duration) {
     }
 }
 
+/// When the file was last modified (unknown: the epoch).
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
 /// Whether the file was last modified longer than `age` ago (unknown times: no).
 fn older_than(entry: &std::fs::DirEntry, age: Duration) -> bool {
     entry
@@ -177,26 +168,12 @@ pub fn consolidate(
         return Ok(done);
     }
     let n = roll_count(&all);
-    let chosen = &all[..n];
-    let mut seen = std::collections::HashSet::new();
-    let written = at_low_priority(|| -> Result<_, git2::Error> {
-        let repo = railyard_store::open(repo_dir)?;
-        let mut pack = repo.packbuilder()?;
-        pack.set_threads(1);
-        for p in chosen {
-            for id in read_idx(&p.idx).map_err(io)? {
-                if seen.insert(id) {
-                    pack.insert_object(id, None)?;
-                }
-            }
-        }
-        let written = crate::objects::store_pack(&repo.odb()?, &mut pack)?;
-        drop(pack);
-        drop(repo);
-        // The delta search held many objects at once.
-        crate::memory::give_back_at_most_every(RECURRING_TRIM);
-        Ok(Some(format!("pack-{written}.idx")))
-    })?;
+    let mut chosen = all[..n].to_vec();
+    // The newest first: the merge writes a path's newer versions before the older ones it stores as deltas of them.
+    chosen.sort_by_key(|p| std::cmp::Reverse(modified(&p.idx.with_extension("pack"))));
+    let idx_paths: Vec<PathBuf> = chosen.iter().map(|p| p.idx.clone()).collect();
+    let merged = at_low_priority(|| crate::merge::merge(repo_dir, &idx_paths))?;
+    let written = Some(format!("pack-{}.idx", merged.name));
     // The new pack is durable before any pack it replaces goes.
     sync()?;
     for p in chosen {
@@ -213,16 +190,14 @@ pub fn consolidate(
         }
     }
     done.rolled_up = n;
-    done.objects = seen.len();
+    done.objects = merged.objects;
+    done.new_deltas = merged.new_deltas;
     Ok(done)
 }
 
-/// How often roll-ups give freed memory back at most ([`crate::memory::give_back_at_most_every`]).
-const RECURRING_TRIM: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Runs `work` on a thread of its own at the lowest CPU priority (nice 19) and waits for it. A roll-up's delta search
-/// (libgit2 recomputes every delta of the packs it rolls up) then takes only the CPU that the writer, the requests
-/// and the pushes leave: on 2 cores it would otherwise take one of them from the writer for as long as it runs.
+/// Runs `work` on a thread of its own at the lowest CPU priority (nice 19) and waits for it. A roll-up (copying the
+/// packs it replaces, reading the trees its commits changed and computing their deltas) then takes only the CPU that
+/// the writer, the requests and the pushes leave.
 fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         let worker = s.spawn(|| {
