@@ -25,7 +25,7 @@ impl<'m> MemoryObjects<'m> {
     /// Writes an object into the mempack; its id.
     #[allow(unsafe_code)]
     pub fn write(&self, kind: ObjectType, data: &[u8]) -> Result<Oid, git2::Error> {
-        let id = Oid::hash_object(kind, data)?;
+        let id = if kind == ObjectType::Tree { tree_id(data)? } else { Oid::hash_object(kind, data)? };
         // SAFETY: `backend` is the mempack a live `Mempack` borrows (its odb owns it and outlives 'm); mempack
         // backends always set `write`, which copies `data` and takes the id as given. libgit2 does not lock a
         // backend: only the thread that owns the writer's repo handle writes and reads through it.
@@ -38,6 +38,20 @@ impl<'m> MemoryObjects<'m> {
         }
         Ok(id)
     }
+}
+
+/// A tree's id, by the `sha1` crate (the CPU's SHA instructions where it has them) rather than libgit2's SHA-1 with
+/// collision detection, which took a sixth of the writer's time per deploy at 10,000 applications (hashing the
+/// 400 KiB `applications/` tree). The detection guards against content crafted to collide; a tree's bytes are
+/// modes, names Railyard validated (a narrow alphabet) and the ids of objects already hashed, in which no such
+/// block can be placed. Blobs, which carry what users upload, and commits keep libgit2's hash.
+fn tree_id(data: &[u8]) -> Result<Oid, git2::Error> {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    h.update(format!("tree {}\0", data.len()).as_bytes());
+    h.update(data);
+    let raw: [u8; 20] = h.finalize().into();
+    Oid::from_bytes(&raw)
 }
 
 #[cfg(test)]
@@ -77,5 +91,12 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_tree_id_is_gits() {
+        for data in [&b""[..], b"100644 a\0aaaaaaaaaaaaaaaaaaaa", &vec![7u8; 500_000]] {
+            assert_eq!(tree_id(data).unwrap(), Oid::hash_object(ObjectType::Tree, data).unwrap());
+        }
     }
 }
