@@ -9,6 +9,7 @@ mod narrow;
 pub mod objects;
 pub mod packs;
 mod push;
+mod rawtree;
 mod reconcile;
 mod status;
 mod transport;

@@ -18,6 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::objects::PackOut;
+use crate::rawtree::RawTree;
 use git2::{Oid, Repository};
 
 const COMMIT: u8 = 1;
@@ -251,6 +252,7 @@ fn replaced_versions(repo: &Repository, s: &Sources) -> Result<Vec<(Oid, Oid)>, 
             at = parent_of.get(&c).copied();
         }
     }
+    let odb = repo.odb()?;
     let mut pairs = Vec::new();
     for c in order {
         let Some(parent) = parent_of.get(&c) else { continue };
@@ -260,20 +262,19 @@ fn replaced_versions(repo: &Repository, s: &Sources) -> Result<Vec<(Oid, Oid)>, 
             if new == old {
                 continue;
             }
-            let (new_tree, old_tree) = (repo.find_tree(new)?, repo.find_tree(old)?);
+            let (new_tree, old_tree) = (RawTree::read(&odb, new)?, RawTree::read(&odb, old)?);
             let mut shift = 0isize;
-            for (i, e) in new_tree.iter().enumerate() {
-                let Some(before) = crate::objects::same_entry(&old_tree, i, &mut shift, e.name_bytes()) else {
-                    continue;
-                };
-                if before.id() == e.id() || before.kind() != e.kind() || !s.first.contains_key(&e.id()) {
+            for i in 0..new_tree.len() {
+                let Some(j) = old_tree.same_entry(&new_tree, i, &mut shift) else { continue };
+                let (now, before) = (new_tree.id(i), old_tree.id(j));
+                if before == now || new_tree.is_gitlink(i) || !s.first.contains_key(&now) {
                     continue;
                 }
-                if s.first.contains_key(&before.id()) {
-                    pairs.push((before.id(), e.id()));
+                if s.first.contains_key(&before) {
+                    pairs.push((before, now));
                 }
-                if e.kind() == Some(git2::ObjectType::Tree) {
-                    stack.push((e.id(), before.id()));
+                if new_tree.is_tree(i) {
+                    stack.push((now, before));
                 }
             }
         }

@@ -19,6 +19,7 @@
 //! the commits marked are the advertised ones, as without the copies. An object reused from elsewhere than the
 //! head's tree at the same path is sent again, which costs bytes, never correctness.
 
+use crate::rawtree::RawTree;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -145,14 +146,15 @@ fn reused_from(
         if !compared.insert((new, old)) {
             continue;
         }
-        let (tree, old_tree) = (repo.find_tree(new)?, repo.find_tree(old)?);
+        let odb = repo.odb()?;
+        let (tree, old_tree) = (RawTree::read(&odb, new)?, RawTree::read(&odb, old)?);
         let mut shift = 0isize;
-        for (i, e) in tree.iter().enumerate() {
-            let Some(before) = crate::objects::same_entry(&old_tree, i, &mut shift, e.name_bytes()) else { continue };
-            if before.id() == e.id() {
-                out.insert(e.id());
-            } else if e.kind() == Some(ObjectType::Tree) && before.kind() == Some(ObjectType::Tree) {
-                stack.push((e.id(), before.id()));
+        for i in 0..tree.len() {
+            let Some(j) = old_tree.same_entry(&tree, i, &mut shift) else { continue };
+            if old_tree.id(j) == tree.id(i) {
+                out.insert(tree.id(i));
+            } else if tree.is_tree(i) {
+                stack.push((tree.id(i), old_tree.id(j)));
             }
         }
     }

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 
 use git2::{ObjectType, Odb, Oid, PackBuilder, Repository};
 
+use crate::rawtree::RawTree;
+
 /// Appends to `out` the commit `new` and the trees and blobs of its tree that differ from `base`'s tree (a commit;
 /// None: every object) and for which `known` is false. `seen` is shared across calls, so an object is listed once.
 pub fn added_objects(
@@ -22,6 +24,7 @@ pub fn added_objects(
     if seen.insert(new) {
         out.push(new);
     }
+    let odb = repo.odb()?;
     // Down the new tree only where it differs from the base's: an entry with the base's id is there already.
     let mut stack = vec![(commit.tree_id(), old_tree)];
     while let Some((id, old)) = stack.pop() {
@@ -29,43 +32,23 @@ pub fn added_objects(
             continue;
         }
         out.push(id);
-        let tree = repo.find_tree(id)?;
-        let old_tree = old.map(|o| repo.find_tree(o)).transpose()?;
+        let tree = RawTree::read(&odb, id)?;
+        let old_tree = old.map(|o| RawTree::read(&odb, o)).transpose()?;
         let mut shift = 0isize;
-        for (i, e) in tree.iter().enumerate() {
-            let before = old_tree.as_ref().and_then(|t| same_entry(t, i, &mut shift, e.name_bytes())).map(|o| o.id());
-            if before == Some(e.id()) {
+        for i in 0..tree.len() {
+            let e = tree.id(i);
+            let before = old_tree.as_ref().and_then(|t| Some(t.id(t.same_entry(&tree, i, &mut shift)?)));
+            if before == Some(e) || tree.is_gitlink(i) {
                 continue;
             }
-            match e.kind() {
-                Some(ObjectType::Tree) => stack.push((e.id(), before)),
-                Some(ObjectType::Blob) if seen.insert(e.id()) && !known(e.id()) => out.push(e.id()),
-                _ => {}
+            if tree.is_tree(i) {
+                stack.push((e, before));
+            } else if seen.insert(e) && !known(e) {
+                out.push(e);
             }
         }
     }
     Ok(())
-}
-
-/// The entry named `name` in `old`, which the new tree holds at index `at`: looked for first where the
-/// entries so far put it (`at + shift`, or one either side: a file added or removed just before), else by binary
-/// search. A change touches few entries of a tree, so a walk of a 10,000-entry directory costs one comparison per
-/// entry instead of a search each.
-pub(crate) fn same_entry<'t>(
-    old: &'t git2::Tree<'_>,
-    at: usize,
-    shift: &mut isize,
-    name: &[u8],
-) -> Option<git2::TreeEntry<'t>> {
-    for step in [0, -1, 1] {
-        let index = at as isize + *shift + step;
-        let hit = usize::try_from(index).ok().and_then(|i| old.get(i)).filter(|o| o.name_bytes() == name);
-        if let Some(entry) = hit {
-            *shift += step;
-            return Some(entry);
-        }
-    }
-    old.get_name_bytes(name)
 }
 
 /// Writes `pack` into `dest` as one pack with its index (in `objects/pack`), through the store's pack writer;
