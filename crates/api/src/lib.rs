@@ -268,6 +268,7 @@ fn consolidate_packs(
         loop {
             rung.notified().await;
             let dir = repo_dir.clone();
+            let started = std::time::Instant::now();
             let run = tokio::task::spawn_blocking(move || {
                 railyard_export::packs::consolidate(&dir, railyard_export::packs::MAX_PACKS, || {
                     writer::sync_to_disk(&dir)
@@ -280,6 +281,8 @@ fn consolidate_packs(
                         packs_before = r.packs_before,
                         rolled_up = r.rolled_up,
                         objects = r.objects,
+                        new_deltas = r.new_deltas,
+                        ms = started.elapsed().as_millis() as u64,
                         "rolled small packs up into one"
                     )
                 }
