@@ -4,10 +4,10 @@
 //! They read through the object store, not libgit2's object lookup, for two reasons. libgit2's object cache has one
 //! budget for the whole process (8 MiB, `transport::CACHE_BYTES`), and a handle that stores an object while the
 //! process is over it evicts its own entries: a push or a roll-up reading a few dozen 400 KiB `applications/` trees
-//! (at 10,000 applications) pushed the budget over, and each of the writer's next lookups then emptied the writer's
-//! cache, so every deploy read and parsed that tree from its pack again (the writer's time per deploy fell from 11 to
-//! 6 ms with the budget out of the way). And parsing here costs a scan for two bytes per entry, where libgit2 builds
-//! an entry record of each.
+//! (at 10,000 applications) pushed the budget over, and each of the writer's next lookups then evicted from the
+//! writer's cache, so deploys read and parsed that tree from its pack again (with a 32 MiB budget, which costs too
+//! much memory, the writer's time per deploy fell from 11 to 6 ms: the misses are that much of it). And parsing
+//! here costs a scan for two bytes per entry, where libgit2 builds an entry record of each.
 
 use std::cmp::Ordering;
 
