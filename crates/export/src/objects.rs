@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use git2::{ObjectType, Odb, Oid, PackBuilder, Repository};
+use git2::{ObjectType, Oid, Repository};
 
 use crate::rawtree::RawTree;
 
@@ -51,27 +51,12 @@ pub fn added_objects(
     Ok(())
 }
 
-/// Writes `pack` into `dest` as one pack with its index (in `objects/pack`), through the store's pack writer;
-/// returns the pack's checksum (its name). Not synced.
-///
-/// `PackBuilder::write` is not used: in git2 0.21 it leaks its progress callback's payload.
-pub fn store_pack(dest: &Odb<'_>, pack: &mut PackBuilder<'_>) -> Result<String, git2::Error> {
-    let mut buf = git2::Buf::new();
-    pack.write_buf(&mut buf)?;
-    let mut writer = dest.packwriter()?;
-    std::io::Write::write_all(&mut writer, &buf)
-        .map_err(|e| git2::Error::from_str(&format!("writing the pack: {e}")))?;
-    writer.commit()?;
-    let trailer = buf.len().checked_sub(20).map(|at| &buf[at..]).unwrap_or_default();
-    Ok(Oid::from_bytes(trailer)?.to_string())
-}
-
 /// Packs `ids` (objects of `repo`) into the repo `dest` as one pack of whole objects, with its index, as
 /// `objects/pack/pack-<checksum>.{pack,idx}`. Nothing is written when `ids` is empty. Not synced: the caller's sync
 /// follows.
 ///
-/// No deltas and little compression: a batch's objects are few and new, and the
-/// roll-ups (`packs`) delta-compress and deflate them later, off the writer's path. Objects under [`STORED_ABOVE`]
+/// No deltas and little compression: a batch's objects are few and new, and the roll-ups (`merge`) store the
+/// versions they replace as deltas later, off the writer's path. Objects under [`STORED_ABOVE`]
 /// are deflated at zlib's fastest level; larger ones (a directory of hundreds of entries, which are mostly ids that
 /// do not compress) are stored. The index is written from the ids already known, so nothing is inflated or hashed
 /// again (libgit2's pack builder searched for deltas and deflated at the default level; its indexer then inflated
