@@ -17,16 +17,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::objects::PackOut;
+use crate::objects::{out_failed, PackOut};
 use crate::rawtree::RawTree;
 use git2::{Oid, Repository};
 
-const COMMIT: u8 = 1;
-const TREE: u8 = 2;
-const BLOB: u8 = 3;
-const TAG: u8 = 4;
-const OFS_DELTA: u8 = 6;
-const REF_DELTA: u8 = 7;
+use railyard_store::pack::{parse_header, HeaderBase, BLOB, COMMIT, OFS_DELTA, TAG, TREE};
 
 /// The longest chain of deltas a new delta may end (git's default `--depth`).
 pub const MAX_DEPTH: u32 = 50;
@@ -63,6 +58,8 @@ struct Entry {
     len: u64,
     id: Oid,
     kind: u8,
+    /// The size its header names (a delta's own, for a delta).
+    size: u64,
     /// Bytes of the type-and-size header (an `OFS_DELTA`'s offset follows them).
     size_len: usize,
     /// Bytes before the deflated data (the size header, and an offset or a base id).
@@ -81,6 +78,17 @@ struct Sources {
     entries: Vec<Entry>,
     /// The first entry of each id, in the order the packs were given.
     first: HashMap<Oid, usize>,
+}
+
+impl Sources {
+    /// The id of the base a stored delta is made from (None for a whole entry).
+    fn stored_base(&self, e: &Entry) -> Option<Oid> {
+        match e.base {
+            Base::Entry(b) => Some(self.entries[b].id),
+            Base::Id(id) => Some(id),
+            Base::None => None,
+        }
+    }
 }
 
 fn bad(path: &Path, what: impl std::fmt::Display) -> io::Error {
@@ -119,54 +127,6 @@ pub(crate) fn read_index(path: &Path) -> io::Result<Vec<(Oid, u64)>> {
     Ok(out)
 }
 
-/// An entry's header as stored.
-#[derive(Debug, PartialEq, Eq)]
-struct Header {
-    kind: u8,
-    /// Bytes of the type and size.
-    size_len: usize,
-    /// Bytes before the deflated data.
-    header_len: usize,
-    /// An offset delta's distance back to its base.
-    back: Option<u64>,
-    /// An id delta's base.
-    base_id: Option<Oid>,
-}
-
-/// Parses an entry's header from its first bytes.
-fn parse_header(h: &[u8]) -> Option<Header> {
-    let mut b = *h.first()?;
-    let kind = (b >> 4) & 7;
-    let mut i = 1;
-    while b & 0x80 != 0 {
-        b = *h.get(i)?;
-        i += 1;
-        if i > 10 {
-            return None;
-        }
-    }
-    let size_len = i;
-    match kind {
-        COMMIT | TREE | BLOB | TAG => Some(Header { kind, size_len, header_len: i, back: None, base_id: None }),
-        OFS_DELTA => {
-            b = *h.get(i)?;
-            i += 1;
-            let mut back = u64::from(b & 0x7f);
-            while b & 0x80 != 0 {
-                b = *h.get(i)?;
-                i += 1;
-                back = back.checked_add(1)?.checked_mul(128)? | u64::from(b & 0x7f);
-            }
-            Some(Header { kind, size_len, header_len: i, back: Some(back), base_id: None })
-        }
-        REF_DELTA => {
-            let id = Oid::from_bytes(h.get(i..i + 20)?).ok()?;
-            Some(Header { kind, size_len, header_len: i + 20, back: None, base_id: Some(id) })
-        }
-        _ => None,
-    }
-}
-
 /// The entries of the packs whose indexes are `idx_paths`.
 fn read_sources(idx_paths: &[PathBuf]) -> io::Result<Sources> {
     let mut s = Sources { files: Vec::new(), entries: Vec::new(), first: HashMap::new() };
@@ -185,22 +145,23 @@ fn read_sources(idx_paths: &[PathBuf]) -> io::Result<Sources> {
             }
             let mut h = [0u8; 64];
             let n = file.read_at(&mut h[..(end - offset).min(64) as usize], offset)?;
-            let Header { kind, size_len, header_len, back, base_id } =
+            let header =
                 parse_header(&h[..n]).ok_or_else(|| bad(&pack_path, format!("a damaged entry header at {offset}")))?;
-            let base = match (back, base_id) {
-                (Some(back), _) => {
+            let base = match header.base {
+                HeaderBase::Back(back) => {
                     let target = offset.checked_sub(back).filter(|_| back > 0);
                     match target.and_then(|t| at_offset.get(&t)) {
                         Some(&e) => Base::Entry(e),
                         None => return Err(bad(&pack_path, format!("the delta at {offset} has no base in its pack"))),
                     }
                 }
-                (None, Some(id)) => Base::Id(id),
-                _ => Base::None,
+                HeaderBase::Id(raw) => Base::Id(Oid::from_bytes(&raw).map_err(|e| bad(&pack_path, e))?),
+                HeaderBase::None => Base::None,
             };
             at_offset.insert(offset, start + k);
             s.first.entry(id).or_insert(start + k);
-            s.entries.push(Entry { src, offset, len: end - offset, id, kind, size_len, header_len, base });
+            let (kind, size, size_len, header_len) = (header.kind, header.size, header.size_len, header.header_len);
+            s.entries.push(Entry { src, offset, len: end - offset, id, kind, size, size_len, header_len, base });
         }
         s.files.push(file);
     }
@@ -216,17 +177,6 @@ fn read_sources(idx_paths: &[PathBuf]) -> io::Result<Sources> {
         }
     }
     Ok(s)
-}
-
-/// The entry size a whole entry's header names.
-fn whole_size(e: &Entry, files: &[File]) -> io::Result<u64> {
-    let mut h = [0u8; 10];
-    let n = files[e.src].read_at(&mut h[..e.size_len.min(10)], e.offset)?;
-    let mut size = u64::from(h[0] & 0x0f);
-    for (k, b) in h[1..n].iter().enumerate() {
-        size |= u64::from(b & 0x7f) << (4 + 7 * k);
-    }
-    Ok(size)
 }
 
 /// The (older, newer) versions of each path that the commits among these packs changed, newest commits first:
@@ -285,23 +235,12 @@ fn replaced_versions(repo: &Repository, s: &Sources) -> Result<Vec<(Oid, Oid)>, 
 /// Which whole objects become deltas, and against what: each older version of a pair, where it is whole here,
 /// large enough, no stored delta's base, not made a delta already, and its chain (through the newer version's)
 /// would neither loop back to it nor be longer than [`MAX_DEPTH`].
-fn plan(s: &Sources, files: &[File], pairs: &[(Oid, Oid)]) -> io::Result<HashMap<Oid, Oid>> {
-    let mut bases = HashSet::new();
-    for e in &s.entries {
-        match e.base {
-            Base::Entry(b) => {
-                bases.insert(s.entries[b].id);
-            }
-            Base::Id(id) => {
-                bases.insert(id);
-            }
-            Base::None => {}
-        }
-    }
+fn plan(s: &Sources, pairs: &[(Oid, Oid)]) -> HashMap<Oid, Oid> {
+    let bases: HashSet<Oid> = s.entries.iter().filter_map(|e| s.stored_base(e)).collect();
     let mut planned: HashMap<Oid, Oid> = HashMap::new();
     for &(old, new) in pairs {
         let e = &s.entries[s.first[&old]];
-        if planned.contains_key(&old) || bases.contains(&old) || !e.whole() || whole_size(e, files)? < DELTA_FROM {
+        if planned.contains_key(&old) || bases.contains(&old) || !e.whole() || e.size < DELTA_FROM {
             continue;
         }
         // The chain from `new`: through planned deltas and stored ones.
@@ -311,15 +250,7 @@ fn plan(s: &Sources, files: &[File], pairs: &[(Oid, Oid)]) -> io::Result<HashMap
                 ok = false;
                 break;
             }
-            let next = match planned.get(&at) {
-                Some(&b) => Some(b),
-                None => match s.entries[s.first[&at]].base {
-                    Base::Entry(b) => Some(s.entries[b].id),
-                    Base::Id(id) => Some(id),
-                    Base::None => None,
-                },
-            };
-            match next {
+            match planned.get(&at).copied().or_else(|| s.stored_base(&s.entries[s.first[&at]])) {
                 Some(n) => {
                     at = n;
                     depth += 1;
@@ -331,18 +262,17 @@ fn plan(s: &Sources, files: &[File], pairs: &[(Oid, Oid)]) -> io::Result<HashMap
             planned.insert(old, new);
         }
     }
-    Ok(planned)
+    planned
 }
 
 /// Writes the packs whose indexes are `idx_paths` (the newest first: a path's newer version comes before the older
 /// ones made deltas against it) into `repo_dir` as one pack with its index; the packs are left as they are.
 /// Not synced: the caller syncs before it removes them.
 pub fn merge(repo_dir: &Path, idx_paths: &[PathBuf]) -> Result<Merged, git2::Error> {
-    let io = |what: &str, e: io::Error| git2::Error::from_str(&format!("{what}: {e}"));
-    let s = read_sources(idx_paths).map_err(|e| io("reading the packs to roll up", e))?;
+    let s = read_sources(idx_paths).map_err(|e| out_failed("reading the packs to roll up", e))?;
     let repo = railyard_store::open(repo_dir)?;
     let pairs = replaced_versions(&repo, &s)?;
-    let mut planned = plan(&s, &s.files, &pairs).map_err(|e| io("reading the packs to roll up", e))?;
+    let mut planned = plan(&s, &pairs);
     let odb = repo.odb()?;
 
     let dir = repo_dir.join("objects").join("pack");
@@ -368,12 +298,7 @@ pub fn merge(repo_dir: &Path, idx_paths: &[PathBuf]) -> Result<Merged, git2::Err
                 stack.pop();
                 continue;
             }
-            let base = match (planned.get(&id), entry.base) {
-                (Some(&b), _) if entry.whole() => Some(b),
-                (_, Base::Entry(b)) => Some(s.entries[b].id),
-                (_, Base::Id(b)) => Some(b),
-                _ => None,
-            };
+            let base = planned.get(&id).copied().filter(|_| entry.whole()).or_else(|| s.stored_base(entry));
             if let Some(b) = base.filter(|b| !written.contains_key(b)) {
                 if visiting.contains(&b) {
                     // A loop (two versions each planned against the other): this one stays whole.
@@ -401,13 +326,13 @@ pub fn merge(repo_dir: &Path, idx_paths: &[PathBuf]) -> Result<Merged, git2::Err
                     back_offset(&mut h, at - written[&planned[&id]]);
                     out.put(&h)?;
                     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-                    z.write_all(&delta).map_err(|e| io("deflating", e))?;
-                    out.put(&z.finish().map_err(|e| io("deflating", e))?)?;
+                    z.write_all(&delta).map_err(|e| out_failed("deflating", e))?;
+                    out.put(&z.finish().map_err(|e| out_failed("deflating", e))?)?;
                     new_deltas += 1;
                 }
                 (None, OFS_DELTA) => {
                     // The size header as it was, the offset to where the base is now, the deflated delta as it was.
-                    read_entry(files, entry, &mut buf).map_err(|e| io("reading a pack", e))?;
+                    read_entry(files, entry, &mut buf).map_err(|e| out_failed("reading a pack", e))?;
                     let Base::Entry(b) = entry.base else { unreachable!("an offset delta has an entry for its base") };
                     let mut h = buf[..entry.size_len].to_vec();
                     back_offset(&mut h, at - written[&s.entries[b].id]);
@@ -415,7 +340,7 @@ pub fn merge(repo_dir: &Path, idx_paths: &[PathBuf]) -> Result<Merged, git2::Err
                     out.put(&buf[entry.header_len..])?;
                 }
                 (None, _) => {
-                    read_entry(files, entry, &mut buf).map_err(|e| io("reading a pack", e))?;
+                    read_entry(files, entry, &mut buf).map_err(|e| out_failed("reading a pack", e))?;
                     out.put(&buf)?;
                 }
             }

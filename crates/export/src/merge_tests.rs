@@ -193,10 +193,14 @@ fn back_offsets_read_back_as_the_store_reads_them() {
         let mut h = vec![0x60 | 5];
         back_offset(&mut h, back);
         let parsed = parse_header(&h).unwrap();
-        assert_eq!(
-            parsed,
-            Header { kind: OFS_DELTA, size_len: 1, header_len: h.len(), back: Some(back), base_id: None }
-        );
+        let want = railyard_store::pack::Header {
+            kind: OFS_DELTA,
+            size: 5,
+            size_len: 1,
+            header_len: h.len(),
+            base: HeaderBase::Back(back),
+        };
+        assert_eq!(parsed, want);
     }
 }
 

@@ -100,7 +100,7 @@ pub fn pack_into(repo: &Repository, ids: &[Oid], dest: &Repository) -> Result<()
     dest.odb()?.refresh()
 }
 
-fn out_failed(what: &str, e: std::io::Error) -> git2::Error {
+pub(crate) fn out_failed(what: &str, e: std::io::Error) -> git2::Error {
     git2::Error::from_str(&format!("{what}: {e}"))
 }
 

@@ -29,8 +29,8 @@ pub const COMMIT: u8 = 1;
 pub const TREE: u8 = 2;
 pub const BLOB: u8 = 3;
 pub const TAG: u8 = 4;
-const OFS_DELTA: u8 = 6;
-const REF_DELTA: u8 = 7;
+pub const OFS_DELTA: u8 = 6;
+pub const REF_DELTA: u8 = 7;
 
 /// Reads a delta's base by id from the other packs: its kind and data.
 pub type OtherObject<'a> = dyn Fn(&Id) -> io::Result<Option<(u8, Vec<u8>)>> + 'a;
@@ -274,49 +274,15 @@ impl Pack {
         let mut h = [0u8; 64];
         let n = self.read_some(&mut h, offset)?;
         let bad = || corrupt(format!("{}: a damaged entry header at {offset}", self.idx_path.display()));
-        let byte = |i: usize| if i < n { Ok(h[i]) } else { Err(bad()) };
-        let mut b = byte(0)?;
-        let kind = (b >> 4) & 7;
-        let mut size = u64::from(b & 0x0f);
-        let (mut i, mut shift) = (1, 4);
-        while b & 0x80 != 0 {
-            b = byte(i)?;
-            i += 1;
-            if shift > 57 {
-                return Err(bad());
-            }
-            size |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-        }
-        let base = match kind {
-            COMMIT | TREE | BLOB | TAG => Base::None,
-            OFS_DELTA => {
-                b = byte(i)?;
-                i += 1;
-                let mut back = u64::from(b & 0x7f);
-                while b & 0x80 != 0 {
-                    b = byte(i)?;
-                    i += 1;
-                    back = back.checked_add(1).and_then(|v| v.checked_mul(128)).ok_or_else(bad)? | u64::from(b & 0x7f);
-                }
-                if back == 0 || back > offset {
-                    return Err(bad());
-                }
-                Base::Offset(offset - back)
-            }
-            REF_DELTA => {
-                if i + 20 > n {
-                    return Err(bad());
-                }
-                let mut id = [0u8; 20];
-                id.copy_from_slice(&h[i..i + 20]);
-                i += 20;
-                Base::Id(id)
-            }
-            _ => return Err(bad()),
+        let header = parse_header(&h[..n]).ok_or_else(bad)?;
+        let base = match header.base {
+            HeaderBase::None => Base::None,
+            HeaderBase::Back(back) if back == 0 || back > offset => return Err(bad()),
+            HeaderBase::Back(back) => Base::Offset(offset - back),
+            HeaderBase::Id(id) => Base::Id(id),
         };
-        let size = usize::try_from(size).map_err(|_| bad())?;
-        Ok(Entry { kind, size, data_at: offset + i as u64, base })
+        let size = usize::try_from(header.size).map_err(|_| bad())?;
+        Ok(Entry { kind: header.kind, size, data_at: offset + header.header_len as u64, base })
     }
 
     /// Inflates the zlib stream at `at` that holds `size` bytes; with `stop_after`, only its first bytes.
@@ -438,6 +404,68 @@ impl Pack {
 }
 
 /// A size of a delta's header: 7 bits a byte, low bits first. (value, index after it)
+/// A pack entry's header as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: u8,
+    /// The inflated size of what follows (a delta's own size, for a delta).
+    pub size: u64,
+    /// Bytes of the kind and size.
+    pub size_len: usize,
+    /// Bytes before the deflated data (the kind and size, and a delta's base).
+    pub header_len: usize,
+    pub base: HeaderBase,
+}
+
+/// What a delta is made from, as its header names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderBase {
+    None,
+    /// An offset delta: how far back in its pack its base's entry starts.
+    Back(u64),
+    /// An id delta: its base's id.
+    Id(Id),
+}
+
+/// Parses an entry's header from its first bytes (64 hold any header); None if they are not one.
+pub fn parse_header(h: &[u8]) -> Option<Header> {
+    let mut b = *h.first()?;
+    let kind = (b >> 4) & 7;
+    let mut size = u64::from(b & 0x0f);
+    let (mut i, mut shift) = (1, 4);
+    while b & 0x80 != 0 {
+        b = *h.get(i)?;
+        i += 1;
+        if shift > 57 {
+            return None;
+        }
+        size |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+    }
+    let size_len = i;
+    let base = match kind {
+        COMMIT | TREE | BLOB | TAG => HeaderBase::None,
+        OFS_DELTA => {
+            b = *h.get(i)?;
+            i += 1;
+            let mut back = u64::from(b & 0x7f);
+            while b & 0x80 != 0 {
+                b = *h.get(i)?;
+                i += 1;
+                back = back.checked_add(1)?.checked_mul(128)? | u64::from(b & 0x7f);
+            }
+            HeaderBase::Back(back)
+        }
+        REF_DELTA => {
+            let id: Id = h.get(i..i + 20)?.try_into().ok()?;
+            i += 20;
+            HeaderBase::Id(id)
+        }
+        _ => return None,
+    };
+    Some(Header { kind, size, size_len, header_len: i, base })
+}
+
 fn varint(d: &[u8], mut i: usize) -> Result<(usize, usize), &'static str> {
     let (mut value, mut shift) = (0usize, 0u32);
     loop {
