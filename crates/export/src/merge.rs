@@ -18,7 +18,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::objects::{out_failed, PackOut};
-use crate::rawtree::RawTree;
 use git2::{Oid, Repository};
 
 use railyard_store::pack::{parse_header, HeaderBase, BLOB, COMMIT, OFS_DELTA, TAG, TREE};
@@ -207,27 +206,20 @@ fn replaced_versions(repo: &Repository, s: &Sources) -> Result<Vec<(Oid, Oid)>, 
     for c in order {
         let Some(parent) = parent_of.get(&c) else { continue };
         let Ok(parent) = repo.find_commit(*parent) else { continue };
-        let mut stack = vec![(repo.find_commit(c)?.tree_id(), parent.tree_id())];
-        while let Some((new, old)) = stack.pop() {
-            if new == old {
-                continue;
-            }
-            let (new_tree, old_tree) = (RawTree::read(&odb, new)?, RawTree::read(&odb, old)?);
-            let mut shift = 0isize;
-            for i in 0..new_tree.len() {
-                let Some(j) = old_tree.same_entry(&new_tree, i, &mut shift) else { continue };
-                let (now, before) = (new_tree.id(i), old_tree.id(j));
-                if before == now || new_tree.is_gitlink(i) || !s.first.contains_key(&now) {
-                    continue;
-                }
-                if s.first.contains_key(&before) {
-                    pairs.push((before, now));
-                }
-                if new_tree.is_tree(i) {
-                    stack.push((now, before));
-                }
-            }
+        let (new, old) = (repo.find_commit(c)?.tree_id(), parent.tree_id());
+        if new == old {
+            continue;
         }
+        crate::rawtree::walk(&odb, new, Some(old), |e| {
+            let Some(before) = e.before else { return Ok(false) };
+            if before == e.id || e.gitlink || !s.first.contains_key(&e.id) {
+                return Ok(false);
+            }
+            if s.first.contains_key(&before) {
+                pairs.push((before, e.id));
+            }
+            Ok(true)
+        })?;
     }
     Ok(pairs)
 }

@@ -19,7 +19,6 @@
 //! the commits marked are the advertised ones, as without the copies. An object reused from elsewhere than the
 //! head's tree at the same path is sent again, which costs bytes, never correctness.
 
-use crate::rawtree::RawTree;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -137,28 +136,21 @@ fn reused_from(
     compared: &mut HashSet<(Oid, Oid)>,
     out: &mut HashSet<Oid>,
 ) -> Result<(), git2::Error> {
-    let mut stack = vec![(new, base)];
-    while let Some((new, old)) = stack.pop() {
-        if new == old {
-            out.insert(new);
-            continue;
-        }
-        if !compared.insert((new, old)) {
-            continue;
-        }
-        let odb = repo.odb()?;
-        let (tree, old_tree) = (RawTree::read(&odb, new)?, RawTree::read(&odb, old)?);
-        let mut shift = 0isize;
-        for i in 0..tree.len() {
-            let Some(j) = old_tree.same_entry(&tree, i, &mut shift) else { continue };
-            if old_tree.id(j) == tree.id(i) {
-                out.insert(tree.id(i));
-            } else if tree.is_tree(i) {
-                stack.push((tree.id(i), old_tree.id(j)));
-            }
-        }
+    if new == base {
+        out.insert(new);
+        return Ok(());
     }
-    Ok(())
+    if !compared.insert((new, base)) {
+        return Ok(());
+    }
+    crate::rawtree::walk(&repo.odb()?, new, Some(base), |e| {
+        let Some(before) = e.before else { return Ok(false) };
+        if before == e.id {
+            out.insert(e.id);
+            return Ok(false);
+        }
+        Ok(e.tree && compared.insert((e.id, before)))
+    })
 }
 
 /// Stores `data` in the in-memory store `store` as the object `id` of kind `kind`.

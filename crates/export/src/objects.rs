@@ -7,8 +7,6 @@ use std::collections::HashSet;
 
 use git2::{ObjectType, Oid, Repository};
 
-use crate::rawtree::RawTree;
-
 /// Appends to `out` the commit `new` and the trees and blobs of its tree that differ from `base`'s tree (a commit;
 /// None: every object) and for which `known` is false. `seen` is shared across calls, so an object is listed once.
 pub fn added_objects(
@@ -24,31 +22,19 @@ pub fn added_objects(
     if seen.insert(new) {
         out.push(new);
     }
-    let odb = repo.odb()?;
     // Down the new tree only where it differs from the base's: an entry with the base's id is there already.
-    let mut stack = vec![(commit.tree_id(), old_tree)];
-    while let Some((id, old)) = stack.pop() {
-        if Some(id) == old || !seen.insert(id) || known(id) {
-            continue;
-        }
-        out.push(id);
-        let tree = RawTree::read(&odb, id)?;
-        let old_tree = old.map(|o| RawTree::read(&odb, o)).transpose()?;
-        let mut shift = 0isize;
-        for i in 0..tree.len() {
-            let e = tree.id(i);
-            let before = old_tree.as_ref().and_then(|t| Some(t.id(t.same_entry(&tree, i, &mut shift)?)));
-            if before == Some(e) || tree.is_gitlink(i) {
-                continue;
-            }
-            if tree.is_tree(i) {
-                stack.push((e, before));
-            } else if seen.insert(e) && !known(e) {
-                out.push(e);
-            }
-        }
+    let root = commit.tree_id();
+    if Some(root) == old_tree || !seen.insert(root) || known(root) {
+        return Ok(());
     }
-    Ok(())
+    out.push(root);
+    crate::rawtree::walk(&repo.odb()?, root, old_tree, |e| {
+        if e.before == Some(e.id) || e.gitlink || !seen.insert(e.id) || known(e.id) {
+            return Ok(false);
+        }
+        out.push(e.id);
+        Ok(true)
+    })
 }
 
 /// Packs `ids` (objects of `repo`) into the repo `dest` as one pack of whole objects, with its index, as

@@ -103,6 +103,41 @@ impl<'o> RawTree<'o> {
     }
 }
 
+/// An entry of a tree met by [`walk`], beside the same entry of the tree it is compared with.
+pub(crate) struct Pair {
+    pub id: Oid,
+    /// The other tree's entry of the same name and kind, if it has one.
+    pub before: Option<Oid>,
+    pub tree: bool,
+    /// A submodule's commit: no object of this repo.
+    pub gitlink: bool,
+}
+
+/// Walks the tree `new` beside `old` (None: beside nothing): `visit` sees each entry with its counterpart, and the walk
+/// goes down into a directory (beside its counterpart) where `visit` says so. The callers say where the two differ
+/// and what they keep: the objects a commit adds, what a push may reuse, the versions a roll-up pairs.
+pub(crate) fn walk(
+    odb: &Odb<'_>,
+    new: Oid,
+    old: Option<Oid>,
+    mut visit: impl FnMut(&Pair) -> Result<bool, git2::Error>,
+) -> Result<(), git2::Error> {
+    let mut stack = vec![(new, old)];
+    while let Some((new, old)) = stack.pop() {
+        let tree = RawTree::read(odb, new)?;
+        let old_tree = old.map(|o| RawTree::read(odb, o)).transpose()?;
+        let mut shift = 0isize;
+        for i in 0..tree.len() {
+            let before = old_tree.as_ref().and_then(|t| Some(t.id(t.same_entry(&tree, i, &mut shift)?)));
+            let pair = Pair { id: tree.id(i), before, tree: tree.is_tree(i), gitlink: tree.is_gitlink(i) };
+            if visit(&pair)? && pair.tree {
+                stack.push((pair.id, pair.before));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// git's order of tree entries: by name, a directory's name compared as if it ended in `/`.
 fn git_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> Ordering {
     let n = a.len().min(b.len());
