@@ -1,12 +1,14 @@
 //! The single writer: one thread takes requests from a bounded queue, folds up to `batch_max` of them into
 //! one commit, moves the branch with a compare-and-swap, then answers each caller with its own result.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
 use railyard_manifest::memory::MemoryObjects;
+use railyard_manifest::stage::BigDirs;
 use railyard_manifest::{commit, Envelope, Identity, Outcome, Stage};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -134,6 +136,8 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
             return false;
         }
     };
+    // The big directories the last batch read or wrote, parsed ([`Stage::keep_big_dirs`]); let go before `objects`.
+    let big_dirs: RefCell<BigDirs<'_>> = RefCell::default();
     while cfg.rollups.load(Ordering::Acquire) == rollups {
         let Some(first) = rx.blocking_recv() else { return false };
         let mut queued = vec![first];
@@ -149,7 +153,7 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         let (mut jobs, replies): (Vec<Job>, Vec<_>) = queued.into_iter().map(|q| (q.job, q.reply)).unzip();
         let n = jobs.len();
         let (commit, commits, results) =
-            apply_batch(repo, &objects, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
+            apply_batch(repo, &objects, &big_dirs, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         let flushed = objects.flushing.take();
         // The batch's objects are in its pack by now, or were never needed: they leave memory now rather than when
         // the next batch starts (a train's 40,000 new trees and blobs at 10,000 applications would wait there).
@@ -217,9 +221,10 @@ impl Built {
 /// remote branch), the batch is rebuilt on the new head. Each job gets its own answer and the commit it names, and
 /// each answer says what really happened: a job refused alone fails alone, and nothing committed is ever answered
 /// as "not written". Returns the branch's new head, if it moved.
-fn apply_batch(
-    repo: &Repository,
-    objects: &Objects<'_>,
+fn apply_batch<'r>(
+    repo: &'r Repository,
+    objects: &'r Objects<'_>,
+    big_dirs: &RefCell<BigDirs<'r>>,
     repo_dir: &Path,
     branch_ref: &str,
     jobs: &mut [Job],
@@ -244,7 +249,7 @@ fn apply_batch(
         let base = railyard_refs::target(repo, branch_ref).ok().flatten();
         let mut results: Results = Vec::with_capacity(jobs.len());
         let mut claims: Vec<(usize, Vec<String>)> = Vec::new();
-        let built = build_commit(repo, objects, repo_dir, branch_ref, jobs, &mut results, &mut claims);
+        let built = build_commit(repo, objects, big_dirs, repo_dir, branch_ref, jobs, &mut results, &mut claims);
         // After push, a refusal (404, 409, …) must reflect the remote's state, not a stale fetch: a batch that refused
         // a request, or has nothing to push, is decided again if the remote moved meanwhile.
         if let Some(r) = remote.filter(|_| matches!(built, Ok(None)) || results.iter().any(Result::is_err)) {
@@ -355,9 +360,11 @@ fn apply_batch(
 /// that takes a tag ends its segment's commit. None: nothing to commit. Fills `results` with each job's answer and
 /// `claims` with the tags each applied job takes, in a segment that made a commit (a job whose segment made none
 /// answers `tag: null`).
-fn build_commit(
-    repo: &Repository,
-    objects: &Objects<'_>,
+#[allow(clippy::too_many_arguments)]
+fn build_commit<'r>(
+    repo: &'r Repository,
+    objects: &'r Objects<'_>,
+    big_dirs: &RefCell<BigDirs<'r>>,
     repo_dir: &Path,
     branch_ref: &str,
     jobs: &mut [Job],
@@ -366,16 +373,36 @@ fn build_commit(
 ) -> Result<Option<Built>, git2::Error> {
     let head = railyard_refs::target(repo, branch_ref)?;
     let base = head.map(|h| repo.find_commit(h).and_then(|c| c.tree())).transpose()?;
-    let mut parent = (head, base.as_ref().map(|t| t.id()));
-    let mut stage = Stage::new(repo, base);
+    let mut stage = Stage::with_big_dirs(repo, base, big_dirs.take());
     stage.write_objects_to(MemoryObjects::new(&objects.memory));
+    let built = build_on(objects, repo_dir, &mut stage, head, jobs, results, claims);
+    // Read or written, the batch's big directories stay parsed for the next batch (which verifies each by id).
+    match stage.keep_big_dirs() {
+        Ok(dirs) => *big_dirs.borrow_mut() = dirs,
+        Err(e) => tracing::warn!(error = %e, "the batch's big directories could not be kept for the next batch"),
+    }
+    built
+}
+
+/// [`build_commit`] on its stage over `head`.
+fn build_on(
+    objects: &Objects<'_>,
+    repo_dir: &Path,
+    stage: &mut Stage<'_>,
+    head: Option<Oid>,
+    jobs: &mut [Job],
+    results: &mut Results,
+    claims: &mut Vec<(usize, Vec<String>)>,
+) -> Result<Option<Built>, git2::Error> {
+    let repo = stage.repo();
+    let mut parent = (head, stage.base_id());
     let mut claimed: Vec<String> = Vec::new();
     let (mut chain, mut commits, mut log) = (Vec::new(), Vec::with_capacity(jobs.len()), String::new());
     let mut segment_claims: Vec<(usize, Vec<String>)> = Vec::new();
     let mut start = 0;
     for i in 0..jobs.len() {
         let job = &mut jobs[i];
-        let result = apply_job(repo, repo_dir, &mut stage, &claimed, job);
+        let result = apply_job(repo, repo_dir, stage, &claimed, job);
         // A flow run that failed keeps only its record: no tag.
         let tagged = match &result {
             Ok(Outcome::FlowRun(run)) => run.status == railyard_manifest::request::RunStatus::Succeeded,
@@ -392,7 +419,7 @@ fn build_commit(
         if !ends && i + 1 < jobs.len() {
             continue;
         }
-        match commit_segment(repo, &mut stage, parent, &jobs[start..=i], &results[start..=i])? {
+        match commit_segment(stage, parent, &jobs[start..=i], &results[start..=i])? {
             Some((commit, tree, message)) => {
                 parent = (Some(commit), Some(tree));
                 chain.push(commit);
@@ -414,7 +441,7 @@ fn build_commit(
         return Ok(None);
     }
     // The commits and every object they need are on disk, in one pack, before the branch names them.
-    objects.write_pack(repo, head, &chain)?;
+    objects.write_pack(repo, &chain, &stage.take_added())?;
     objects.flush(repo_dir)?;
     Ok(Some(Built { head, chain, commits, log }))
 }
@@ -422,7 +449,6 @@ fn build_commit(
 /// Writes the commit of one segment of a batch (`jobs` and their `results`) on `parent` (a commit and its tree):
 /// its commit, tree and message. None: the segment changed nothing and asks for no commit.
 fn commit_segment(
-    repo: &Repository,
     stage: &mut Stage<'_>,
     (parent, parent_tree): (Option<Oid>, Option<Oid>),
     jobs: &[Job],
@@ -443,7 +469,7 @@ fn commit_segment(
         jobs.iter().zip(results.iter()).filter(|(_, r)| r.is_ok()).map(|(j, _)| &j.envelope).collect();
     let author = common_author(&applied);
     let message = commit::message(&applied);
-    let new = commit::write_commit(repo, parent, tree, &author, &message)?;
+    let new = commit::write_commit_in(stage, parent, tree, &author, &message)?;
     Ok(Some((new, tree, message)))
 }
 
@@ -497,18 +523,18 @@ impl Objects<'_> {
         synced
     }
 
-    /// Writes the objects `chain` (commits, each on the one before it, the first on `base`) adds to `base` (the
-    /// commits, their new trees and blobs) as one pack with its index in `objects/pack`, the way `git fast-import`
-    /// and `receive-pack` do. Not yet synced: the batch's sync follows.
-    fn write_pack(&self, repo: &Repository, base: Option<Oid>, chain: &[Oid]) -> Result<(), git2::Error> {
+    /// Writes the commits of `chain` and the objects of `added` (what the stage's trees name where the base's named
+    /// something else, [`Stage::take_added`]) that are not on disk yet as one pack with its index in
+    /// `objects/pack`, the way `git fast-import` and `receive-pack` do. Not yet synced: the batch's sync follows.
+    fn write_pack(&self, repo: &Repository, chain: &[Oid], added: &[Oid]) -> Result<(), git2::Error> {
         let disk = self.disk.odb()?;
-        let (mut seen, mut ids) = (std::collections::HashSet::new(), Vec::new());
-        let mut parent = base;
-        for &commit in chain {
-            let known = |id| on_disk(&disk, id);
-            railyard_export::objects::added_objects(repo, parent, commit, &known, &mut seen, &mut ids)?;
-            parent = Some(commit);
-        }
+        let mut seen = std::collections::HashSet::with_capacity(chain.len() + added.len());
+        let ids: Vec<Oid> = chain
+            .iter()
+            .copied()
+            .chain(added.iter().copied().filter(|&id| !on_disk(&disk, id)))
+            .filter(|&id| seen.insert(id))
+            .collect();
         railyard_export::objects::pack_into(repo, &ids, &self.disk)
     }
 }

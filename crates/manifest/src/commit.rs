@@ -101,6 +101,32 @@ pub fn write_commit(
     author: &Identity,
     message: &str,
 ) -> Result<Oid, git2::Error> {
+    let commit = commit_bytes(repo, parent, tree, author, message)?;
+    repo.odb()?.write(git2::ObjectType::Commit, &commit)
+}
+
+/// [`write_commit`] into the stage's object store ([`Stage::put_object`]: the writer's memory). Written through
+/// the object database, a commit is first looked for in every backend, and a miss (a new commit always misses)
+/// makes libgit2 list the pack folder again.
+pub fn write_commit_in(
+    stage: &crate::Stage<'_>,
+    parent: Option<Oid>,
+    tree: Oid,
+    author: &Identity,
+    message: &str,
+) -> Result<Oid, git2::Error> {
+    let commit = commit_bytes(stage.repo(), parent, tree, author, message)?;
+    stage.put_object(git2::ObjectType::Commit, &commit)
+}
+
+/// The bytes of the commit of `tree` on `parent` by `author` (committed by Railyard, now) with `message`.
+fn commit_bytes(
+    repo: &Repository,
+    parent: Option<Oid>,
+    tree: Oid,
+    author: &Identity,
+    message: &str,
+) -> Result<git2::Buf, git2::Error> {
     let now = git2::Time::new(time::OffsetDateTime::now_utc().unix_timestamp(), 0);
     let author = Signature::new(&author.name, &author.email, &now)?;
     let committer = Signature::new("Railyard", "railyard@localhost", &now)?;
@@ -110,7 +136,7 @@ pub fn write_commit(
         None => vec![],
     };
     let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    repo.commit(None, &author, &committer, message, &tree, &parent_refs)
+    repo.commit_create_buffer(&author, &committer, message, &tree, &parent_refs)
 }
 
 #[cfg(test)]

@@ -48,7 +48,18 @@ pub struct Stage<'r> {
     marks: Vec<BTreeSet<String>>,
     /// Where new objects go when not through the object database (the writer's mempack).
     memory: Option<MemoryObjects<'r>>,
+    /// The trees and blobs the trees written so far name where the base named something else (see
+    /// [`Stage::take_added`]).
+    added: Vec<Oid>,
+    /// Big directories of the tree an earlier stage wrote or read, by path ([`Stage::keep_big_dirs`]): one is used
+    /// where the base names the same id.
+    carried: BigDirs<'r>,
+    /// The big directories the last [`Stage::write_tree`] wrote (at least [`KEPT_DIR_ENTRIES`] entries), by path.
+    written_big: Vec<(String, Oid)>,
 }
+
+/// Big directories of a tree, parsed, by path (see [`Stage::keep_big_dirs`]).
+pub type BigDirs<'r> = HashMap<String, Tree<'r>>;
 
 /// Directories of the base with at least this many entries are kept by the stage once looked up (see
 /// `Stage::subtrees`).
@@ -69,7 +80,50 @@ impl<'r> Stage<'r> {
             small_blobs: HashMap::new(),
             marks: vec![BTreeSet::new()],
             memory: None,
+            added: Vec::new(),
+            carried: HashMap::new(),
+            written_big: Vec::new(),
         }
+    }
+
+    /// A stage over `base` that reads the big directories of `carried` (what [`Stage::keep_big_dirs`] of the stage
+    /// before returned) where `base` names them, instead of reading them from the object store again.
+    pub fn with_big_dirs(repo: &'r Repository, base: Option<Tree<'r>>, carried: BigDirs<'r>) -> Self {
+        Self { carried, ..Self::new(repo, base) }
+    }
+
+    /// The big directories (at least [`KEPT_DIR_ENTRIES`] entries) of the last tree written that this stage read or
+    /// wrote, parsed, for the next stage over that tree ([`Stage::with_big_dirs`]). The writer's next batch reads
+    /// them again (at 10,000 applications, `applications/` and an environment's `applications/` are 400 KiB trees that
+    /// every deploy reads): without them it would read back each from its pack (inflating it) and parse it again,
+    /// or find libgit2's object cache had dropped it. Held between batches, they are what one batch holds anyway.
+    /// The written ones are read here, from where the stage wrote them (the writer's memory, before it is emptied).
+    pub fn keep_big_dirs(&self) -> Result<BigDirs<'r>, git2::Error> {
+        let mut kept = BigDirs::new();
+        for (dir, id) in &self.written_big {
+            let tree = match self.subtrees.borrow().get(dir.as_str()) {
+                Some(Some(t)) if t.id() == *id => t.clone(),
+                _ => self.repo.find_tree(*id)?,
+            };
+            kept.insert(dir.clone(), tree);
+        }
+        for (dir, tree) in self.subtrees.borrow().iter() {
+            let Some(tree) = tree else { continue };
+            if tree.len() >= KEPT_DIR_ENTRIES && !kept.contains_key(dir) && !self.changed_under(dir) {
+                kept.insert(dir.clone(), tree.clone());
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Whether a change lies below `dir` (or removes it), in any layer.
+    fn changed_under(&self, dir: &str) -> bool {
+        let prefix = format!("{dir}/");
+        self.layers.iter().any(|layer| {
+            layer.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
+                || layer.get(dir).is_some()
+                || parent_dirs(dir).any(|d| layer.get(d) == Some(&Change::RemovedDir))
+        })
     }
 
     /// New blobs and trees go straight into `memory` (the writer's mempack, which its repo handle reads first).
@@ -83,6 +137,11 @@ impl<'r> Stage<'r> {
             Some(m) => m.write(kind, data),
             None => self.repo.odb()?.write(kind, data),
         }
+    }
+
+    /// The id of the base tree (None: none).
+    pub fn base_id(&self) -> Option<Oid> {
+        self.base.as_ref().map(Tree::id)
     }
 
     pub fn repo(&self) -> &'r Repository {
@@ -182,7 +241,10 @@ impl<'r> Stage<'r> {
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
         let found = match self.base_dir(parent)? {
             Some(parent) => match parent.get_name(name) {
-                Some(e) if e.kind() == Some(ObjectType::Tree) => Some(self.repo.find_tree(e.id())?),
+                Some(e) if e.kind() == Some(ObjectType::Tree) => match self.carried.get(dir) {
+                    Some(t) if t.id() == e.id() => Some(t.clone()),
+                    _ => Some(self.repo.find_tree(e.id())?),
+                },
                 _ => None,
             },
             None => None,
@@ -311,10 +373,28 @@ impl<'r> Stage<'r> {
         }
         let changes: Vec<(&str, Change)> = self.layers[0].iter().map(|(p, c)| (p.as_str(), *c)).collect();
         let put = |kind, data: &[u8]| self.put_object(kind, data);
-        match build(self.repo, &put, self.base.as_ref(), &changes)? {
-            Some(oid) => Ok(oid),
-            None => put(ObjectType::Tree, &[]),
+        let (mut added, mut big) = (Vec::new(), Vec::new());
+        let mut out = Built { added: &mut added, big: &mut big };
+        let root = match build(self, &put, "", self.base.as_ref(), &changes, &mut out)? {
+            Some(oid) => oid,
+            None => put(ObjectType::Tree, &[])?,
+        };
+        if self.base.as_ref().map(Tree::id) != Some(root) {
+            added.push(root);
         }
+        self.added.append(&mut added);
+        self.written_big = big;
+        Ok(root)
+    }
+
+    /// Takes the ids of the trees and blobs that the trees written since the last call (by [`Stage::write_tree`])
+    /// name at a path where the base tree names another object or nothing: the new root, each new directory on a
+    /// changed path and each file changed. Every object the written trees have and the base's lacks is among them,
+    /// and every one of them is in a written tree; one may be in the base too, elsewhere (a blob of the same
+    /// content), so the writer leaves out those already on disk. A batch's pack is made of these: no walk of the
+    /// new tree beside the base's, which read both versions of a 10,000-entry directory again on every deploy.
+    pub fn take_added(&mut self) -> Vec<Oid> {
+        std::mem::take(&mut self.added)
     }
 }
 
@@ -330,12 +410,23 @@ fn remove_under(layer: &mut Layer, dir: &str) {
 /// Writes an object (a stage's [`Stage::put_object`]).
 type Put<'a> = &'a dyn Fn(ObjectType, &[u8]) -> Result<Oid, git2::Error>;
 
-/// Applies `changes` (paths relative to `base`) and returns the new tree, or None when it is empty.
+/// What [`build`] reports besides the tree.
+struct Built<'a> {
+    /// Each entry of a written tree that differs from the base's entry of that name.
+    added: &'a mut Vec<Oid>,
+    /// The path and id of each written tree of at least [`KEPT_DIR_ENTRIES`] entries.
+    big: &'a mut Vec<(String, Oid)>,
+}
+
+/// Applies `changes` (paths relative to `base`, the stage's directory `dir`) and returns the new tree, or None when
+/// it is empty. A directory of the stage's base is read through the stage ([`Stage::base_dir`]).
 fn build(
-    repo: &Repository,
+    stage: &Stage<'_>,
     put: Put<'_>,
+    dir: &str,
     base: Option<&Tree<'_>>,
     changes: &[(&str, Change)],
+    out: &mut Built<'_>,
 ) -> Result<Option<Oid>, git2::Error> {
     let mut by_child: BTreeMap<&str, Vec<(&str, Change)>> = BTreeMap::new();
     let mut exact: BTreeMap<&str, Change> = BTreeMap::new();
@@ -355,32 +446,48 @@ fn build(
             return Err(git2::Error::from_str(&format!("invalid tree entry name {child:?}")));
         }
         let here = exact.get(child).copied();
+        let before = base.and_then(|b| b.get_name(child));
         let edit = match (here, by_child.get(child)) {
             (Some(Change::File(oid)), _) => Some((i32::from(FileMode::Blob), oid)),
             (here, Some(sub_changes)) => {
-                let sub_base = match (here, base.and_then(|b| b.get_name(child))) {
+                let path = if dir.is_empty() { child.to_owned() } else { format!("{dir}/{child}") };
+                let sub_base = match (here, &before) {
                     (Some(Change::RemovedDir), _) | (_, None) => None,
-                    (_, Some(e)) if e.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(e.id())?),
+                    // The base's own directory there (this is the base's tree, or one of its directories).
+                    (_, Some(e)) if e.kind() == Some(ObjectType::Tree) => match stage.base_dir(&path)? {
+                        Some(t) if t.id() == e.id() => Some(t),
+                        _ => Some(stage.repo.find_tree(e.id())?),
+                    },
                     (_, Some(_)) => None,
                 };
-                build(repo, put, sub_base.as_ref(), sub_changes)?.map(|oid| (i32::from(FileMode::Tree), oid))
+                build(stage, put, &path, sub_base.as_ref(), sub_changes, out)?
+                    .map(|oid| (i32::from(FileMode::Tree), oid))
             }
             (Some(Change::Removed | Change::RemovedDir), None) | (None, None) => None,
         };
+        if let Some((mode, oid)) = edit {
+            if before.is_none_or(|e| e.id() != oid || e.filemode() != mode) {
+                out.added.push(oid);
+            }
+        }
         edits.insert(child, edit);
     }
-    write_edited(put, base, &edits)
+    let (tree, entries) = write_edited(put, base, &edits)?;
+    if let Some(id) = tree.filter(|_| entries >= KEPT_DIR_ENTRIES && !dir.is_empty()) {
+        out.big.push((dir.to_owned(), id));
+    }
+    Ok(tree)
 }
 
 /// Writes `base` with `edits` applied (a name mapped to its new entry, or to None to drop it) as a tree object, or
-/// returns None when nothing is left. The entries are merged in git's tree order as they are serialized: a change to
+/// returns None when nothing is left; and the number of entries written. The entries are merged in git's tree order as they are serialized: a change to
 /// a directory of 10,000 entries costs one pass over its entries, with no per-entry allocation and no sort, where
 /// libgit2's tree builder copied every entry into a map and sorted them again.
 fn write_edited(
     put: Put<'_>,
     base: Option<&Tree<'_>>,
     edits: &BTreeMap<&str, Option<(i32, Oid)>>,
-) -> Result<Option<Oid>, git2::Error> {
+) -> Result<(Option<Oid>, usize), git2::Error> {
     use std::io::Write;
     // The new entries in tree order.
     let mut added: Vec<(&str, i32, Oid)> =
@@ -402,6 +509,7 @@ fn write_edited(
         out.extend_from_slice(id.as_bytes());
     };
     let mut next = added.iter().peekable();
+    let mut entries = added.len();
     for entry in base.into_iter().flat_map(|b| b.iter()) {
         let name = entry.name_bytes();
         if std::str::from_utf8(name).is_ok_and(|n| edits.contains_key(n)) {
@@ -414,14 +522,15 @@ fn write_edited(
             push(&mut out, *new_mode, new_name.as_bytes(), *id);
         }
         push(&mut out, mode, name, entry.id());
+        entries += 1;
     }
     for (new_name, new_mode, id) in next {
         push(&mut out, *new_mode, new_name.as_bytes(), *id);
     }
     if out.is_empty() {
-        return Ok(None);
+        return Ok((None, 0));
     }
-    put(ObjectType::Tree, &out).map(Some)
+    Ok((Some(put(ObjectType::Tree, &out)?), entries))
 }
 
 /// Git's order of tree entries: by name, a directory's name compared as if it ended in '/'.
@@ -486,10 +595,85 @@ mod tests {
             }
             let want = if expected.is_empty() { None } else { Some(expected.write().unwrap()) };
             assert_eq!(
-                write_edited(&|k, d| repo.odb()?.write(k, d), Some(&base), &edits).unwrap(),
+                write_edited(&|k, d| repo.odb()?.write(k, d), Some(&base), &edits).unwrap().0,
                 want,
                 "edits {edits:?}"
             );
+        }
+    }
+
+    /// Every object reachable from `tree` (itself included).
+    fn reachable(repo: &Repository, tree: Oid, out: &mut BTreeSet<Oid>) {
+        if !out.insert(tree) {
+            return;
+        }
+        for e in repo.find_tree(tree).unwrap().iter() {
+            if e.kind() == Some(ObjectType::Tree) {
+                reachable(repo, e.id(), out);
+            } else {
+                out.insert(e.id());
+            }
+        }
+    }
+
+    /// What `take_added` lists, less what the base has, is exactly what the written trees have and the base lacks
+    /// (the objects a batch's pack must hold), and it lists nothing the written trees lack: random writes, removals,
+    /// directory removals, a file becoming a directory of its name and back, discarded layers, contents that repeat
+    /// across paths and back to what the base had, several trees written from one stage (a batch's segments).
+    #[test]
+    fn the_objects_listed_as_added_are_those_the_written_trees_add() {
+        let (_d, repo) = repo();
+        let names = ["a", "b", "a.b", "c"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut base: Option<Oid> = None;
+        for round in 0..300 {
+            let mut s = Stage::new(&repo, base.map(|b| repo.find_tree(b).unwrap()));
+            let mut roots = Vec::new();
+            for _ in 0..1 + rand(3) {
+                for _ in 0..1 + rand(6) {
+                    let depth = 1 + rand(3);
+                    let path: Vec<&str> = (0..depth).map(|_| names[rand(names.len())]).collect();
+                    let path = path.join("/");
+                    let layer = rand(3) == 0;
+                    if layer {
+                        s.begin();
+                    }
+                    match rand(6) {
+                        0 => drop(s.remove(&path).unwrap()),
+                        1 => drop(s.remove_dir(&path).unwrap()),
+                        _ => s.write(&path, format!("{}", rand(4)).as_bytes()).unwrap(),
+                    }
+                    if layer {
+                        if rand(2) == 0 {
+                            s.keep()
+                        } else {
+                            s.discard()
+                        }
+                    }
+                }
+                roots.push(s.write_tree().unwrap());
+            }
+            let mut before = BTreeSet::new();
+            if let Some(b) = base {
+                reachable(&repo, b, &mut before);
+            }
+            let mut after = BTreeSet::new();
+            for &r in &roots {
+                reachable(&repo, r, &mut after);
+            }
+            let listed: BTreeSet<Oid> = s.take_added().into_iter().collect();
+            assert!(listed.is_subset(&after), "round {round}: listed an object no written tree has");
+            let new: BTreeSet<Oid> = after.difference(&before).copied().collect();
+            let listed_new: BTreeSet<Oid> = listed.difference(&before).copied().collect();
+            assert_eq!(listed_new, new, "round {round}");
+            assert!(s.take_added().is_empty(), "taken once");
+            base = roots.last().copied();
         }
     }
 
@@ -587,6 +771,46 @@ mod tests {
         s.write("small/2", b"2").unwrap();
         let t2 = repo.find_tree(s.write_tree().unwrap()).unwrap();
         assert_eq!(t2.get_name("big").unwrap().id(), big_before);
+    }
+
+    /// The big directories a stage read or wrote are kept for the next stage, in their versions of the last tree
+    /// written (what the stage read and did not change, what it wrote, nothing it removed), and a kept directory is
+    /// used only where the base names its id: over another tree, reads see that tree.
+    #[test]
+    fn big_directories_are_carried_to_the_next_stage_by_id() {
+        let (_d, repo) = repo();
+        let mut s = Stage::new(&repo, None);
+        for i in 0..100 {
+            s.write(&format!("big/{i:03}"), b"1").unwrap();
+            s.write(&format!("also/{i:03}"), b"1").unwrap();
+            s.write(&format!("gone/{i:03}"), b"1").unwrap();
+        }
+        s.write("small/x", b"1").unwrap();
+        let t1 = repo.find_tree(s.write_tree().unwrap()).unwrap();
+        let kept = s.keep_big_dirs().unwrap();
+        let mut paths: Vec<&str> = kept.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["also", "big", "gone"], "the big ones written, not the small one nor the root");
+        assert_eq!(kept["big"].id(), t1.get_name("big").unwrap().id());
+
+        // Over t1: reads `also` (unchanged), changes `big`, removes `gone`.
+        let mut s = Stage::with_big_dirs(&repo, Some(t1.clone()), kept.clone());
+        assert_eq!(s.list("also").unwrap().len(), 100);
+        assert_eq!(s.list("gone").unwrap().len(), 100);
+        s.write("big/000", b"2").unwrap();
+        assert!(s.remove_dir("gone").unwrap());
+        let t2 = repo.find_tree(s.write_tree().unwrap()).unwrap();
+        let next = s.keep_big_dirs().unwrap();
+        let mut paths: Vec<&str> = next.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["also", "big"]);
+        assert_eq!(next["big"].id(), t2.get_name("big").unwrap().id(), "the version written");
+        assert_eq!(next["also"].id(), kept["also"].id());
+
+        // Carried into a stage over t1 again (the branch went back): `big` there is t1's, not the kept t2 version.
+        let s = Stage::with_big_dirs(&repo, Some(t1), next);
+        assert_eq!(s.read_text("big/000").unwrap().as_deref(), Some("1"));
+        assert_eq!(s.list("gone").unwrap().len(), 100);
     }
 
     #[test]
