@@ -210,7 +210,7 @@ fn replaced_versions(repo: &Repository, s: &Sources) -> Result<Vec<(Oid, Oid)>, 
         if new == old {
             continue;
         }
-        crate::rawtree::walk(&odb, new, Some(old), |e| {
+        crate::rawtree::walk(&odb, new, Some(old), crate::rawtree::Show::Changed, |e| {
             let Some(before) = e.before else { return Ok(false) };
             if before == e.id || e.gitlink || !s.first.contains_key(&e.id) {
                 return Ok(false);

@@ -143,7 +143,7 @@ fn reused_from(
     if !compared.insert((new, base)) {
         return Ok(());
     }
-    crate::rawtree::walk(&repo.odb()?, new, Some(base), |e| {
+    crate::rawtree::walk(&repo.odb()?, new, Some(base), crate::rawtree::Show::All, |e| {
         let Some(before) = e.before else { return Ok(false) };
         if before == e.id {
             out.insert(e.id);

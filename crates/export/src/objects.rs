@@ -28,7 +28,7 @@ pub fn added_objects(
         return Ok(());
     }
     out.push(root);
-    crate::rawtree::walk(&repo.odb()?, root, old_tree, |e| {
+    crate::rawtree::walk(&repo.odb()?, root, old_tree, crate::rawtree::Show::Changed, |e| {
         if e.before == Some(e.id) || e.gitlink || !seen.insert(e.id) || known(e.id) {
             return Ok(false);
         }

@@ -45,6 +45,28 @@ impl<'o> RawTree<'o> {
         self.entries.len()
     }
 
+    /// The entries `from..to` of this tree outside of which every entry is, byte for byte, the entry of `old` at the
+    /// same place counted from the same end: the longest common start and end of the two trees' bytes, cut back to
+    /// whole entries (at the end, only where `old` has an entry starting at the same distance from its end).
+    pub(crate) fn unchanged_ends(&self, old: &RawTree<'_>) -> (usize, usize) {
+        let (a, b) = (self.raw(), old.raw());
+        let start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let end =
+            a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count().min(a.len().min(b.len()) - start);
+        // Entries ending within the common start.
+        let from = self.entries.partition_point(|&(_, nul)| nul + 21 <= start);
+        // Entries starting within the common end, where `old` starts one at the same distance from its end.
+        let mut to = self.entries.partition_point(|&(at, _)| at < a.len() - end);
+        while to < self.entries.len() {
+            let at_old = self.entries[to].0 + b.len() - a.len();
+            if old.entries.binary_search_by_key(&at_old, |&(at, _)| at).is_ok() {
+                break;
+            }
+            to += 1;
+        }
+        (from, to.max(from))
+    }
+
     fn raw(&self) -> &[u8] {
         self.object.data()
     }
@@ -113,13 +135,26 @@ pub(crate) struct Pair {
     pub gitlink: bool,
 }
 
-/// Walks the tree `new` beside `old` (None: beside nothing): `visit` sees each entry with its counterpart, and the walk
-/// goes down into a directory (beside its counterpart) where `visit` says so. The callers say where the two differ
-/// and what they keep: the objects a commit adds, what a push may reuse, the versions a roll-up pairs.
+/// Which entries of a tree [`walk`] shows its visitor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Show {
+    /// Every entry.
+    All,
+    /// At least every entry that differs from its counterpart: the runs of entries at the start and at the end
+    /// of a directory that are byte for byte those of its earlier version are left out (a deploy changes one entry
+    /// of a 10,000-entry directory, and the visitors that ask for this do nothing with an unchanged entry).
+    Changed,
+}
+
+/// Walks the tree `new` beside `old` (None: beside nothing): `visit` sees each entry (or each changed one, see
+/// [`Show`]) with its counterpart, and the walk goes down into a directory (beside its counterpart) where `visit`
+/// says so. The callers say where the two differ and what they keep: the objects a commit adds, what a push may
+/// reuse, the versions a roll-up pairs.
 pub(crate) fn walk(
     odb: &Odb<'_>,
     new: Oid,
     old: Option<Oid>,
+    show: Show,
     mut visit: impl FnMut(&Pair) -> Result<bool, git2::Error>,
 ) -> Result<(), git2::Error> {
     let mut stack = vec![(new, old)];
@@ -127,7 +162,11 @@ pub(crate) fn walk(
         let tree = RawTree::read(odb, new)?;
         let old_tree = old.map(|o| RawTree::read(odb, o)).transpose()?;
         let mut shift = 0isize;
-        for i in 0..tree.len() {
+        let (from, to) = match (&old_tree, show) {
+            (Some(old), Show::Changed) => tree.unchanged_ends(old),
+            _ => (0, tree.len()),
+        };
+        for i in from..to {
             let before = old_tree.as_ref().and_then(|t| Some(t.id(t.same_entry(&tree, i, &mut shift)?)));
             let pair = Pair { id: tree.id(i), before, tree: tree.is_tree(i), gitlink: tree.is_gitlink(i) };
             if visit(&pair)? && pair.tree {
@@ -155,6 +194,57 @@ fn memchr(byte: u8, hay: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Shown only the changed entries, a walk meets every entry that differs from its counterpart (or has none),
+    /// with the same counterpart a walk of every entry finds: random directories and their edited versions
+    /// (entries added, removed, changed, a file becoming a directory), nested.
+    #[test]
+    fn a_walk_of_changed_entries_meets_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let blobs: Vec<Oid> = (0..3).map(|i| repo.blob(format!("{i}").as_bytes()).unwrap()).collect();
+        let names: Vec<String> =
+            (0..40).map(|i| format!("n{}", i * 7 % 40)).chain(["a".into(), "a.b".into()]).collect();
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut rand = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let odb = repo.odb().unwrap();
+        for _ in 0..200 {
+            let mut old = repo.treebuilder(None).unwrap();
+            for n in &names {
+                if rand(3) > 0 {
+                    old.insert(n, blobs[rand(3)], 0o100644).unwrap();
+                }
+            }
+            let old_id = old.write().unwrap();
+            let mut new = repo.treebuilder(Some(&repo.find_tree(old_id).unwrap())).unwrap();
+            for _ in 0..rand(4) {
+                let n = &names[rand(names.len())];
+                match rand(4) {
+                    0 => drop(new.remove(n)),
+                    1 => drop(new.insert(n, old_id, 0o040000).unwrap()),
+                    _ => drop(new.insert(n, blobs[rand(3)], 0o100644).unwrap()),
+                }
+            }
+            let new_id = new.write().unwrap();
+            let met = |show| {
+                let mut out = Vec::new();
+                walk(&odb, new_id, Some(old_id), show, |e| {
+                    if e.before != Some(e.id) {
+                        out.push((e.id, e.before, e.tree));
+                    }
+                    Ok(false)
+                })
+                .unwrap();
+                out
+            };
+            assert_eq!(met(Show::Changed), met(Show::All));
+        }
+    }
+
     /// Entries in git's order, found at their place, off it (after additions and removals) and by search; a name
     /// that is a file in one tree and a directory in the other is no match.
     #[test]
@@ -179,6 +269,8 @@ mod tests {
         let new = tree(&[("a", true), ("a.b", false), ("b", true), ("c", true), ("y", false), ("z", false)]);
         let odb = repo.odb().unwrap();
         let (old, new) = (RawTree::read(&odb, old).unwrap(), RawTree::read(&odb, new).unwrap());
+        // The trees share only their first entry ("a.b" is the other's second) and their last.
+        assert_eq!(new.unchanged_ends(&old), (0, 5));
         let names: Vec<&[u8]> = (0..old.len()).map(|i| old.name(i)).collect();
         assert_eq!(names, [&b"a-"[..], b"a.b", b"a", b"b", b"c", b"z"]);
         let mut shift = 0;
