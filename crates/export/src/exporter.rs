@@ -56,6 +56,11 @@ const STALE_LOCK: Duration = Duration::from_secs(2);
 const IDLE: Duration = Duration::from_secs(30);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// The CPU priority of an export round (nice 10, on a thread of its own): beside the API's writer (in its process, or
+/// in its pod), a push (reading what the commits changed and writing it to the remote) takes the CPU the writer and
+/// the requests leave, so that it does not lengthen their answers on a machine of few cores. Behind a busy writer it
+/// pushes more commits at once; idle, it runs at once all the same.
+pub(crate) const EXPORT_NICE: i32 = 10;
 
 /// Exponential backoff with full jitter: a random wait in [min, min·2^failures] capped at `BACKOFF_MAX`.
 pub fn backoff(failures: u32) -> Duration {
@@ -115,8 +120,10 @@ impl Exporter {
             let cfg = self.cfg.clone();
             let started = Instant::now();
             let result = tokio::task::spawn_blocking(move || {
-                let round = round(&cfg, reconcile);
-                (round, status::lag(&cfg.repo_dir, &cfg.branch))
+                crate::packs::at_priority(EXPORT_NICE, || {
+                    let round = round(&cfg, reconcile);
+                    (round, status::lag(&cfg.repo_dir, &cfg.branch))
+                })
             })
             .await;
             let next = match result {

@@ -199,21 +199,22 @@ pub fn consolidate(
 /// packs it replaces, reading the trees its commits changed and computing their deltas) then takes only the CPU that
 /// the writer, the requests and the pushes leave.
 fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    at_priority(19, work)
+}
+
+/// Runs `work` on a thread of its own at nice `nice` (Linux keeps a nice value per thread, and a thread may not
+/// raise its priority again, so a thread of a pool never gets one) and waits for it; elsewhere at the caller's.
+pub fn at_priority<T: Send>(nice: i32, work: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         let worker = s.spawn(|| {
-            lower_this_threads_priority();
+            #[cfg(target_os = "linux")]
+            if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+                tracing::debug!(error = %e, nice, "could not lower a background thread's priority; it runs at normal priority");
+            }
             work()
         });
         worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
-}
-
-/// Nice 19 for the calling thread only (Linux keeps a nice value per thread); elsewhere nothing.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
-        tracing::debug!(error = %e, "could not lower the roll-up thread's priority; it runs at normal priority");
-    }
 }
 
 /// Flushes the filesystem that holds `dir` (Linux; elsewhere a no-op): what was written there is durable.
@@ -259,13 +260,18 @@ mod tests {
         Pack { idx: PathBuf::from(format!("{objects}.idx")), objects }
     }
 
-    /// The roll-up's own thread runs at nice 19; the caller's priority is left as it was.
+    /// The roll-up's own thread runs at nice 19, an export round's at nice 10; the caller's priority is left as it
+    /// was.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_roll_up_runs_at_the_lowest_priority_and_leaves_the_callers_alone() {
         let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         let before = nice();
         assert_eq!(at_low_priority(nice), 19);
+        assert_eq!(nice(), before);
+        // (A thread already at a lower priority may not be able to take 10.)
+        let round = at_priority(crate::exporter::EXPORT_NICE, nice);
+        assert!(round == 10 || (before > 10 && round == before), "nice {round}");
         assert_eq!(nice(), before);
     }
 
