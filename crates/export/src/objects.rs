@@ -1,7 +1,8 @@
 //! Objects a commit adds to a repo that holds its parent, found by walking the new tree only where it differs from
-//! the parent's; and a pack of them written straight into an object store. The writer packs each batch this way,
-//! and a push to a remote on this machine copies exactly these objects: the cost grows with the change, not with
-//! the repo (libgit2's own push marks every tree of the remote's head before it packs anything).
+//! the parent's; and a pack of objects written straight into an object store. A push to a remote on this machine
+//! copies exactly the objects its commits add: the cost grows with the change, not with the repo (libgit2's own push
+//! marks every tree of the remote's head before it packs anything). The writer packs each batch the same way, with
+//! the objects its stage reports (`Stage::take_added`) instead of a walk.
 
 use std::collections::HashSet;
 

@@ -204,12 +204,10 @@ mod tests {
         let blobs: Vec<Oid> = (0..3).map(|i| repo.blob(format!("{i}").as_bytes()).unwrap()).collect();
         let names: Vec<String> =
             (0..40).map(|i| format!("n{}", i * 7 % 40)).chain(["a".into(), "a.b".into()]).collect();
-        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut state = 1u64;
         let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
         };
         let odb = repo.odb().unwrap();
         for _ in 0..200 {

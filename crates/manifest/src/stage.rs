@@ -557,13 +557,7 @@ mod tests {
             tb.write().unwrap()
         };
         let names = ["a", "a.b", "a-b", "a0", "a_", "b", "ab", "a~", "app-00001", "app-00010", "app-0001", "z"];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rand = xorshift(0x2545_f491_4f6c_dd1du64);
         for _ in 0..500 {
             let mut base = repo.treebuilder(None).unwrap();
             for name in names {
@@ -624,13 +618,7 @@ mod tests {
     fn the_objects_listed_as_added_are_those_the_written_trees_add() {
         let (_d, repo) = repo();
         let names = ["a", "b", "a.b", "c"];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rand = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut base: Option<Oid> = None;
         for round in 0..300 {
             let mut s = Stage::new(&repo, base.map(|b| repo.find_tree(b).unwrap()));
@@ -674,6 +662,16 @@ mod tests {
             assert_eq!(listed_new, new, "round {round}");
             assert!(s.take_added().is_empty(), "taken once");
             base = roots.last().copied();
+        }
+    }
+
+    /// A number below `n`, from a fixed sequence.
+    fn xorshift(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
         }
     }
 
