@@ -10,6 +10,11 @@ use git2::{ObjectType, Oid, Repository};
 
 /// Appends to `out` the commit `new` and the trees and blobs of its tree that differ from `base`'s tree (a commit;
 /// None: every object) and for which `known` is false. `seen` is shared across calls, so an object is listed once.
+///
+/// An object in `seen` is not walked again, so what lies under it must be listed (or known) already: `base` must
+/// be known or have been passed to an earlier call, that is, the calls go oldest commit first. (Newest first, a
+/// directory two commits both hold, at different paths, was walked beside the later commit's parent only, where
+/// its entries that parent shares were skipped, and then skipped as seen in the earlier commit that added them.)
 pub fn added_objects(
     repo: &Repository,
     base: Option<Oid>,
@@ -274,6 +279,8 @@ pub fn send_objects(repo: &Repository, remote: &Repository, have: Option<Oid>, n
     // No rescan of the pack folder per miss: a pack written since this handle looked only makes an object be sent twice.
     let known = |id: Oid| theirs.exists_ext(id, git2::OdbLookupFlags::NO_REFRESH);
     let mut walk = repo.revwalk()?;
+    // Oldest first: each commit's parent is known or listed before the commit is walked (see `added_objects`).
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
     walk.push(new)?;
     if let Some(h) = have.filter(|h| repo.find_commit(*h).is_ok()) {
         walk.hide(h)?;
@@ -326,6 +333,58 @@ mod tests {
         let fsck =
             std::process::Command::new("git").args(["fsck", "--strict", "--no-dangling"]).current_dir(&to).output();
         let fsck = fsck.expect("git");
+        assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    }
+
+    /// Two commits sent together, where the second swaps two directories the first added (each now where the
+    /// other was): the entry both directories share, which only the first commit adds, reaches the remote. Walked
+    /// newest first, the second commit's walk listed each directory and skipped their shared entry as "the
+    /// parent's at that path", and the first commit's walk then skipped both directories as listed already: the
+    /// remote got trees naming a blob it never got (`git fsck`: missing, broken link).
+    #[test]
+    fn commits_sent_together_that_move_a_directory_leave_the_remote_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repo, remote) = (
+            Repository::init_bare(dir.path().join("local.git")).unwrap(),
+            Repository::init_bare(dir.path().join("remote.git")).unwrap(),
+        );
+        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
+        let blob = |s: &str| repo.blob(s.as_bytes()).unwrap();
+        let dir_of = |entries: &[(&str, Oid)]| {
+            let mut t = repo.treebuilder(None).unwrap();
+            for (name, id) in entries {
+                t.insert(name, *id, 0o100644).unwrap();
+            }
+            t.write().unwrap()
+        };
+        let commit_of = |dirs: &[(&str, Oid)], parent: Option<Oid>| {
+            let mut root = repo.treebuilder(None).unwrap();
+            root.insert("README", blob("r"), 0o100644).unwrap();
+            for (name, id) in dirs {
+                root.insert(name, *id, 0o040000).unwrap();
+            }
+            let tree = repo.find_tree(root.write().unwrap()).unwrap();
+            let parents: Vec<_> = parent.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
+            repo.commit(None, &sig, &sig, "c\n", &tree, &parents.iter().collect::<Vec<_>>()).unwrap()
+        };
+        let base = commit_of(&[], None);
+        assert!(send_objects(&repo, &remote, None, base).unwrap() > 0);
+        let shared = blob("in both");
+        let u = dir_of(&[("a", shared), ("b", blob("u"))]);
+        let t = dir_of(&[("a", shared), ("b", blob("t"))]);
+        let first = commit_of(&[("x", u), ("z", t)], Some(base));
+        let second = commit_of(&[("x", t), ("z", u)], Some(first));
+        send_objects(&repo, &remote, Some(base), second).unwrap();
+        remote.reference("refs/heads/main", second, true, "test").unwrap();
+        let odb = remote.odb().unwrap();
+        for id in [first, second, u, t, shared] {
+            assert!(odb.exists(id), "the remote lacks {id}");
+        }
+        let fsck = std::process::Command::new("git")
+            .args(["fsck", "--strict", "--no-dangling"])
+            .current_dir(dir.path().join("remote.git"))
+            .output()
+            .expect("git");
         assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
     }
 
