@@ -388,6 +388,90 @@ mod tests {
         assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
     }
 
+    /// Random histories pushed a few commits at a time leave the remote whole: every object under every commit it
+    /// holds is there. Each commit sets some of a root's directories to a new directory, to a copy of another
+    /// directory (of this tree or an earlier one), to a nested one, or removes them; directories share files.
+    #[test]
+    fn random_histories_sent_a_few_commits_at_a_time_leave_the_remote_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repo, remote) = (
+            Repository::init_bare(dir.path().join("local.git")).unwrap(),
+            Repository::init_bare(dir.path().join("remote.git")).unwrap(),
+        );
+        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
+        let mut rand = crate::rawtree::lcg(7);
+        let blobs: Vec<Oid> = (0..6).map(|i| repo.blob(format!("file {i}").as_bytes()).unwrap()).collect();
+        let names = ["a", "b", "c", "d", "e"];
+        let mut made: Vec<Oid> = Vec::new();
+        let mut slots: Vec<Option<Oid>> = vec![None; names.len()];
+        let (mut sent, mut head): (Option<Oid>, Option<Oid>) = (None, None);
+        let mut since_sent = 0;
+        for n in 0..300 {
+            for _ in 0..1 + rand(3) {
+                let slot = rand(names.len());
+                slots[slot] = match rand(5) {
+                    0 => None,
+                    1 if !made.is_empty() => Some(made[rand(made.len())]),
+                    2 => slots[rand(names.len())],
+                    k => {
+                        let mut t = repo.treebuilder(None).unwrap();
+                        for name in names.iter().take(1 + rand(4)) {
+                            t.insert(name, blobs[rand(blobs.len())], 0o100644).unwrap();
+                        }
+                        if k == 3 && !made.is_empty() {
+                            t.insert("sub", made[rand(made.len())], 0o040000).unwrap();
+                        }
+                        let id = t.write().unwrap();
+                        made.push(id);
+                        Some(id)
+                    }
+                };
+            }
+            let mut root = repo.treebuilder(None).unwrap();
+            root.insert("README", blobs[0], 0o100644).unwrap();
+            for (name, id) in names.iter().zip(&slots) {
+                if let Some(id) = id {
+                    root.insert(name, *id, 0o040000).unwrap();
+                }
+            }
+            let tree = repo.find_tree(root.write().unwrap()).unwrap();
+            let parents: Vec<_> = head.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
+            head = Some(
+                repo.commit(None, &sig, &sig, &format!("{n}\n"), &tree, &parents.iter().collect::<Vec<_>>()).unwrap(),
+            );
+            since_sent += 1;
+            if rand(4) == 0 || n == 299 {
+                send_objects(&repo, &remote, sent, head.unwrap()).unwrap();
+                sent = head;
+                assert_whole(&remote, head.unwrap(), since_sent);
+                since_sent = 0;
+            }
+        }
+    }
+
+    /// Asserts `remote` holds `commit`, its ancestors and every object under their trees.
+    fn assert_whole(remote: &Repository, commit: Oid, sent: usize) {
+        let odb = remote.odb().unwrap();
+        let mut walk = remote.revwalk().unwrap();
+        walk.push(commit).unwrap();
+        let mut checked = HashSet::new();
+        for c in walk {
+            let mut trees = vec![remote.find_commit(c.unwrap()).unwrap().tree_id()];
+            while let Some(t) = trees.pop() {
+                if !checked.insert(t) {
+                    continue;
+                }
+                let tree = remote.find_tree(t).unwrap_or_else(|e| panic!("after {sent} commits sent: tree {t}: {e}"));
+                for entry in tree.iter() {
+                    assert!(odb.exists(entry.id()), "after {sent} commits sent: {} lacks {}", t, entry.id());
+                    if entry.kind() == Some(ObjectType::Tree) {
+                        trees.push(entry.id());
+                    }
+                }
+            }
+        }
+    }
+
     /// A commit that adds, removes and changes entries of a big directory lists exactly the new objects: the walk's
     /// positional guess survives entries shifting either way.
     #[test]

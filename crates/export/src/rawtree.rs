@@ -190,6 +190,15 @@ fn memchr(byte: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == byte)
 }
 
+/// A small seeded sequence for the crate's random tests: each call gives a number below `n`.
+#[cfg(test)]
+pub(crate) fn lcg(mut state: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,11 +213,7 @@ mod tests {
         let blobs: Vec<Oid> = (0..3).map(|i| repo.blob(format!("{i}").as_bytes()).unwrap()).collect();
         let names: Vec<String> =
             (0..40).map(|i| format!("n{}", i * 7 % 40)).chain(["a".into(), "a.b".into()]).collect();
-        let mut state = 1u64;
-        let mut rand = |n: usize| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
+        let mut rand = lcg(1);
         let odb = repo.odb().unwrap();
         for _ in 0..200 {
             let mut old = repo.treebuilder(None).unwrap();
