@@ -330,10 +330,19 @@ mod tests {
             assert_eq!((a.kind(), a.data()), (b.kind(), b.data()), "{id}");
         }
         dest.reference("refs/heads/main", commit, true, "test").unwrap();
-        let fsck =
-            std::process::Command::new("git").args(["fsck", "--strict", "--no-dangling"]).current_dir(&to).output();
-        let fsck = fsck.expect("git");
+        assert_fsck_clean(&to);
+    }
+
+    /// Asserts plain git finds the repo at `dir` clean (`git fsck --strict`; dangling objects are no error).
+    fn assert_fsck_clean(dir: &std::path::Path) {
+        let mut fsck = std::process::Command::new("git");
+        let fsck = fsck.args(["fsck", "--strict", "--no-dangling"]).current_dir(dir).output().expect("git");
         assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    }
+
+    /// A local repo and an empty remote beside it, in `dir`.
+    fn local_and_remote(dir: &std::path::Path) -> (Repository, Repository) {
+        (Repository::init_bare(dir.join("local.git")).unwrap(), Repository::init_bare(dir.join("remote.git")).unwrap())
     }
 
     /// Two commits sent together, where the second swaps two directories the first added (each now where the
@@ -344,10 +353,7 @@ mod tests {
     #[test]
     fn commits_sent_together_that_move_a_directory_leave_the_remote_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let (repo, remote) = (
-            Repository::init_bare(dir.path().join("local.git")).unwrap(),
-            Repository::init_bare(dir.path().join("remote.git")).unwrap(),
-        );
+        let (repo, remote) = local_and_remote(dir.path());
         let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
         let blob = |s: &str| repo.blob(s.as_bytes()).unwrap();
         let dir_of = |entries: &[(&str, Oid)]| {
@@ -380,12 +386,7 @@ mod tests {
         for id in [first, second, u, t, shared] {
             assert!(odb.exists(id), "the remote lacks {id}");
         }
-        let fsck = std::process::Command::new("git")
-            .args(["fsck", "--strict", "--no-dangling"])
-            .current_dir(dir.path().join("remote.git"))
-            .output()
-            .expect("git");
-        assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+        assert_fsck_clean(&dir.path().join("remote.git"));
     }
 
     /// Random histories pushed a few commits at a time leave the remote whole: every object under every commit it
@@ -394,10 +395,7 @@ mod tests {
     #[test]
     fn random_histories_sent_a_few_commits_at_a_time_leave_the_remote_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let (repo, remote) = (
-            Repository::init_bare(dir.path().join("local.git")).unwrap(),
-            Repository::init_bare(dir.path().join("remote.git")).unwrap(),
-        );
+        let (repo, remote) = local_and_remote(dir.path());
         let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
         let mut rand = crate::rawtree::lcg(7);
         let blobs: Vec<Oid> = (0..6).map(|i| repo.blob(format!("file {i}").as_bytes()).unwrap()).collect();
