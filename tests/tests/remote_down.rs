@@ -148,3 +148,54 @@ fn lock_named_gitmodules_does_not_stop_the_export_to_a_checking_remote() {
     }
     assert_eq!(s.remote_file("environments/dev/locks/other/message").as_deref(), Some("m"));
 }
+
+/// Deploys made while a remote on this machine is down reach it in one push, and the remote is whole. Two
+/// environments with the same manifests swap versions within a second, so each app's directory of one commit is
+/// the other environment's directory of the commit before, and their `deployed_at_utc` is a file only those
+/// commits add: a push that walked its commits newest first skipped it (`git fsck` of the remote: missing blob).
+#[test]
+fn deploys_that_swap_directories_while_the_remote_is_down_reach_it_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let remote = dir.path().join("remote.git");
+    std::fs::write(&remote, "not a repository yet\n").expect("write file");
+    let s = Server::start_in_with_git_url(dir, &remote, &[]);
+    s.create_env("dev", json!({"latest": true}), None);
+    s.create_env("staging", json!({"environment": "dev"}), None);
+    for v in 1..=2 {
+        s.release("web", Some(&v.to_string()), &[("dev", "same"), ("staging", "same")]).assert_status(201);
+    }
+    // Until both environments' directories were written within one second (each try takes milliseconds).
+    let local = |path: &str| railyard_tests::read_file(&s.repo_dir, "refs/heads/main", path);
+    let mut swapped = false;
+    for _ in 0..5 {
+        for (dev, staging) in [(1, 2), (2, 1)] {
+            s.deploy("dev", "web", dev, "fail").assert_status(200);
+            s.deploy("staging", "web", staging, "fail").assert_status(200);
+        }
+        let at = |env: &str| local(&format!("environments/{env}/applications/web/deployed_at_utc"));
+        if at("dev").is_some() && at("dev") == at("staging") {
+            swapped = true;
+            break;
+        }
+    }
+    assert!(swapped, "five tries and never two deploys in one second");
+    assert_eq!(s.remote_head(), None);
+
+    std::fs::remove_file(&remote).expect("remove file");
+    let init = Command::new("git")
+        .args(["init", "--bare", "--quiet", "-b", "main"])
+        .arg(&remote)
+        .status()
+        .expect("git init --bare");
+    assert!(init.success());
+    let local_head = s.local_head().expect("local head");
+    let deadline = Instant::now() + Duration::from_secs(75);
+    while s.remote_head() != Some(local_head) {
+        assert!(Instant::now() < deadline, "the remote did not catch up: {}", s.get("/readyz").text);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, text) = railyard_tests::git_fsck(&remote);
+    assert!(ok && text.trim().is_empty(), "git fsck --strict of the remote: {text}");
+    assert_eq!(s.remote_file("environments/dev/applications/web/version").as_deref(), Some("2"));
+    assert_eq!(s.remote_file("environments/staging/applications/web/version").as_deref(), Some("1"));
+}
