@@ -26,12 +26,17 @@ fn local_commit_count(s: &Server) -> usize {
     walk.count()
 }
 
+/// A server whose remote is the path `name` in its folder, where a regular file lies (not a repository).
+fn start_with_a_file_as_remote(name: &str) -> (Server, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, "this is not a git repository\n").expect("write file");
+    (Server::start_in_with_git_url(dir, &path, &[]), path)
+}
+
 #[test]
 fn writes_succeed_while_the_remote_is_a_regular_file_and_readyz_reports_the_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let not_a_repo = dir.path().join("remote-is-a-file");
-    std::fs::write(&not_a_repo, "this is not a git repository\n").expect("write file");
-    let s = Server::start_in_with_git_url(dir, &not_a_repo, &[]);
+    let (s, not_a_repo) = start_with_a_file_as_remote("remote-is-a-file");
 
     let n = some_writes(&s);
     assert_eq!(local_commit_count(&s), n);
@@ -155,10 +160,7 @@ fn lock_named_gitmodules_does_not_stop_the_export_to_a_checking_remote() {
 /// commits add: a push that walked its commits newest first skipped it (`git fsck` of the remote: missing blob).
 #[test]
 fn deploys_that_swap_directories_while_the_remote_is_down_reach_it_whole() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let remote = dir.path().join("remote.git");
-    std::fs::write(&remote, "not a repository yet\n").expect("write file");
-    let s = Server::start_in_with_git_url(dir, &remote, &[]);
+    let (s, remote) = start_with_a_file_as_remote("remote.git");
     s.create_env("dev", json!({"latest": true}), None);
     s.create_env("staging", json!({"environment": "dev"}), None);
     for v in 1..=2 {
