@@ -40,6 +40,12 @@ pub fn git_fsck(repo: &Path) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// Asserts [`git_fsck`] of the bare repo `repo` succeeds and prints nothing (dangling objects are not reported).
+pub fn assert_git_fsck_clean(repo: &Path) {
+    let (ok, text) = git_fsck(repo);
+    assert!(ok && text.trim().is_empty(), "git fsck --strict {}: {text}", repo.display());
+}
+
 /// A small xorshift generator for the kill loops, seeded from the environment variable `var` or else from the clock.
 /// The seed is printed, so that a failure can be replayed with `var=<seed>`.
 pub struct Rng(u64);

@@ -41,12 +41,6 @@ fn count_objects(repo: &Path) -> HashMap<String, u64> {
         .collect()
 }
 
-/// Asserts `git fsck --strict` finds nothing wrong (dangling objects are not errors and are not reported).
-fn assert_fsck(repo: &Path) {
-    let (ok, text) = railyard_tests::git_fsck(repo);
-    assert!(ok && text.trim().is_empty(), "git fsck --strict {}: {text}", repo.display());
-}
-
 /// The id `git hash-object` gives `content` as a blob (without writing it).
 fn blob_id(content: &str) -> String {
     use std::io::Write;
@@ -177,8 +171,8 @@ fn a_series_of_writes_leaves_no_loose_object_and_few_packs() {
         s.logs().iter().any(|l| l.contains("rolled small packs up into one")),
         "no roll-up was logged, yet the packs are few: were the batches packed?"
     );
-    assert_fsck(&s.repo_dir);
-    assert_fsck(&s.remote_dir);
+    railyard_tests::assert_git_fsck_clean(&s.repo_dir);
+    railyard_tests::assert_git_fsck_clean(&s.remote_dir);
     assert_eq!(stray_pack_files(&s.repo_dir), Vec::<String>::new());
     // The local remote got a pack per push; the pushing thread rolls them up once there are more than 16.
     let remote = count_objects(&s.remote_dir);
@@ -283,7 +277,7 @@ fn a_refused_upload_leaves_no_object_on_disk() {
         assert!(has_object(&s.repo_dir, &blob_id(t)), "an accepted upload's manifest is missing");
     }
     assert_eq!(objects(&s.repo_dir).0, 0, "loose objects after batched uploads");
-    assert_fsck(&s.repo_dir);
+    railyard_tests::assert_git_fsck_clean(&s.repo_dir);
 
     // 403: a token that may release only team pay's applications uploads one of team core's.
     let dir = tempfile::tempdir().expect("dir");
@@ -308,7 +302,7 @@ fn a_refused_upload_leaves_no_object_on_disk() {
     upload_as(&a, "/api/release", Some("pay-token"), &parts).assert_error(403, "forbidden", None);
     assert_eq!(objects(&a.repo_dir), before, "a 403 wrote objects");
     assert!(!has_object(&a.repo_dir, &blob_id(&forbidden)), "the forbidden manifest's blob is on disk");
-    assert_fsck(&a.repo_dir);
+    railyard_tests::assert_git_fsck_clean(&a.repo_dir);
 }
 
 #[derive(Default)]
@@ -465,9 +459,9 @@ fn kill_9_during_roll_ups_loses_no_acknowledged_write() {
         let n: usize = app.trim_start_matches("kill-").parse().expect("n");
         assert_eq!(git(&repo, &["cat-file", "blob", &path]), manifest(app, n, "dev"));
     }
-    assert_fsck(&repo);
+    railyard_tests::assert_git_fsck_clean(&repo);
     s.wait_exported();
-    assert_fsck(&s.remote_dir);
+    railyard_tests::assert_git_fsck_clean(&s.remote_dir);
     // Complete packs only (temporaries: the next test).
     let incomplete: Vec<String> = stray_pack_files(&repo).into_iter().filter(|f| f.starts_with("pack-")).collect();
     assert!(incomplete.is_empty(), "a .pack without its .idx or the other way round: {incomplete:?}");
@@ -557,6 +551,6 @@ fn a_train_over_200_apps_writes_the_tree_git_fast_import_writes() {
             .collect();
         panic!("the train's tree {train_tree} is not fast-import's {expected_tree}; paths that differ: {differ:?}");
     }
-    assert_fsck(&s.repo_dir);
-    assert_fsck(&copy);
+    railyard_tests::assert_git_fsck_clean(&s.repo_dir);
+    railyard_tests::assert_git_fsck_clean(&copy);
 }

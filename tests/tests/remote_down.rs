@@ -26,6 +26,20 @@ fn local_commit_count(s: &Server) -> usize {
     walk.count()
 }
 
+/// Waits until the remote that came back holds `local`: the exporter's backoff (at most 60 s) brings it over.
+fn wait_caught_up(s: &Server, local: git2::Oid) {
+    let deadline = Instant::now() + Duration::from_secs(75);
+    while s.remote_head() != Some(local) {
+        assert!(
+            Instant::now() < deadline,
+            "remote did not catch up after it came back: remote {:?}, local {local}; readyz {}",
+            s.remote_head(),
+            s.get("/readyz").text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A server whose remote is the path `name` in its folder, where a regular file lies (not a repository).
 fn start_with_a_file_as_remote(name: &str) -> (Server, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -79,16 +93,7 @@ fn writes_made_while_the_remote_is_down_arrive_once_it_is_up() {
 
     // The remote comes up; the exporter's backoff (at most 60 s) brings everything over.
     let daemon = GitDaemon::start(&base, port);
-    let deadline = Instant::now() + Duration::from_secs(75);
-    while s.remote_head() != Some(local) {
-        assert!(
-            Instant::now() < deadline,
-            "remote did not catch up after it came back: remote {:?}, local {local}; readyz {}",
-            s.remote_head(),
-            s.get("/readyz").text
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_caught_up(&s, local);
     assert_eq!(s.remote_commit_count(), n);
     assert_eq!(s.remote_file("environments/staging/applications/web/version").as_deref(), Some("1"));
     assert_eq!(
@@ -190,14 +195,8 @@ fn deploys_that_swap_directories_while_the_remote_is_down_reach_it_whole() {
         .status()
         .expect("git init --bare");
     assert!(init.success());
-    let local_head = s.local_head().expect("local head");
-    let deadline = Instant::now() + Duration::from_secs(75);
-    while s.remote_head() != Some(local_head) {
-        assert!(Instant::now() < deadline, "the remote did not catch up: {}", s.get("/readyz").text);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (ok, text) = railyard_tests::git_fsck(&remote);
-    assert!(ok && text.trim().is_empty(), "git fsck --strict of the remote: {text}");
+    wait_caught_up(&s, s.local_head().expect("local head"));
+    railyard_tests::assert_git_fsck_clean(&remote);
     assert_eq!(s.remote_file("environments/dev/applications/web/version").as_deref(), Some("2"));
     assert_eq!(s.remote_file("environments/staging/applications/web/version").as_deref(), Some("1"));
 }

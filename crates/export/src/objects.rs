@@ -317,10 +317,9 @@ mod tests {
             tree.insert(format!("f{i}"), blob, 0o100644).unwrap();
             ids.push(blob);
         }
-        let tree = repo.find_tree(tree.write().unwrap()).unwrap();
-        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
-        let commit = repo.commit(None, &sig, &sig, "one\n", &tree, &[]).unwrap();
-        ids.extend([tree.id(), commit]);
+        let tree = tree.write().unwrap();
+        let commit = commit_on(&repo, tree, None, "one\n");
+        ids.extend([tree, commit]);
         pack_into(&repo, &ids, &dest).unwrap();
         let packs: Vec<_> = std::fs::read_dir(to.join("objects/pack")).unwrap().flatten().collect();
         assert_eq!(packs.len(), 2, "one pack and its index: {packs:?}");
@@ -340,6 +339,14 @@ mod tests {
         assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
     }
 
+    /// Commits the tree `tree` on `parent` (None: a root commit), the branch left as it is.
+    fn commit_on(repo: &Repository, tree: Oid, parent: Option<Oid>, message: &str) -> Oid {
+        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
+        let parents: Vec<_> = parent.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
+        let tree = repo.find_tree(tree).unwrap();
+        repo.commit(None, &sig, &sig, message, &tree, &parents.iter().collect::<Vec<_>>()).unwrap()
+    }
+
     /// A local repo and an empty remote beside it, in `dir`.
     fn local_and_remote(dir: &std::path::Path) -> (Repository, Repository) {
         (Repository::init_bare(dir.join("local.git")).unwrap(), Repository::init_bare(dir.join("remote.git")).unwrap())
@@ -354,7 +361,6 @@ mod tests {
     fn commits_sent_together_that_move_a_directory_leave_the_remote_whole() {
         let dir = tempfile::tempdir().unwrap();
         let (repo, remote) = local_and_remote(dir.path());
-        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
         let blob = |s: &str| repo.blob(s.as_bytes()).unwrap();
         let dir_of = |entries: &[(&str, Oid)]| {
             let mut t = repo.treebuilder(None).unwrap();
@@ -369,9 +375,7 @@ mod tests {
             for (name, id) in dirs {
                 root.insert(name, *id, 0o040000).unwrap();
             }
-            let tree = repo.find_tree(root.write().unwrap()).unwrap();
-            let parents: Vec<_> = parent.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
-            repo.commit(None, &sig, &sig, "c\n", &tree, &parents.iter().collect::<Vec<_>>()).unwrap()
+            commit_on(&repo, root.write().unwrap(), parent, "c\n")
         };
         let base = commit_of(&[], None);
         assert!(send_objects(&repo, &remote, None, base).unwrap() > 0);
@@ -396,7 +400,6 @@ mod tests {
     fn random_histories_sent_a_few_commits_at_a_time_leave_the_remote_whole() {
         let dir = tempfile::tempdir().unwrap();
         let (repo, remote) = local_and_remote(dir.path());
-        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
         let mut rand = crate::rawtree::lcg(7);
         let blobs: Vec<Oid> = (0..6).map(|i| repo.blob(format!("file {i}").as_bytes()).unwrap()).collect();
         let names = ["a", "b", "c", "d", "e"];
@@ -432,11 +435,7 @@ mod tests {
                     root.insert(name, *id, 0o040000).unwrap();
                 }
             }
-            let tree = repo.find_tree(root.write().unwrap()).unwrap();
-            let parents: Vec<_> = head.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
-            head = Some(
-                repo.commit(None, &sig, &sig, &format!("{n}\n"), &tree, &parents.iter().collect::<Vec<_>>()).unwrap(),
-            );
+            head = Some(commit_on(&repo, root.write().unwrap(), head, &format!("{n}\n")));
             since_sent += 1;
             if rand(4) == 0 || n == 299 {
                 send_objects(&repo, &remote, sent, head.unwrap()).unwrap();
@@ -476,7 +475,6 @@ mod tests {
     fn added_objects_lists_exactly_what_a_commit_adds_when_entries_shift() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init_bare(dir.path()).unwrap();
-        let sig = git2::Signature::new("T", "t@localhost", &git2::Time::new(0, 0)).unwrap();
         let commit_of = |files: &[(String, Vec<u8>)], parent: Option<Oid>| {
             let mut big = repo.treebuilder(None).unwrap();
             for (name, content) in files {
@@ -484,9 +482,7 @@ mod tests {
             }
             let mut root = repo.treebuilder(None).unwrap();
             root.insert("apps", big.write().unwrap(), 0o040000).unwrap();
-            let tree = repo.find_tree(root.write().unwrap()).unwrap();
-            let parents: Vec<_> = parent.map(|p| repo.find_commit(p).unwrap()).into_iter().collect();
-            repo.commit(None, &sig, &sig, "c\n", &tree, &parents.iter().collect::<Vec<_>>()).unwrap()
+            commit_on(&repo, root.write().unwrap(), parent, "c\n")
         };
         let mut files: Vec<(String, Vec<u8>)> = (0..500).map(|i| (format!("app-{i:03}"), vec![b'a'; i % 7])).collect();
         let base = commit_of(&files, None);
