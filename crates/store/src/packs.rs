@@ -43,14 +43,23 @@ fn forget_removed(folder: &Path, present: &[PathBuf]) {
     }
 }
 
-/// The first pack index in `folder` that is not of version 2, if any (an unreadable one counts as not). Indexes this
-/// process has open are version 2 ([`Pack::open`] takes no other) and are not read again.
+/// Whether `path` is the index of a complete pack: `pack-*.idx` with its `.pack` beside it, as git and libgit2 take
+/// them. A temporary file being written (`tmp_*`, whatever it ends in) or half a pack a killed process left is not.
+fn is_pack_index(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.starts_with("pack-") && name.ends_with(".idx") && path.with_extension("pack").exists()
+}
+
+/// The first pack index in `folder` that is not of version 2, if any (an unreadable one counts as not). Only complete
+/// packs count ([`is_pack_index`]): an index still being written would otherwise send every repo opened meanwhile to
+/// libgit2's own store. Indexes this process has open are version 2 ([`Pack::open`] takes no other) and are not read
+/// again.
 pub fn first_index_not_v2(folder: &Path) -> Option<PathBuf> {
     use std::io::Read;
     let entries = std::fs::read_dir(folder).ok()?;
     let guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
     let known = |idx: &Path| guard.as_ref().is_some_and(|open| open.contains_key(idx));
-    entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "idx")).find(|idx| {
+    entries.flatten().map(|e| e.path()).filter(|p| is_pack_index(p)).find(|idx| {
         if known(idx) {
             return false;
         }
@@ -95,8 +104,7 @@ impl Packs {
             Ok(entries) => {
                 for entry in entries {
                     let path = entry?.path();
-                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    if name.starts_with("pack-") && name.ends_with(".idx") && path.with_extension("pack").exists() {
+                    if is_pack_index(&path) {
                         found.push(path);
                     }
                 }
