@@ -49,8 +49,8 @@ pub struct Pack {
     /// A number no other pack of this process has (the delta-base cache's key).
     key: u64,
     idx_path: PathBuf,
-    idx: File,
-    pack: File,
+    idx: ClosedAside,
+    pack: ClosedAside,
     count: u32,
     /// Every `stride`-th id (1: all of them).
     sample: Vec<Id>,
@@ -62,6 +62,48 @@ pub struct Pack {
     /// The pack's length less its trailing checksum: no entry starts at or beyond it.
     entries_end: u64,
     modified: SystemTime,
+}
+
+/// A pack's open file, closed by another thread when the pack is let go ([`close_aside`]).
+struct ClosedAside(Option<File>);
+
+impl std::ops::Deref for ClosedAside {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        self.0.as_ref().expect("a pack's file is taken only when the pack is dropped")
+    }
+}
+
+impl Drop for ClosedAside {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            close_aside(file);
+        }
+    }
+}
+
+/// Closes `file` on a thread of its own (or here, if that thread cannot be started).
+///
+/// A pack is let go when a roll-up has removed it, so closing its file frees its blocks, in the closing thread. On a
+/// filesystem that discards freed blocks at once (ext4 mounted with `discard` and no journal, as on many VMs), that
+/// thread waits for the device, behind its other writes: at 10,000 applications the writer, which lets go of the
+/// packs a roll-up replaced when it next looks at the folder, waited up to tens of milliseconds there.
+fn close_aside(file: File) {
+    static CLOSER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<File>>> = std::sync::OnceLock::new();
+    let closer = CLOSER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<File>();
+        let spawned = std::thread::Builder::new().name("railyard-closer".into()).spawn(move || {
+            for file in rx {
+                drop(file);
+            }
+        });
+        spawned.ok().map(|_| tx)
+    });
+    if let Some(tx) = closer {
+        // The closing thread never stops, so a send does not fail; if it did, the file is closed here.
+        let _ = tx.send(file);
+    }
 }
 
 /// A pack entry's header.
@@ -135,8 +177,8 @@ impl Pack {
         Ok(Pack {
             key: NEXT.fetch_add(1, Ordering::Relaxed),
             idx_path: idx_path.to_owned(),
-            idx,
-            pack,
+            idx: ClosedAside(Some(idx)),
+            pack: ClosedAside(Some(pack)),
             count,
             sample,
             stride,
