@@ -174,6 +174,20 @@ fn a_series_of_writes_leaves_no_loose_object_and_few_packs() {
     railyard_tests::assert_git_fsck_clean(&s.repo_dir);
     railyard_tests::assert_git_fsck_clean(&s.remote_dir);
     assert_eq!(stray_pack_files(&s.repo_dir), Vec::<String>::new());
+    // Each batch linked the branch's old ref file aside before moving it; a background thread removed every link.
+    let retired = s.repo_dir.join("railyard/retired-refs");
+    assert!(retired.is_dir(), "the writer keeps no retired ref files folder");
+    let left = || std::fs::read_dir(&retired).expect("retired-refs").count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while left() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(left(), 0, "retired ref files left behind");
+    {
+        use std::os::unix::fs::MetadataExt;
+        let branch = std::fs::metadata(s.repo_dir.join("refs/heads/main")).expect("loose branch ref");
+        assert_eq!(branch.nlink(), 1, "the branch's ref file is linked elsewhere");
+    }
     // The local remote got a pack per push; the pushing thread rolls them up once there are more than 16.
     let remote = count_objects(&s.remote_dir);
     eprintln!("local remote after 55 batches: {remote:?}");

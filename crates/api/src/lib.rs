@@ -10,6 +10,7 @@ pub mod oidc;
 pub mod overview;
 pub mod rbac;
 pub mod replica;
+pub mod retired;
 pub mod routes;
 pub mod serve;
 pub mod service;

@@ -68,9 +68,12 @@ impl Writer {
     pub fn start(cfg: WriterConfig) -> Result<Self, git2::Error> {
         let repo = railyard_store::open(&cfg.repo_dir)?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+        let retired = crate::retired::Retired::start(&cfg.repo_dir)
+            .map_err(|e| tracing::warn!(error = %e, "cannot keep replaced ref files for removal off the writer's path; the writer removes them"))
+            .ok();
         std::thread::Builder::new()
             .name("railyard-writer".into())
-            .spawn(move || run(repo, cfg, rx))
+            .spawn(move || run(repo, cfg, rx, retired))
             .map_err(|e| git2::Error::from_str(&format!("cannot start writer thread: {e}")))?;
         Ok(Self { tx })
     }
@@ -100,14 +103,14 @@ impl Writer {
     }
 }
 
-fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
+fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>, retired: Option<crate::retired::Retired>) {
     let mut repo = Some(repo);
     loop {
         let repo = match repo.take().map_or_else(|| railyard_store::open(&cfg.repo_dir), Ok) {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "the writer cannot open the repo"),
         };
-        if !serve(&repo, &cfg, &mut rx) {
+        if !serve(&repo, &cfg, retired.as_ref(), &mut rx) {
             break;
         }
         tracing::debug!("packs were rolled up: the writer opens its object stores again");
@@ -116,7 +119,12 @@ fn run(repo: Repository, cfg: WriterConfig, mut rx: mpsc::Receiver<Queued>) {
 }
 
 /// Serves batches on `repo` until the queue closes (false) or the packs were rolled up since it began (true).
-fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>) -> bool {
+fn serve(
+    repo: &Repository,
+    cfg: &WriterConfig,
+    retired: Option<&crate::retired::Retired>,
+    rx: &mut mpsc::Receiver<Queued>,
+) -> bool {
     use std::sync::atomic::Ordering;
     let rollups = cfg.rollups.load(Ordering::Acquire);
     let branch_ref = railyard_refs::branch_ref(&cfg.branch);
@@ -130,7 +138,14 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         }
     };
     let objects = match (odb.add_new_mempack_backend(1000), railyard_store::open(&cfg.repo_dir)) {
-        (Ok(memory), Ok(disk)) => Objects { memory, disk, flushing: Default::default() },
+        (Ok(memory), Ok(disk)) => Objects {
+            memory,
+            disk,
+            retired,
+            flushing: Default::default(),
+            packing: Default::default(),
+            moving: Default::default(),
+        },
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "the writer cannot set up its object store");
             return false;
@@ -155,6 +170,7 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
         let (commit, commits, results) =
             apply_batch(repo, &objects, &big_dirs, &cfg.repo_dir, &branch_ref, &mut jobs, cfg.remote.as_deref());
         let flushed = objects.flushing.take();
+        let (packing, moving) = (objects.packing.take(), objects.moving.take());
         // The batch's objects are in its pack by now, or were never needed: they leave memory now rather than when
         // the next batch starts (a train's 40,000 new trees and blobs at 10,000 applications would wait there).
         if let Err(e) = objects.memory.reset() {
@@ -167,7 +183,8 @@ fn serve(repo: &Repository, cfg: &WriterConfig, rx: &mut mpsc::Receiver<Queued>)
             }
             let took = started.elapsed();
             let (ms, sync_ms) = (took.as_millis() as u64, flushed.as_millis() as u64);
-            tracing::info!(commit = %c, requests = n, ms, sync_ms, "committed batch");
+            let (pack_ms, ref_ms) = (packing.as_millis() as u64, moving.as_millis() as u64);
+            tracing::info!(commit = %c, requests = n, ms, sync_ms, pack_ms, ref_ms, "committed batch");
             cfg.metrics.batch_size.observe(n as f64);
             cfg.metrics.sync_seconds.observe(flushed.as_secs_f64());
             cfg.metrics.commit_seconds.observe(took.as_secs_f64());
@@ -295,7 +312,15 @@ fn apply_batch<'r>(
         }
         let log = &built.log;
         // The same compare-and-swap the exporter uses: false when it moved the branch first.
-        match retry_locked(repo_dir, || railyard_refs::swap(repo, branch_ref, head, new, log)) {
+        let moving = Instant::now();
+        // The file the move replaces is freed off the writer's path ([`crate::retired`]).
+        let kept = objects.retired.and_then(|r| r.keep(repo_dir, branch_ref));
+        let swapped = retry_locked(repo_dir, || railyard_refs::swap(repo, branch_ref, head, new, log));
+        if let Some(r) = objects.retired {
+            r.release(kept);
+        }
+        objects.moving.set(objects.moving.get() + moving.elapsed());
+        match swapped {
             Ok(true) => {}
             Ok(false) if remote.is_some() => {
                 // The follower fetched the pushed commit (or a later one) first: the branch holds it either way.
@@ -441,7 +466,9 @@ fn build_on(
         return Ok(None);
     }
     // The commits and every object they need are on disk, in one pack, before the branch names them.
+    let packing = Instant::now();
     objects.write_pack(repo, &chain, &stage.take_added())?;
+    objects.packing.set(objects.packing.get() + packing.elapsed());
     objects.flush(repo_dir)?;
     Ok(Some(Built { head, chain, commits, log }))
 }
@@ -510,8 +537,14 @@ fn on_disk(disk: &git2::Odb<'_>, id: Oid) -> bool {
 struct Objects<'odb> {
     memory: git2::Mempack<'odb>,
     disk: Repository,
+    /// Where the branch's replaced ref files go to be removed by another thread (None: the move frees them).
+    retired: Option<&'odb crate::retired::Retired>,
     /// Time the current batch spent flushing the repo to disk (its objects, then its refs).
     flushing: std::cell::Cell<Duration>,
+    /// Time the current batch spent writing its pack (not synced).
+    packing: std::cell::Cell<Duration>,
+    /// Time the current batch spent moving the branch (its ref file, not synced).
+    moving: std::cell::Cell<Duration>,
 }
 
 impl Objects<'_> {

@@ -202,19 +202,32 @@ fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     at_priority(19, work)
 }
 
+/// Puts the calling thread at the lowest CPU priority (nice 19), for good: a thread of its own that only does
+/// background work.
+pub fn lowest_priority_here() {
+    lower_nice(19);
+}
+
 /// Runs `work` on a thread of its own at nice `nice` (Linux keeps a nice value per thread, and a thread may not
 /// raise its priority again, so a thread of a pool never gets one) and waits for it; elsewhere at the caller's.
 pub fn at_priority<T: Send>(nice: i32, work: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         let worker = s.spawn(|| {
-            #[cfg(target_os = "linux")]
-            if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
-                tracing::debug!(error = %e, nice, "could not lower a background thread's priority; it runs at normal priority");
-            }
+            lower_nice(nice);
             work()
         });
         worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// Sets the calling thread's nice value (Linux; elsewhere nothing).
+fn lower_nice(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+        tracing::debug!(error = %e, nice, "could not lower a background thread's priority; it runs at normal priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// Flushes the filesystem that holds `dir` (Linux; elsewhere a no-op): what was written there is durable.
