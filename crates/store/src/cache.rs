@@ -36,12 +36,14 @@ pub fn put(pack: u64, offset: u64, kind: u8, data: &[u8]) {
     if data.len() > LARGEST {
         return;
     }
+    // Copied before the lock is taken: readers on other threads wait for no copy of a 400 KiB tree.
+    let kept: Arc<[u8]> = Arc::from(data);
     let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     let cache = guard.get_or_insert_with(Cache::default);
     if cache.objects.contains_key(&(pack, offset)) {
         return;
     }
-    cache.objects.insert((pack, offset), (kind, Arc::from(data)));
+    cache.objects.insert((pack, offset), (kind, kept));
     cache.order.push_back((pack, offset));
     cache.bytes += data.len();
     while cache.bytes > BUDGET {
@@ -52,20 +54,23 @@ pub fn put(pack: u64, offset: u64, kind: u8, data: &[u8]) {
     }
 }
 
-/// Drops every object of pack `pack` (it was removed from disk).
-pub fn forget(pack: u64) {
+/// Drops every object of the packs `packs` (they were removed from disk), in one pass over the cache.
+pub fn forget(packs: &std::collections::HashSet<u64>) {
+    if packs.is_empty() {
+        return;
+    }
     let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(cache) = guard.as_mut() {
         let before = cache.objects.len();
         cache.objects.retain(|k, (_, d)| {
-            let keep = k.0 != pack;
+            let keep = !packs.contains(&k.0);
             if !keep {
                 cache.bytes -= d.len();
             }
             keep
         });
         if cache.objects.len() != before {
-            cache.order.retain(|k| k.0 != pack);
+            cache.order.retain(|k| !packs.contains(&k.0));
         }
     }
 }

@@ -11,36 +11,46 @@ use crate::pack::{Id, Pack};
 /// Every pack this process has open, by index path.
 static OPEN: Mutex<Option<HashMap<PathBuf, Arc<Pack>>>> = Mutex::new(None);
 
-/// The pack whose index is `idx`, opened now or shared with another handle.
+/// The pack whose index is `idx`, opened now or shared with another handle. The pack is opened (its index read)
+/// without holding the list of open packs, which every handle's refresh takes.
 fn shared(idx: &Path) -> io::Result<Arc<Pack>> {
-    let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-    let open = guard.get_or_insert_with(HashMap::new);
-    if let Some(p) = open.get(idx) {
-        return Ok(p.clone());
+    let known = |open: &Option<HashMap<PathBuf, Arc<Pack>>>| open.as_ref().and_then(|open| open.get(idx).cloned());
+    if let Some(p) = known(&OPEN.lock().unwrap_or_else(|p| p.into_inner())) {
+        return Ok(p);
     }
     let pack = Arc::new(Pack::open(idx)?);
-    open.insert(idx.to_owned(), pack.clone());
+    let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    // Another handle may have opened it meanwhile: one copy is kept, and this one is let go.
+    if let Some(p) = known(&guard) {
+        return Ok(p);
+    }
+    guard.get_or_insert_with(HashMap::new).insert(idx.to_owned(), pack.clone());
     Ok(pack)
 }
 
 /// Forgets the packs of `folder` that are no longer on disk (a roll-up removed them): handles that still list one
-/// keep reading it through their open files until they look at the folder again.
+/// keep reading it through their open files until they look at the folder again. Their cached objects are dropped
+/// after the list of open packs is let go, in one pass.
 fn forget_removed(folder: &Path, present: &[PathBuf]) {
     // Compared as bytes, in a set: `Path`'s own comparison walks components, and every batch's refresh compared
     // each open pack with each present one (a tenth of the writer's time with a few dozen packs).
     let present: std::collections::HashSet<&[u8]> = present.iter().map(|p| p.as_os_str().as_encoded_bytes()).collect();
     let folder = folder.as_os_str().as_encoded_bytes();
-    let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(open) = guard.as_mut() {
-        open.retain(|idx, pack| {
-            let in_folder = idx.parent().is_some_and(|p| p.as_os_str().as_encoded_bytes() == folder);
-            let keep = !in_folder || present.contains(idx.as_os_str().as_encoded_bytes());
-            if !keep {
-                crate::cache::forget(pack.key());
-            }
-            keep
-        });
+    let mut removed: Vec<Arc<Pack>> = Vec::new();
+    {
+        let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = guard.as_mut() {
+            open.retain(|idx, pack| {
+                let in_folder = idx.parent().is_some_and(|p| p.as_os_str().as_encoded_bytes() == folder);
+                let keep = !in_folder || present.contains(idx.as_os_str().as_encoded_bytes());
+                if !keep {
+                    removed.push(pack.clone());
+                }
+                keep
+            });
+        }
     }
+    crate::cache::forget(&removed.iter().map(|p| p.key()).collect());
 }
 
 /// Whether `path` is the index of a complete pack: `pack-*.idx` with its `.pack` beside it, as git and libgit2 take
