@@ -16,6 +16,24 @@ pub mod webhook_receiver;
 
 pub mod git_http;
 
+/// Installs a test client (a venv, `node_modules`) once, whatever the number of test processes that want it at the
+/// same time (nextest runs each test in a process of its own): under an exclusive lock on
+/// `tests/clients/.install.lock`, `ready` is asked and `install` runs only if it says no. A second test waits for the
+/// first one's install instead of installing into the same folder beside it, or reading a half-installed one.
+pub fn install_once(ready: impl Fn() -> bool, install: impl FnOnce()) {
+    let lock = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients").join(".install.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap_or_else(|e| panic!("{}: {e}", lock.display()));
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("lock tests/clients/.install.lock");
+    if !ready() {
+        install();
+    }
+}
+
 /// Path of a binary built by `cargo build --bins` (the test executables live in `target/<profile>/deps`).
 pub fn bin(name: &str) -> PathBuf {
     if let Ok(p) = std::env::var(format!("RAILYARD_BIN_{}", name.replace('-', "_").to_uppercase())) {

@@ -18,15 +18,15 @@ fn client_dir() -> PathBuf {
 
 fn ensure_installed() {
     let dir = client_dir();
-    if dir.join("node_modules").join("@kubernetes-models").join("argo-cd").exists() {
-        return;
-    }
-    let ok = Command::new("npm")
-        .args(["ci", "--silent", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm");
-    assert!(ok.success(), "npm ci in tests/clients/argocd failed");
+    let ready = || dir.join("node_modules").join("@kubernetes-models").join("argo-cd").exists();
+    railyard_tests::install_once(ready, || {
+        let ok = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm");
+        assert!(ok.success(), "npm ci in tests/clients/argocd failed");
+    });
 }
 
 /// Runs Argo CD's schemas over the files; returns `(kind, name)` of every object, failing on any invalid one.

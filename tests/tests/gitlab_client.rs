@@ -18,8 +18,8 @@ fn python() -> PathBuf {
     let dir = clients_dir();
     let venv = dir.join(".venv");
     let py = venv.join("bin").join("python");
-    let ready = Command::new(&py).args(["-c", "import gitlab"]).status().is_ok_and(|s| s.success());
-    if !ready {
+    let ready = || Command::new(&py).args(["-c", "import gitlab"]).status().is_ok_and(|s| s.success());
+    railyard_tests::install_once(ready, || {
         let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv");
         assert!(ok.success(), "python3 -m venv failed (Debian: apt-get install python3-venv)");
         let ok = Command::new(venv.join("bin").join("pip"))
@@ -28,7 +28,7 @@ fn python() -> PathBuf {
             .status()
             .expect("pip");
         assert!(ok.success(), "pip install -r tests/clients/requirements.txt failed");
-    }
+    });
     py
 }
 
