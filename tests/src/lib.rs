@@ -34,6 +34,20 @@ pub fn install_once(ready: impl Fn() -> bool, install: impl FnOnce()) {
     }
 }
 
+/// `npm ci` in the test client folder `dir` (its lockfile), once ([`install_once`]), unless `dir/node_modules/<package>`
+/// is there.
+pub fn npm_ci_once(dir: &Path, package: &str) {
+    let ready = || dir.join("node_modules").join(package).exists();
+    install_once(ready, || {
+        let ok = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .expect("npm");
+        assert!(ok.success(), "npm ci in {} failed", dir.display());
+    });
+}
+
 /// Path of a binary built by `cargo build --bins` (the test executables live in `target/<profile>/deps`).
 pub fn bin(name: &str) -> PathBuf {
     if let Ok(p) = std::env::var(format!("RAILYARD_BIN_{}", name.replace('-', "_").to_uppercase())) {

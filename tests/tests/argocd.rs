@@ -17,16 +17,7 @@ fn client_dir() -> PathBuf {
 }
 
 fn ensure_installed() {
-    let dir = client_dir();
-    let ready = || dir.join("node_modules").join("@kubernetes-models").join("argo-cd").exists();
-    railyard_tests::install_once(ready, || {
-        let ok = Command::new("npm")
-            .args(["ci", "--silent", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm");
-        assert!(ok.success(), "npm ci in tests/clients/argocd failed");
-    });
+    railyard_tests::npm_ci_once(&client_dir(), "@kubernetes-models/argo-cd");
 }
 
 /// Runs Argo CD's schemas over the files; returns `(kind, name)` of every object, failing on any invalid one.

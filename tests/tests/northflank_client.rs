@@ -15,16 +15,7 @@ fn client_dir() -> PathBuf {
 }
 
 fn ensure_installed() {
-    let dir = client_dir();
-    let ready = || dir.join("node_modules").join("@northflank").join("js-client").exists();
-    railyard_tests::install_once(ready, || {
-        let ok = Command::new("npm")
-            .args(["ci", "--silent", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm");
-        assert!(ok.success(), "npm ci in tests/clients/northflank failed");
-    });
+    railyard_tests::npm_ci_once(&client_dir(), "@northflank/js-client");
 }
 
 fn upload(s: &Server, version: &str, content: &str) {
