@@ -36,21 +36,18 @@ fn forget_removed(folder: &Path, present: &[PathBuf]) {
     // each open pack with each present one (a tenth of the writer's time with a few dozen packs).
     let present: std::collections::HashSet<&[u8]> = present.iter().map(|p| p.as_os_str().as_encoded_bytes()).collect();
     let folder = folder.as_os_str().as_encoded_bytes();
-    let mut removed: Vec<Arc<Pack>> = Vec::new();
-    {
-        let mut guard = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = guard.as_mut() {
-            open.retain(|idx, pack| {
-                let in_folder = idx.parent().is_some_and(|p| p.as_os_str().as_encoded_bytes() == folder);
-                let keep = !in_folder || present.contains(idx.as_os_str().as_encoded_bytes());
-                if !keep {
-                    removed.push(pack.clone());
-                }
-                keep
-            });
-        }
+    let mut removed = std::collections::HashSet::new();
+    if let Some(open) = OPEN.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        open.retain(|idx, pack| {
+            let in_folder = idx.parent().is_some_and(|p| p.as_os_str().as_encoded_bytes() == folder);
+            let keep = !in_folder || present.contains(idx.as_os_str().as_encoded_bytes());
+            if !keep {
+                removed.insert(pack.key());
+            }
+            keep
+        });
     }
-    crate::cache::forget(&removed.iter().map(|p| p.key()).collect());
+    crate::cache::forget(&removed);
 }
 
 /// Whether `path` is the index of a complete pack: `pack-*.idx` with its `.pack` beside it, as git and libgit2 take
